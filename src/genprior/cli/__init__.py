@@ -1,0 +1,102 @@
+"""The ``genprior`` command line. Every bad input ends with a one-line message and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from genprior.errors import GenpriorError
+
+# modules genprior/cli/NAME.py adding subcommands (recover, demo, train gan, walk, attack, explain, ...)
+_SUBCOMMAND_MODULES = ("recover", "gan", "robust")
+
+
+def add_data_args(p: argparse.ArgumentParser, *, default_dataset: str = "mnist") -> None:
+    p.add_argument("--dataset", default=default_dataset, help="mnist, fashion-mnist, digits or mnist-bundled")
+    p.add_argument("--data-dir", default=None, help="folder holding the data (default: $GENPRIOR_DATA, then ../shared/data)")
+
+
+def cmd_train_vae(args) -> int:
+    import torch
+
+    from genprior.data import load_dataset
+    from genprior.models.vae import VAE
+    from genprior.train.vae import train_vae
+
+    torch.manual_seed(args.seed)
+    train = load_dataset(args.dataset, "train", data_dir=args.data_dir)
+    test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
+    model = VAE(output_shape=tuple(train.images.shape[1:]), hidden=tuple(args.hidden), latent_dim=args.latent_dim)
+    info = train_vae(model, train.images, test.images, out_dir=args.out, max_epochs=args.epochs, patience=args.patience,
+                     batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume,
+                     data_info={"dataset": args.dataset, "train_images": len(train), "test_images": len(test)})
+    best = info["history"][info["best_epoch"] - 1]
+    print(f"best epoch {info['best_epoch']} of {info['epoch']}: train ELBO {-best['train_nelbo']:.2f}, "
+          f"test ELBO {-best['test_nelbo']:.2f}; model written to {Path(args.out) / 'model.safetensors'}")
+    return 0
+
+
+def cmd_zoo_list(args) -> int:
+    from genprior import zoo
+
+    for name in zoo.names():
+        _, cfg = zoo.load_with_config(name)
+        arch = cfg["architecture"]
+        extra = ", ".join(f"{k} {cfg[k]:.2f}" for k in ("train_elbo", "test_elbo") if k in cfg)
+        print(f"{name:20s} {arch['family']:10s} latent {arch.get('latent_dim', '-')}  "
+              f"data {cfg.get('data', {}).get('dataset', '?')}  {extra}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genprior", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_train = sub.add_parser("train", help="train a generative model")
+    train_sub = p_train.add_subparsers(dest="family", required=True)
+    p = train_sub.add_parser("vae", help="the CSGM VAE (784-500-500-20, softplus, sigmoid output)")
+    add_data_args(p)
+    p.add_argument("--out", default="runs/vae", help="folder for state.* (resume) and model.* (best weights)")
+    p.add_argument("--epochs", type=int, default=200, help="maximum epochs")
+    p.add_argument("--patience", type=int, default=5, help="stop after this many epochs without a better test ELBO")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--hidden", type=int, nargs="+", default=[500, 500])
+    p.add_argument("--latent-dim", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
+    p.set_defaults(func=cmd_train_vae)
+
+    p_zoo = sub.add_parser("zoo", help="the pretrained models shipped with genprior")
+    zoo_sub = p_zoo.add_subparsers(dest="zoo_command", required=True)
+    zoo_sub.add_parser("list", help="list the entries").set_defaults(func=cmd_zoo_list)
+
+    # subcommands that live in their own modules: each has add_parsers(sub, train_sub)
+    for module in _SUBCOMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"genprior.cli.{module}")
+        except ModuleNotFoundError as e:
+            if e.name != f"genprior.cli.{module}":
+                raise
+            continue
+        mod.add_parsers(sub, train_sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GenpriorError as e:
+        print(f"genprior: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genprior: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

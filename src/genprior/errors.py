@@ -1,0 +1,34 @@
+"""Exception types. The CLI turns every ``GenpriorError`` into a one-line message and exit code 2."""
+
+
+class GenpriorError(Exception):
+    """Base class of every error genprior raises on bad input."""
+
+
+class ShapeError(GenpriorError, ValueError):
+    """A tensor has the wrong shape for the operator, generator or solver it was given to."""
+
+
+class InvalidValueError(GenpriorError, ValueError):
+    """A value is out of range (m > n, NaN in measurements, a negative noise level, ...)."""
+
+
+class UnknownNameError(GenpriorError, ValueError):
+    """A name (dataset, model, task, method, operator) is not in its registry."""
+
+
+class DataNotFoundError(GenpriorError, FileNotFoundError):
+    """A data set's files are not where genprior looked."""
+
+
+class CheckpointError(GenpriorError, OSError):
+    """A checkpoint is missing, unreadable, corrupt or does not match its config."""
+
+
+class GeneratorError(GenpriorError, TypeError):
+    """An object passed as a generator lacks what every generator must have (``latent_dim``)."""
+
+
+def unknown(kind: str, name: str, known) -> UnknownNameError:
+    """Build the standard 'unknown <kind>' error listing the accepted names."""
+    return UnknownNameError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}")

@@ -1,0 +1,42 @@
+"""Build a model from the ``architecture`` dict stored in its JSON config."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from genprior.errors import CheckpointError
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(family: str):
+    """Class decorator / function registering a builder under ``family``."""
+
+    def deco(builder):
+        _BUILDERS[family] = builder
+        return builder
+
+    return deco
+
+
+def build_model(architecture: dict) -> nn.Module:
+    """Instantiate ``architecture['family']`` with the remaining keys as keyword arguments."""
+    _register_builtin()
+    arch = dict(architecture)
+    family = arch.pop("family", None)
+    if family not in _BUILDERS:
+        raise CheckpointError(f"config names unknown model family {family!r}; known: {', '.join(sorted(_BUILDERS))}")
+    try:
+        return _BUILDERS[family](**arch)
+    except TypeError as e:
+        raise CheckpointError(f"config for model family {family!r} has bad arguments ({e})") from None
+
+
+def _register_builtin() -> None:
+    if _BUILDERS:
+        return
+    from genprior.models.vae import VAE
+
+    register("vae")(VAE)

@@ -1,0 +1,34 @@
+"""Measurement operators ("physics"): ``op.forward(x)``, ``op.measure(x)``, and ``op.adjoint(y)`` for linear ones."""
+
+from genprior.errors import unknown
+from genprior.operators.base import LinearOperator, Operator
+from genprior.operators.compose import Compose
+from genprior.operators.linear import Denoise, Downsample, Gaussian, Identity, Inpaint, SuperResolution
+from genprior.operators.nonlinear import Magnitude, Sign
+
+TASKS = ("cs", "inpaint", "superres", "denoise")
+
+
+def make_operator(task: str, *, shape=(1, 28, 28), m: int | None = None, keep: float | None = None,
+                  block: int | None = None, factor: int | None = None, noise_std: float = 0.0,
+                  noise: str = "total", seed: int = 0) -> Operator:
+    """Build the operator for a named task (the CLI's ``--task``)."""
+    from genprior.errors import InvalidValueError
+
+    if task == "cs":
+        if m is None:
+            raise InvalidValueError("task cs needs --m (the number of measurements)")
+        return Gaussian(m=m, shape=shape, noise_std=noise_std, noise=noise, seed=seed)
+    if task == "inpaint":
+        if keep is None and block is None:
+            keep = 0.2
+        return Inpaint(shape=shape, keep=keep, block=block, noise_std=noise_std, noise=noise, seed=seed)
+    if task == "superres":
+        return Downsample(factor=factor or 4, shape=shape, noise_std=noise_std, noise=noise)
+    if task == "denoise":
+        return Identity(shape=shape, noise_std=noise_std, noise=noise)
+    raise unknown("task", task, TASKS)
+
+
+__all__ = ["TASKS", "Compose", "Denoise", "Downsample", "Gaussian", "Identity", "Inpaint", "LinearOperator",
+           "Magnitude", "Operator", "Sign", "SuperResolution", "make_operator"]

@@ -1,0 +1,121 @@
+"""Linear measurement operators: compressed sensing, inpainting, super-resolution, denoising."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from genprior.errors import InvalidValueError
+from genprior.operators.base import LinearOperator
+
+
+def _check_m(m, n: int) -> int:
+    if isinstance(m, bool) or not isinstance(m, int) or m <= 0 or m > n:
+        raise InvalidValueError(f"number of measurements m must be an integer in 1..{n} (the signal size), got {m!r}")
+    return m
+
+
+class Gaussian(LinearOperator):
+    """Dense Gaussian compressed sensing: ``A_ij ~ N(0, 1/m)`` (Bora et al. 2017, Sec. 6)."""
+
+    def __init__(self, *, m: int, shape=(1, 28, 28), noise_std: float = 0.0, noise: str = "total", seed: int = 0):
+        n = math.prod(shape)
+        super().__init__(shape, _check_m(m, n), noise_std=noise_std, noise=noise)
+        g = torch.Generator().manual_seed(seed)
+        self.A = torch.randn(m, n, generator=g) / math.sqrt(m)
+
+    def forward(self, x):
+        return x.flatten(1) @ self.A.T
+
+    def adjoint(self, y):
+        return (y @ self.A).view(-1, *self.input_shape)
+
+    def matrix(self):
+        return self.A
+
+
+class Inpaint(LinearOperator):
+    """Keep a subset of pixels: a random fraction ``keep`` of them, or all but a centred ``block``x``block`` square.
+
+    The same pixels are kept in every channel. Measurements are the kept values, ``(B, m)``.
+    """
+
+    def __init__(self, *, shape=(1, 28, 28), keep: float | None = None, block: int | None = None,
+                 noise_std: float = 0.0, noise: str = "total", seed: int = 0):
+        c, h, w = shape
+        if (keep is None) == (block is None):
+            raise InvalidValueError("inpainting needs exactly one of keep (a fraction of pixels) or block (a square size)")
+        if keep is not None:
+            if not (0.0 < keep <= 1.0):
+                raise InvalidValueError(f"keep must be a fraction in (0, 1], got {keep}")
+            count = max(1, round(keep * h * w))
+            g = torch.Generator().manual_seed(seed)
+            pixel_mask = torch.zeros(h * w, dtype=torch.bool)
+            pixel_mask[torch.randperm(h * w, generator=g)[:count]] = True
+            pixel_mask = pixel_mask.view(h, w)
+        else:
+            if not (isinstance(block, int) and 0 < block < min(h, w)):
+                raise InvalidValueError(f"block must be an integer in 1..{min(h, w) - 1} pixels, got {block!r}")
+            pixel_mask = torch.ones(h, w, dtype=torch.bool)
+            top, left = (h - block) // 2, (w - block) // 2
+            pixel_mask[top:top + block, left:left + block] = False
+        self.mask = pixel_mask.expand(c, h, w).reshape(-1).contiguous()
+        self.index = self.mask.nonzero().squeeze(1)
+        super().__init__(shape, int(self.index.numel()), noise_std=noise_std, noise=noise)
+        self.keep, self.block = keep, block
+
+    def forward(self, x):
+        return x.flatten(1)[:, self.index]
+
+    def adjoint(self, y):
+        out = y.new_zeros(y.shape[0], self.input_size)
+        out[:, self.index] = y
+        return out.view(-1, *self.input_shape)
+
+    def as_image(self, y):
+        return self.adjoint(y)
+
+
+class Downsample(LinearOperator):
+    """Super-resolution: average non-overlapping ``factor``x``factor`` blocks (H and W divisible by ``factor``)."""
+
+    def __init__(self, *, factor: int, shape=(1, 28, 28), noise_std: float = 0.0, noise: str = "total"):
+        c, h, w = shape
+        if not (isinstance(factor, int) and factor >= 1 and h % factor == 0 and w % factor == 0):
+            raise InvalidValueError(f"factor must be a positive integer dividing the image size {h}x{w}, got {factor!r}")
+        self.factor = factor
+        super().__init__(shape, c * (h // factor) * (w // factor), noise_std=noise_std, noise=noise)
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.factor).flatten(1)
+
+    def adjoint(self, y):
+        c, h, w = self.input_shape
+        f = self.factor
+        small = y.view(-1, c, h // f, w // f)
+        return small.repeat_interleave(f, 2).repeat_interleave(f, 3) / (f * f)
+
+    def as_image(self, y):
+        return self.adjoint(y) * self.factor ** 2  # nearest-neighbour upsampling, same brightness
+
+
+class Identity(LinearOperator):
+    """Denoising: ``y = x + noise``."""
+
+    def __init__(self, *, shape=(1, 28, 28), noise_std: float = 0.0, noise: str = "total"):
+        super().__init__(shape, math.prod(shape), noise_std=noise_std, noise=noise)
+
+    def forward(self, x):
+        return x.flatten(1)
+
+    def adjoint(self, y):
+        return y.view(-1, *self.input_shape)
+
+    def as_image(self, y):
+        return self.adjoint(y)
+
+
+Denoise = Identity
+SuperResolution = Downsample

@@ -1,0 +1,38 @@
+"""Nonlinear measurement operators (forward only): magnitudes of Gaussian measurements, 1-bit signs.
+
+See Bora et al. 2017 and the CSGM deck on nonlinear measurements; recovery uses the same latent solver.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from genprior.operators.base import Operator
+from genprior.operators.linear import Gaussian
+
+
+class _Pointwise(Operator):
+    """``f(A x)`` for a fixed elementwise ``f`` applied to Gaussian measurements (noise added after ``f``)."""
+
+    def __init__(self, *, m: int, shape=(1, 28, 28), noise_std: float = 0.0, noise: str = "total", seed: int = 0):
+        self.inner = Gaussian(m=m, shape=shape, seed=seed)
+        super().__init__(shape, m, noise_std=noise_std, noise=noise)
+
+    def forward(self, x):
+        return self.pointwise(self.inner.forward(x))
+
+
+class Magnitude(_Pointwise):
+    """Phase-less measurements ``|A x|`` (real-valued phase retrieval)."""
+
+    @staticmethod
+    def pointwise(v):
+        return v.abs()
+
+
+class Sign(_Pointwise):
+    """One-bit measurements ``sign(A x)``. Not differentiable: use a solver that needs only ``forward``."""
+
+    @staticmethod
+    def pointwise(v):
+        return torch.sign(v)

@@ -1,0 +1,1 @@
+"""Training loops (one file per family) and the shared checkpoint/resume state."""

@@ -1,0 +1,96 @@
+"""Train a VAE on images in [0, 1] by maximising the ELBO (Kingma & Welling 2014), with early stopping.
+
+The loop reads top to bottom: shuffle, step through mini-batches, evaluate the test ELBO, checkpoint,
+stop when the test ELBO has not improved for ``patience`` epochs. The best epoch's weights are kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from genprior.models.checkpoint import save_model
+from genprior.models.vae import VAE
+from genprior.train.state import load_training_state, save_training_state
+
+
+@torch.no_grad()
+def mean_negative_elbo(model: VAE, images: torch.Tensor, *, batch_size: int = 1000, seed: int = 0) -> float:
+    """Mean negative ELBO (nats per image) over ``images`` ``(N, C, H, W)``, one posterior sample each."""
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for i in range(0, len(images), batch_size):
+        total += model.negative_elbo(images[i:i + batch_size], generator=g).sum().item()
+    return total / len(images)
+
+
+def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor, *, out_dir: str | Path,
+              max_epochs: int = 200, patience: int = 5, batch_size: int = 100, lr: float = 1e-3,
+              seed: int = 0, resume: bool = False, progress: bool = True, data_info: dict | None = None) -> dict:
+    """Fit ``model`` and write ``out_dir/state.*`` (every epoch, for resuming) and ``out_dir/model.*`` (best).
+
+    Returns the final ``info`` dict: epochs run, best epoch, train/test negative ELBO history.
+    """
+    out_dir = Path(out_dir)
+    rng = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    info = {"epoch": 0, "best_epoch": 0, "best_test_nelbo": math.inf, "history": [], "seed": seed,
+            "batch_size": batch_size, "lr": lr, "data": data_info or {},
+            "command": "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+    state_path = out_dir / "state"
+    if resume and state_path.with_suffix(".json").exists():
+        info = load_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng)
+    best_state = copy.deepcopy(model.state_dict())
+    if info["best_epoch"] and (out_dir / "model.safetensors").exists():
+        from genprior.io import load_tensors
+
+        best_state = load_tensors(out_dir / "model.safetensors")
+    n = len(train_images)
+    while info["epoch"] < max_epochs and info["epoch"] - info["best_epoch"] < patience:
+        epoch = info["epoch"] + 1
+        model.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=rng)
+        running = 0.0
+        bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch}", disable=not progress, leave=False)
+        for i in bar:
+            x = train_images[perm[i:i + batch_size]]
+            loss = model.negative_elbo(x, generator=rng).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += loss.item() * len(x)
+            bar.set_postfix(nelbo=f"{loss.item():.1f}")
+        train_nelbo = running / n
+        test_nelbo = mean_negative_elbo(model, test_images)
+        info["history"].append({"epoch": epoch, "train_nelbo": train_nelbo, "test_nelbo": test_nelbo,
+                                "seconds": time.perf_counter() - t0})
+        info["epoch"] = epoch
+        if test_nelbo < info["best_test_nelbo"]:
+            info["best_test_nelbo"], info["best_epoch"] = test_nelbo, epoch
+            best_state = copy.deepcopy(model.state_dict())
+            save_model(out_dir / "model", model, **_summary(info))
+        save_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng, info=info)
+        if progress:
+            tqdm.write(f"epoch {epoch}: train -ELBO {train_nelbo:.2f}  test -ELBO {test_nelbo:.2f}  "
+                       f"({info['history'][-1]['seconds']:.1f}s){'  *best' if info['best_epoch'] == epoch else ''}")
+    model.load_state_dict(best_state)
+    if info["best_epoch"]:
+        save_model(out_dir / "model", model, **_summary(info))
+    return info
+
+
+def _summary(info: dict) -> dict:
+    best = info["history"][info["best_epoch"] - 1]
+    return {"data": info["data"], "epochs_trained": info["epoch"], "best_epoch": info["best_epoch"],
+            "train_elbo": -best["train_nelbo"], "test_elbo": -best["test_nelbo"], "batch_size": info["batch_size"],
+            "lr": info["lr"], "seed": info["seed"], "command": info["command"]}

@@ -1,0 +1,46 @@
+"""The pretrained zoo: models shipped inside the package (``genprior/zoo_files/NAME.{safetensors,json}``)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from torch import nn
+
+from genprior.errors import unknown
+from genprior.models.checkpoint import load_model
+
+
+def _root() -> Path:
+    return Path(str(resources.files("genprior") / "zoo_files"))
+
+
+def names() -> list[str]:
+    """Names of the shipped entries (those with both a config and weights)."""
+    root = _root()
+    return sorted(p.stem for p in root.glob("*.json") if (root / f"{p.stem}.safetensors").is_file())
+
+
+def entry_path(name: str) -> Path:
+    if name not in names():
+        raise unknown("zoo model", name, names())
+    return _root() / name
+
+
+def load(name: str) -> nn.Module:
+    """Load a zoo model (eval mode). Every zoo generator has ``latent_dim`` and ``output_shape``."""
+    return load_with_config(name)[0]
+
+
+def load_with_config(name: str) -> tuple[nn.Module, dict]:
+    return load_model(entry_path(name))
+
+
+def resolve(name_or_path: str) -> tuple[nn.Module, dict]:
+    """A zoo name, or a path to a ``.safetensors``/``.json`` pair written by ``save_model``."""
+    if name_or_path in names():
+        return load_with_config(name_or_path)
+    p = Path(name_or_path)
+    if p.suffix in (".safetensors", ".json") or p.with_name(p.name + ".json").exists():
+        return load_model(p)
+    raise unknown("model", name_or_path, names())
