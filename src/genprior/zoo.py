@@ -36,6 +36,13 @@ def load_with_config(name: str) -> tuple[nn.Module, dict]:
     return load_model(entry_path(name))
 
 
+def config(name: str) -> dict:
+    """An entry's JSON config (architecture, data, training summary, reproducing command) without loading weights."""
+    from genprior.io import read_json
+
+    return read_json(entry_path(name).with_suffix(".json"))
+
+
 def resolve(name_or_path: str) -> tuple[nn.Module, dict]:
     """A zoo name, or a path to a ``.safetensors``/``.json`` pair written by ``save_model``."""
     if name_or_path in names():

@@ -30,6 +30,7 @@ def cmd_train_vae(args) -> int:
     test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
     model = VAE(output_shape=tuple(train.images.shape[1:]), hidden=tuple(args.hidden), latent_dim=args.latent_dim)
     info = train_vae(model, train.images, test.images, out_dir=args.out, max_epochs=args.epochs, patience=args.patience,
+                     min_delta=args.min_delta,
                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume,
                      data_info={"dataset": args.dataset, "train_images": len(train), "test_images": len(test)})
     best = info["history"][info["best_epoch"] - 1]
@@ -40,13 +41,16 @@ def cmd_train_vae(args) -> int:
 
 def cmd_zoo_list(args) -> int:
     from genprior import zoo
+    from genprior.reports import markdown_table
 
+    rows = []
     for name in zoo.names():
-        _, cfg = zoo.load_with_config(name)
+        cfg = zoo.config(name)
         arch = cfg["architecture"]
-        extra = ", ".join(f"{k} {cfg[k]:.2f}" for k in ("train_elbo", "test_elbo") if k in cfg)
-        print(f"{name:20s} {arch['family']:10s} latent {arch.get('latent_dim', '-')}  "
-              f"data {cfg.get('data', {}).get('dataset', '?')}  {extra}")
+        quality = ", ".join(f"{k} {cfg[k]:.4g}" for k in ("test_elbo", "test_accuracy") if isinstance(cfg.get(k), (int, float)))
+        rows.append({"name": name, "family": arch.get("family"), "latent_dim": arch.get("latent_dim", ""),
+                     "data": (cfg.get("data") or {}).get("dataset", ""), "quality": quality})
+    print(markdown_table(rows, ["name", "family", "latent_dim", "data", "quality"]), end="")
     return 0
 
 
@@ -61,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/vae", help="folder for state.* (resume) and model.* (best weights)")
     p.add_argument("--epochs", type=int, default=200, help="maximum epochs")
     p.add_argument("--patience", type=int, default=5, help="stop after this many epochs without a better test ELBO")
+    p.add_argument("--min-delta", type=float, default=0.1,
+                   help="an epoch counts as an improvement only if the test -ELBO falls by more than this (nats)")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--hidden", type=int, nargs="+", default=[500, 500])

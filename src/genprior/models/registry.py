@@ -40,3 +40,5 @@ def _register_builtin() -> None:
     from genprior.models.vae import VAE
 
     register("vae")(VAE)
+    from genprior.models.pack import register_families; register_families(register)  # noqa: E702  (GAN families)
+    from genprior.models.classifier import Classifier; register("classifier")(Classifier)  # noqa: E702

@@ -33,9 +33,12 @@ def mean_negative_elbo(model: VAE, images: torch.Tensor, *, batch_size: int = 10
 
 
 def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor, *, out_dir: str | Path,
-              max_epochs: int = 200, patience: int = 5, batch_size: int = 100, lr: float = 1e-3,
+              max_epochs: int = 200, patience: int = 5, min_delta: float = 0.0, batch_size: int = 100, lr: float = 1e-3,
               seed: int = 0, resume: bool = False, progress: bool = True, data_info: dict | None = None) -> dict:
     """Fit ``model`` and write ``out_dir/state.*`` (every epoch, for resuming) and ``out_dir/model.*`` (best).
+
+    Training stops after ``patience`` epochs in which the test negative ELBO did not fall by more than
+    ``min_delta`` nats below the best value at the last such improvement; the best epoch's weights are kept.
 
     Returns the final ``info`` dict: epochs run, best epoch, train/test negative ELBO history.
     """
@@ -43,19 +46,25 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
     rng = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    info = {"epoch": 0, "best_epoch": 0, "best_test_nelbo": math.inf, "history": [], "seed": seed,
+    info = {"epoch": 0, "best_epoch": 0, "best_test_nelbo": math.inf, "improved_epoch": 0, "improved_nelbo": math.inf,
+            "history": [], "seed": seed,
             "batch_size": batch_size, "lr": lr, "data": data_info or {},
             "command": "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
     state_path = out_dir / "state"
     if resume and state_path.with_suffix(".json").exists():
         info = load_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng)
+        info.setdefault("improved_epoch", 0)
+        info.setdefault("improved_nelbo", math.inf)
+        for h in info["history"]:  # states written before min_delta existed: replay the rule
+            if h["epoch"] > info["improved_epoch"] and h["test_nelbo"] < info["improved_nelbo"] - min_delta:
+                info["improved_epoch"], info["improved_nelbo"] = h["epoch"], h["test_nelbo"]
     best_state = copy.deepcopy(model.state_dict())
     if info["best_epoch"] and (out_dir / "model.safetensors").exists():
         from genprior.io import load_tensors
 
         best_state = load_tensors(out_dir / "model.safetensors")
     n = len(train_images)
-    while info["epoch"] < max_epochs and info["epoch"] - info["best_epoch"] < patience:
+    while info["epoch"] < max_epochs and info["epoch"] - info["improved_epoch"] < patience:
         epoch = info["epoch"] + 1
         model.train()
         t0 = time.perf_counter()
@@ -75,6 +84,8 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
         info["history"].append({"epoch": epoch, "train_nelbo": train_nelbo, "test_nelbo": test_nelbo,
                                 "seconds": time.perf_counter() - t0})
         info["epoch"] = epoch
+        if test_nelbo < info["improved_nelbo"] - min_delta:
+            info["improved_epoch"], info["improved_nelbo"] = epoch, test_nelbo
         if test_nelbo < info["best_test_nelbo"]:
             info["best_test_nelbo"], info["best_epoch"] = test_nelbo, epoch
             best_state = copy.deepcopy(model.state_dict())

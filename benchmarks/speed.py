@@ -1,0 +1,159 @@
+"""Speed of the recovery solvers, measured against the machine itself (issue #3, item 2).
+
+* GEMM peak: ``torch.matmul`` GFLOP/s on this machine, this run (float32, median of repeats).
+* CSGM throughput: one Adam step on the full protocol's batch (300 images x 10 restarts, m = 100),
+  FLOPs counted by ``torch.utils.flop_counter`` (generator forward + backward to z, measurement, adjoint),
+  reported as a fraction of the GEMM peak.
+* Batched vs loop: the same steps done one latent at a time (per image, per restart), ratio of time per latent-step.
+* Lasso: our batched solver vs scikit-learn's ``Lasso`` per image at equal objective (benchmarks/lasso_speed.py).
+
+Writes results/speed.json and results/speed.md. Uses the GPU when there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from genprior import zoo
+from genprior.data import load_dataset
+from genprior.operators import Gaussian
+from genprior.reports import markdown_table, write_report
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def gemm_peak(device, *, sizes=(1024, 2048), repeats=7) -> dict:
+    """Median GFLOP/s of a square float32 matmul; the best size is the machine's peak."""
+    best = {}
+    for n in sizes:
+        a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+        for _ in range(2):
+            a @ b
+        times = []
+        for _ in range(repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            a @ b
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+        best[n] = 2 * n ** 3 / statistics.median(times) / 1e9
+    return {"gflops": max(best.values()), "by_size": best}
+
+
+def adam_step_fn(generator, op, y, z):
+    """One CSGM Adam step (the work ``csgm`` does per step) as a closure."""
+    opt = torch.optim.Adam([z], lr=0.01)
+    y_rep = y.repeat_interleave(z.shape[0] // y.shape[0], dim=0)
+
+    def step():
+        loss = (op.forward(generator(z)) - y_rep).pow(2).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def time_steps(step, device, *, steps: int, repeats: int) -> float:
+    """Median seconds per step over ``repeats`` runs of ``steps`` steps."""
+    step()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        times.append((time.perf_counter() - t0) / steps)
+    return statistics.median(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n-images", type=int, default=300)
+    p.add_argument("--restarts", type=int, default=10)
+    p.add_argument("--m", type=int, default=100)
+    p.add_argument("--loop-latents", type=int, default=10, help="latents timed one at a time")
+    p.add_argument("--skip-lasso", action="store_true")
+    p.add_argument("--out", default=str(RESULTS / "speed"))
+    args = p.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    generator = zoo.load("mnist-vae").to(device)
+    for prm in generator.parameters():
+        prm.requires_grad_(False)
+    images = load_dataset("mnist-bundled").images[: args.n_images].to(device)
+    op = Gaussian(m=args.m, shape=(1, 28, 28), noise_std=0.1, seed=args.m).to(device)
+    y = op.measure(images, seed=1)
+
+    peak = gemm_peak(device)
+    n_lat = args.n_images * args.restarts
+    z = torch.randn(n_lat, generator.latent_dim, device=device, requires_grad=True)
+    step = adam_step_fn(generator, op, y, z)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    flops_per_step = counter.get_total_flops()
+    batched = time_steps(step, device, steps=20, repeats=5)
+    achieved = flops_per_step / batched / 1e9
+
+    # the same math one latent at a time: per image, per restart
+    loop_times = []
+    for i in range(args.loop_latents):
+        z1 = torch.randn(1, generator.latent_dim, device=device, requires_grad=True)
+        loop_times.append(time_steps(adam_step_fn(generator, op, y[i % len(y):i % len(y) + 1], z1), device, steps=50, repeats=3))
+    per_latent_loop = statistics.median(loop_times)
+    per_latent_batched = batched / n_lat
+
+    protocol_steps = 1000
+    result = {
+        "device": str(device), "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "gemm_peak_gflops": peak["gflops"], "gemm_by_size": peak["by_size"],
+        "csgm": {"images": args.n_images, "restarts": args.restarts, "m": args.m, "latents_per_step": n_lat,
+                 "flops_per_step": flops_per_step, "seconds_per_step": batched, "gflops": achieved,
+                 "fraction_of_gemm_peak": achieved / peak["gflops"],
+                 "protocol_seconds_estimate": batched * protocol_steps,
+                 "protocol_seconds_per_image": batched * protocol_steps / args.n_images},
+        "batched_vs_loop": {"seconds_per_latent_step_loop": per_latent_loop,
+                            "seconds_per_latent_step_batched": per_latent_batched,
+                            "ratio": per_latent_loop / per_latent_batched},
+    }
+    if not args.skip_lasso:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from lasso_speed import lasso_vs_sklearn
+
+        result["lasso_vs_sklearn"] = lasso_vs_sklearn(images.cpu(), [10, 25, 50, 100, 200, 500, 750])
+    c, bl = result["csgm"], result["batched_vs_loop"]
+    md = (f"# Solver speed on {device} ({result['threads']} threads, torch {torch.__version__})\n\n"
+          f"GEMM peak (float32 matmul, this run): **{peak['gflops']:.1f} GFLOP/s**.\n\n"
+          "| measure | value |\n|---|---|\n"
+          f"| CSGM step, {n_lat} latents (300 images x 10 restarts), m={args.m} | {c['seconds_per_step'] * 1e3:.1f} ms |\n"
+          f"| FLOPs per step (counted) | {flops_per_step / 1e9:.2f} GFLOP |\n"
+          f"| achieved | {achieved:.1f} GFLOP/s = **{100 * c['fraction_of_gemm_peak']:.0f} % of GEMM peak** |\n"
+          f"| full protocol (1000 steps) | {c['protocol_seconds_estimate']:.0f} s = {c['protocol_seconds_per_image']:.3f} s/image "
+          "(reference CSGM code: 0.78-1.60 s/image) |\n"
+          f"| one latent at a time | {bl['seconds_per_latent_step_loop'] * 1e6:.1f} us per latent-step |\n"
+          f"| batched | {bl['seconds_per_latent_step_batched'] * 1e6:.2f} us per latent-step |\n"
+          f"| **batched / loop speed-up** | **{bl['ratio']:.1f}x** |\n")
+    if "lasso_vs_sklearn" in result:
+        md += "\n## Batched Lasso vs scikit-learn per image (alpha 0.1, 300 images, equal objective)\n\n" + markdown_table(
+            result["lasso_vs_sklearn"])
+    write_report(args.out, result, md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""``genprior train gan`` (Goodfellow et al. 2014 Algorithm 1; DCGAN, Radford et al. 2016; PacGAN, Lin et al. 2018)
+and ``genprior walk`` (latent-space walks: linear / spherical interpolation, one-coordinate traversal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+from pathlib import Path
+
+import torch
+
+from genprior.errors import InvalidValueError, ShapeError, unknown
+
+TOY_SETS = ("ring", "grid")
+WALKS = ("linear", "spherical", "coordinate")
+
+
+def add_parsers(sub, train_sub) -> None:
+    """Add ``train gan`` to ``train_sub`` and ``walk`` to ``sub``."""
+    from genprior.cli import add_data_args
+    from genprior.train.gan import GENERATOR_LOSSES
+
+    p = train_sub.add_parser("gan", help="a GAN (DCGAN for images, MLP for 2-D ring/grid), optionally packed (PacGAN)")
+    add_data_args(p)
+    p.description = "dataset: mnist, fashion-mnist, digits (images, DCGAN) or ring, grid (2-D, MLP)"
+    p.add_argument("--out", default="runs/gan", help="folder for state.* (resume), generator.* and sample grids")
+    p.add_argument("--loss", default="nonsaturating", help=f"generator loss: {', '.join(GENERATOR_LOSSES)}")
+    p.add_argument("--packing", type=int, default=1, help="PacGAN packing degree m (1 = plain GAN)")
+    p.add_argument("--d-steps", type=int, default=1, help="discriminator steps per generator step (k)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64, help="packs per discriminator step")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--beta1", type=float, default=0.5)
+    p.add_argument("--latent-dim", type=int, default=None, help="default: 100 for images, 2 for 2-D data")
+    p.add_argument("--g-channels", type=int, default=64, help="DCGAN generator base channels")
+    p.add_argument("--d-channels", type=int, default=64, help="DCGAN discriminator base channels")
+    p.add_argument("--g-hidden", type=int, nargs="+", default=[400, 400, 400, 400], help="MLP generator widths")
+    p.add_argument("--d-hidden", type=int, nargs="+", default=[200, 200, 200], help="MLP discriminator widths")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training images / 2-D samples")
+    p.add_argument("--toy-samples", type=int, default=100_000, help="training points drawn for ring/grid")
+    p.add_argument("--samples-every", type=int, default=1, help="save a sample grid every N epochs (0: never)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train_gan)
+
+    w = sub.add_parser("walk", help="latent walks of a generator: PNG grid + animated GIF")
+    w.add_argument("--model", default="mnist-dcgan", help="zoo name or path to a NAME.safetensors/NAME.json pair")
+    w.add_argument("--kind", default="spherical", help=f"walk: {', '.join(WALKS)}")
+    w.add_argument("--steps", type=int, default=10, help="frames per walk (columns of the grid)")
+    w.add_argument("--rows", type=int, default=6, help="independent walks (rows of the grid)")
+    w.add_argument("--coord", type=int, default=0, help="latent coordinate for --kind coordinate")
+    w.add_argument("--span", type=float, default=3.0, help="coordinate traversal runs over [-span, span]")
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--out", default="walk.png", help="PNG grid; the GIF is written beside it (same stem, .gif)")
+    w.add_argument("--frame-ms", type=int, default=120, help="GIF frame duration in milliseconds")
+    w.set_defaults(func=cmd_walk)
+
+
+def _check_positive(**kw) -> None:
+    for k, v in kw.items():
+        if v is not None and v < 1:
+            raise InvalidValueError(f"--{k.replace('_', '-')} must be >= 1, got {v}")
+
+
+def cmd_train_gan(args) -> int:
+    from genprior.data import DATASETS, load_dataset
+    from genprior.train.gan import GENERATOR_LOSSES, train_gan
+
+    if args.loss not in GENERATOR_LOSSES:
+        raise unknown("generator loss", args.loss, GENERATOR_LOSSES)
+    _check_positive(packing=args.packing, d_steps=args.d_steps, batch_size=args.batch_size, limit=args.limit,
+                    toy_samples=args.toy_samples)
+    if args.epochs < 0 or args.lr <= 0 or not 0 <= args.beta1 < 1:
+        raise InvalidValueError("need --epochs >= 0, --lr > 0 and 0 <= --beta1 < 1")
+    torch.manual_seed(args.seed)
+    m = args.packing
+    if args.dataset in TOY_SETS:
+        from genprior.data.toy2d import toy2d
+        from genprior.models.mlp import MLPDiscriminator, MLPGenerator
+
+        mix = toy2d(args.dataset)
+        n = args.limit or args.toy_samples
+        data = mix.sample(n, generator=torch.Generator().manual_seed(args.seed + 12345))
+        G = MLPGenerator(latent_dim=args.latent_dim or 2, output_dim=2, hidden=tuple(args.g_hidden))
+        D = MLPDiscriminator(input_dim=2 * m, hidden=tuple(args.d_hidden))
+        data_info = {"dataset": args.dataset, "train_samples": n, "std": mix.std}
+    elif args.dataset in DATASETS:
+        from genprior.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
+        ds = load_dataset(args.dataset, "train", data_dir=args.data_dir)
+        data = ds.images[: args.limit] if args.limit else ds.images
+        c, h, w = data.shape[1:]
+        G = DCGANGenerator(latent_dim=args.latent_dim or 100, output_shape=(c, h, w), base_channels=args.g_channels)
+        D = DCGANDiscriminator(input_shape=(c * m, h, w), base_channels=args.d_channels)
+        data_info = {"dataset": args.dataset, "split": "train", "train_images": len(data)}
+    else:
+        raise unknown("dataset", args.dataset, (*DATASETS, *TOY_SETS))
+    info = train_gan(G, D, data, packing=m, epochs=args.epochs, batch_size=args.batch_size, d_steps=args.d_steps,
+                     loss=args.loss, lr=args.lr, betas=(args.beta1, 0.999), seed=args.seed, out_dir=args.out,
+                     resume=args.resume, progress=not args.quiet, samples_every=args.samples_every, data_info=data_info)
+    last = info["history"][-1] if info["history"] else {}
+    print(f"trained {info['epoch']} epochs ({info['g_steps_done']} generator steps); "
+          f"D(x) {last.get('d_real', float('nan')):.2f}, D(G(z)) {last.get('d_fake', float('nan')):.2f}; "
+          f"generator written to {Path(args.out) / 'generator.safetensors'}")
+    return 0
+
+
+# ---------------------------------------------------------------- latent walks
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation: ``z0, z1`` ``(R, k)``, ``t`` ``(T,)`` in [0, 1] -> ``(R, T, k)``."""
+    t = t.view(1, -1, 1)
+    return (1 - t) * z0[:, None] + t * z1[:, None]
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for GAN latents): ``(R, k), (R, k), (T,) -> (R, T, k)``.
+
+    ``sin((1-t) W) / sin W z0 + sin(t W) / sin W z1`` with ``W`` the angle between ``z0`` and ``z1``;
+    falls back to linear where the two are (anti)parallel.
+    """
+    cos = (torch.nn.functional.normalize(z0, dim=1) * torch.nn.functional.normalize(z1, dim=1)).sum(1).clamp(-1, 1)
+    omega = torch.arccos(cos).view(-1, 1, 1)
+    so = torch.sin(omega)
+    tt = t.view(1, -1, 1)
+    safe = so.abs() > 1e-6
+    a = torch.where(safe, torch.sin((1 - tt) * omega) / torch.where(safe, so, 1.0), 1 - tt)
+    b = torch.where(safe, torch.sin(tt * omega) / torch.where(safe, so, 1.0), tt)
+    return a * z0[:, None] + b * z1[:, None]
+
+
+def traverse(z: torch.Tensor, coord: int, values: torch.Tensor) -> torch.Tensor:
+    """Set latent coordinate ``coord`` of each ``z`` ``(R, k)`` to each of ``values`` ``(T,)`` -> ``(R, T, k)``."""
+    if not 0 <= coord < z.shape[1]:
+        raise InvalidValueError(f"--coord must be in [0, {z.shape[1] - 1}] for a {z.shape[1]}-dimensional latent, got {coord}")
+    out = z[:, None].repeat(1, len(values), 1)
+    out[:, :, coord] = values
+    return out
+
+
+def latent_walk(generator, kind: str, *, rows: int = 6, steps: int = 10, coord: int = 0, span: float = 3.0,
+                seed: int = 0) -> torch.Tensor:
+    """Images of a latent walk, ``(rows, steps, C, H, W)`` in [0, 1]; ``z ~ N(0, I)`` drawn from ``seed``."""
+    if kind not in WALKS:
+        raise unknown("walk", kind, WALKS)
+    _check_positive(rows=rows, steps=steps)
+    k = int(generator.latent_dim)
+    g = torch.Generator().manual_seed(seed)
+    z0, z1 = torch.randn(rows, k, generator=g), torch.randn(rows, k, generator=g)
+    t = torch.linspace(0, 1, steps)
+    if kind == "linear":
+        zs = lerp(z0, z1, t)
+    elif kind == "spherical":
+        zs = slerp(z0, z1, t)
+    else:
+        zs = traverse(z0, coord, torch.linspace(-span, span, steps))
+    with torch.no_grad():
+        x = generator(zs.reshape(rows * steps, k))
+    if x.dim() != 4:
+        raise ShapeError(f"walks need an image generator (output (B, C, H, W)); this one gives {tuple(x.shape[1:])}")
+    return x.reshape(rows, steps, *x.shape[1:]).clamp(0, 1)
+
+
+def cmd_walk(args) -> int:
+    from PIL import Image
+
+    from genprior import zoo
+    from genprior.io import atomic_write_bytes
+    from genprior.train.gan import image_grid, save_image_grid
+
+    model, _ = zoo.resolve(args.model)
+    if not hasattr(model, "latent_dim"):
+        raise ShapeError(f"{args.model} is not a generator (no latent_dim)")
+    frames = latent_walk(model, args.kind, rows=args.rows, steps=args.steps, coord=args.coord, span=args.span,
+                         seed=args.seed)
+    rows, steps = frames.shape[:2]
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        out = out.with_suffix(".png")
+    save_image_grid(out, frames.reshape(rows * steps, *frames.shape[2:]), nrow=steps)
+    # GIF: frame t shows every walk at step t, side by side; played forward then back
+    order = list(range(steps)) + list(range(steps - 2, 0, -1))
+    ncol = math.ceil(math.sqrt(rows))
+    pics = [Image.fromarray(image_grid(frames[:, t], nrow=ncol)).resize(
+        (image_grid(frames[:, 0], nrow=ncol).shape[1] * 3, image_grid(frames[:, 0], nrow=ncol).shape[0] * 3),
+        Image.NEAREST) for t in order]
+    buf = io.BytesIO()
+    pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=args.frame_ms, loop=0)
+    gif = out.with_suffix(".gif")
+    atomic_write_bytes(gif, buf.getvalue())
+    print(f"{args.kind} walk of {args.model}: {rows} rows x {steps} steps -> {out} and {gif}")
+    return 0

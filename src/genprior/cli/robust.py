@@ -1,0 +1,189 @@
+"""``genprior train classifier``, ``genprior attack`` and ``genprior explain``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from genprior.errors import InvalidValueError
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    from genprior.cli import add_data_args
+
+    add_data_args(p)
+
+
+def cmd_train_classifier(args) -> int:
+    import torch
+
+    from genprior.data import load_dataset
+    from genprior.models.classifier import Classifier
+    from genprior.robust import defenses
+    from genprior.train.classifier import train_classifier
+
+    torch.manual_seed(args.seed)
+    train = load_dataset(args.dataset, "train", data_dir=args.data_dir)
+    test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
+    if args.train_images is not None:
+        if not 0 < args.train_images <= len(train):
+            raise InvalidValueError(f"--train-images must be in 1..{len(train)}")
+        train = type(train)(train.name, train.split, train.images[:args.train_images], train.labels[:args.train_images])
+    model = Classifier(input_shape=tuple(train.images.shape[1:]), channels=tuple(args.channels), hidden=args.hidden)
+    data_info = {"dataset": args.dataset, "train_images": len(train), "test_images": len(test)}
+    common = dict(out_dir=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                  resume=args.resume, data_info=data_info)
+    if args.adv_eps is not None and args.distill_temperature is not None:
+        raise InvalidValueError("choose one of --adv-eps (adversarial training) and --distill-temperature")
+    if args.init is not None:
+        from genprior import zoo
+
+        init, _ = zoo.resolve(args.init)
+        model.load_state_dict(init.state_dict())
+    if args.adv_eps is not None:
+        info = defenses.adversarial_training(model, train.images, train.labels, test.images, test.labels,
+                                             eps=args.adv_eps, steps=args.adv_steps, **common)
+    elif args.distill_temperature is not None:
+        info = defenses.defensive_distillation(model, train.images, train.labels, test.images, test.labels,
+                                               temperature=args.distill_temperature, **common)
+    else:
+        info = train_classifier(model, train.images, train.labels, test.images, test.labels, **common)
+    print(f"{info['epoch']} epochs: test accuracy {info['history'][-1]['test_accuracy']:.4f}; "
+          f"model written to {Path(args.out) / 'model.safetensors'}")
+    return 0
+
+
+def _images(args):
+    from genprior.data import load_dataset, parse_indices
+
+    data = load_dataset(args.dataset, args.split, data_dir=args.data_dir)
+    sl = parse_indices(args.indices, len(data))
+    return data.images[sl], data.labels[sl], sl
+
+
+def cmd_attack(args) -> int:
+    import torch
+
+    from genprior.io import write_json
+    from genprior.robust.evaluation import accuracy_of, build_setup, craft
+
+    torch.manual_seed(args.seed)
+    if not args.eps >= 0:
+        raise InvalidValueError(f"--eps must be >= 0, got {args.eps}")
+    if args.targeted is not None and not 0 <= args.targeted <= 9:
+        raise InvalidValueError(f"--targeted must be a class index 0..9, got {args.targeted}")
+    x, y, sl = _images(args)
+    setup = build_setup(args.defense, classifier=args.classifier, generator=args.model, steps=args.steps,
+                        restarts=args.restarts, seed=args.seed)
+    if args.adaptive:
+        if args.targeted is not None:
+            raise InvalidValueError("--adaptive attacks are untargeted")
+        x_adv = setup.adaptive(x, y, args.eps)
+    else:
+        sub_images = None
+        if args.attack == "transfer":
+            from genprior.data import load_dataset
+
+            sub_images = load_dataset(args.dataset, "train", data_dir=args.data_dir).images[:args.substitute_images]
+        x_adv = craft(args.attack, setup.undefended, x, y, eps=args.eps, targeted=args.targeted, steps=args.pgd_steps,
+                      seed=args.seed, substitute_images=sub_images)
+    with torch.no_grad():
+        clean_pred = setup.defended(x).argmax(1)
+        adv_pred = setup.defended(x_adv).argmax(1)
+    result = {"attack": args.attack, "adaptive": args.adaptive, "eps": args.eps, "targeted": args.targeted,
+              **setup.info, "dataset": args.dataset, "split": args.split, "indices": [sl.start, sl.stop],
+              "n_images": len(y), "clean_accuracy": (clean_pred == y).float().mean().item(),
+              "adversarial_accuracy": (adv_pred == y).float().mean().item(),
+              "linf_max": (x_adv - x).abs().max().item()}
+    if args.targeted is not None:
+        result["target_success_rate"] = (adv_pred == args.targeted).float().mean().item()
+    print(f"{args.defense} vs {'adaptive' if args.adaptive else args.attack} eps={args.eps} on {len(y)} images: "
+          f"clean accuracy {result['clean_accuracy']:.3f}, adversarial accuracy {result['adversarial_accuracy']:.3f}")
+    if args.targeted is not None:
+        print(f"targeted toward class {args.targeted}: success rate {result['target_success_rate']:.3f}")
+    if args.json:
+        write_json(args.json, result)
+    if args.grid:
+        from genprior.robust.saliency import save_adversarial_grid
+
+        k = min(10, len(y))
+        save_adversarial_grid(args.grid, setup.defended, x[:k], x_adv[:k], labels=y[:k],
+                              title=f"{args.attack} eps={args.eps} vs defense {args.defense}")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from genprior import zoo
+    from genprior.robust.saliency import occlusion, save_overlays, saliency
+
+    if args.method not in ("saliency", "occlusion"):
+        from genprior.errors import unknown
+
+        raise unknown("method", args.method, ("saliency", "occlusion"))
+    x, y, _ = _images(args)
+    if len(y) > 20:
+        raise InvalidValueError("explain draws at most 20 images; narrow --indices")
+    model, _ = zoo.resolve(args.classifier)
+    if args.method == "saliency":
+        maps = saliency(model, x)
+    else:
+        maps = occlusion(model, x, size=args.size, stride=args.stride)
+    import torch
+
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    save_overlays(args.out, x, maps, titles=[f"label {int(a)} pred {int(b)}" for a, b in zip(y, pred)])
+    print(f"{args.method} maps for {len(y)} images written to {args.out}")
+    return 0
+
+
+def add_parsers(sub, train_sub) -> None:
+    p = sub.add_parser("attack", help="attack a (defended) classifier and report clean / adversarial accuracy")
+    _add_data_args(p)
+    p.add_argument("--attack", default="fgsm", help="fgsm, pgd, pgd-l2 or transfer (crafted on the undefended classifier)")
+    p.add_argument("--adaptive", action="store_true", help="use the defense-aware attack instead (BPDA + latent for projection)")
+    p.add_argument("--eps", type=float, default=0.3, help="l_inf radius (l_2 radius for pgd-l2); images are in [0, 1]")
+    p.add_argument("--targeted", type=int, default=None, metavar="C", help="targeted attack toward class C")
+    p.add_argument("--defense", default="none", help="none, adv-train, distill or projection")
+    p.add_argument("--classifier", default=None, help="zoo name or path (default depends on --defense)")
+    p.add_argument("--model", default="mnist-vae", help="generator for --defense projection (zoo name or path)")
+    p.add_argument("--steps", type=int, default=200, help="projection: Adam steps L")
+    p.add_argument("--restarts", type=int, default=10, help="projection: random restarts R")
+    p.add_argument("--pgd-steps", type=int, default=40)
+    p.add_argument("--substitute-images", type=int, default=10000, help="transfer: training images labelled by the target")
+    p.add_argument("--split", default="test")
+    p.add_argument("--indices", default="0:100", help="A:B, images A..B-1 of the split")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="write the result here")
+    p.add_argument("--grid", default=None, help="write a PNG grid clean / perturbation x10 / adversarial here")
+    p.set_defaults(func=cmd_attack)
+
+    p = sub.add_parser("explain", help="saliency or occlusion-sensitivity maps as PNG overlays")
+    _add_data_args(p)
+    p.add_argument("--method", default="saliency", help="saliency or occlusion")
+    p.add_argument("--classifier", default="mnist-classifier", help="zoo name or path")
+    p.add_argument("--split", default="test")
+    p.add_argument("--indices", default="0:8")
+    p.add_argument("--size", type=int, default=6, help="occlusion square side")
+    p.add_argument("--stride", type=int, default=2)
+    p.add_argument("--out", default="explain.png")
+    p.set_defaults(func=cmd_explain)
+
+
+    p = train_sub.add_parser("classifier", help="a small CNN classifier (optionally adversarially trained or distilled)")
+    _add_data_args(p)
+    p.add_argument("--out", default="runs/classifier", help="folder for state.* (resume) and model.* (final weights)")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--channels", type=int, nargs=2, default=[32, 64])
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--init", default=None, help="start from these weights (zoo name or path), e.g. to fine-tune")
+    p.add_argument("--adv-eps", type=float, default=None, help="PGD adversarial training (Madry et al. 2018) at this l_inf eps")
+    p.add_argument("--adv-steps", type=int, default=7, help="PGD steps per batch in adversarial training")
+    p.add_argument("--distill-temperature", type=float, default=None,
+                   help="defensive distillation (Papernot et al. 2016) at this temperature")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
+    p.set_defaults(func=cmd_train_classifier)

@@ -1,0 +1,41 @@
+"""A small MNIST convolutional classifier (LeNet-style: LeCun et al. 1998), the target of the robustness tools."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Classifier(nn.Module):
+    """Two 5x5 conv + max-pool blocks and two linear layers.
+
+    Input ``(B, C, H, W)`` in [0, 1] (``(B, 1, 28, 28)`` for MNIST); output logits ``(B, num_classes)``.
+    With the defaults (1x28x28 input, 32/64 channels, 256 hidden units) it has about 320k parameters.
+    """
+
+    def __init__(self, *, input_shape=(1, 28, 28), channels=(32, 64), hidden: int = 256, num_classes: int = 10,
+                 dropout: float = 0.25):
+        super().__init__()
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.channels = tuple(int(c) for c in channels)
+        self.hidden = int(hidden)
+        self.num_classes = int(num_classes)
+        self.dropout = float(dropout)
+        c, h, w = self.input_shape
+        self.conv1 = nn.Conv2d(c, self.channels[0], 5)
+        self.conv2 = nn.Conv2d(self.channels[0], self.channels[1], 5)
+        h, w = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2
+        self.fc1 = nn.Linear(self.channels[1] * h * w, self.hidden)
+        self.fc2 = nn.Linear(self.hidden, self.num_classes)
+
+    def config(self) -> dict:
+        return {"family": "classifier", "input_shape": list(self.input_shape), "channels": list(self.channels),
+                "hidden": self.hidden, "num_classes": self.num_classes, "dropout": self.dropout}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, C, H, W)`` in [0, 1] -> logits ``(B, num_classes)``."""
+        h = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
+        h = F.dropout(F.relu(self.fc1(h.flatten(1))), self.dropout, self.training)
+        return self.fc2(h)

@@ -1,0 +1,6 @@
+"""Reports: JSON + Markdown tables and PNG pictures (image grids, curves)."""
+
+from genprior.reports.figures import save_curves, save_image_grid
+from genprior.reports.tables import markdown_table, write_report
+
+__all__ = ["markdown_table", "save_curves", "save_image_grid", "write_report"]

@@ -1,0 +1,1 @@
+"""Robustness: adversarial attacks (``robust.attacks``), defenses (``robust.defenses``) and saliency (``robust.saliency``)."""

@@ -1,0 +1,138 @@
+"""Defenses: PGD adversarial training, defensive distillation, and projection onto a generator's range."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from genprior.robust.attacks.pgd import pgd
+from genprior.train.classifier import predict, train_classifier
+
+
+def adversarial_training(model: nn.Module, train_images: torch.Tensor, train_labels: torch.Tensor,
+                         test_images: torch.Tensor, test_labels: torch.Tensor, *, eps: float = 0.3, steps: int = 7,
+                         alpha: float | None = None, out_dir: str | Path, seed: int = 0, **train_kw) -> dict:
+    """PGD adversarial training (Madry et al. 2018, Eq. (2.1)): minimise ``E max_{||d||_inf <= eps} J(x + d, y)``.
+
+    The inner max is ``steps`` l_inf PGD steps with a random start; the outer min is the usual Adam loop.
+    """
+    gen = torch.Generator().manual_seed(seed + 1)
+
+    def perturb(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return pgd(m, x, y, eps=eps, steps=steps, alpha=alpha, seed=gen)
+
+    info = {"defense": "adversarial-training", "adv_eps": eps, "adv_steps": steps}
+    return train_classifier(model, train_images, train_labels, test_images, test_labels, out_dir=out_dir,
+                            seed=seed, perturb=perturb, extra_info=info, **train_kw)
+
+
+def defensive_distillation(model: nn.Module, train_images: torch.Tensor, train_labels: torch.Tensor,
+                           test_images: torch.Tensor, test_labels: torch.Tensor, *, temperature: float = 100.0,
+                           out_dir: str | Path, teacher: nn.Module | None = None, **train_kw) -> dict:
+    """Defensive distillation (Papernot et al. 2016, Sec. IV): train a teacher with ``softmax(z / T)``, then
+    train ``model`` (same architecture) on the teacher's soft labels ``softmax(z_teacher(x) / T)`` at the same
+    ``T``; at test time the student is used at ``T = 1``, which saturates its softmax and flattens its gradients.
+
+    ``teacher``: an already distilled-at-``T`` teacher to reuse; otherwise one is trained into ``out_dir/teacher``.
+    """
+    import copy
+
+    if teacher is None:
+        teacher = copy.deepcopy(model)
+        ones = torch.eye(int(train_labels.max()) + 1)[train_labels]
+        train_classifier(teacher, train_images, train_labels, test_images, test_labels,
+                         out_dir=Path(out_dir) / "teacher", soft_targets=ones, temperature=temperature,
+                         extra_info={"defense": "distillation-teacher"}, **train_kw)
+    soft = torch.softmax(predict(teacher, train_images) / temperature, 1)
+    return train_classifier(model, train_images, train_labels, test_images, test_labels, out_dir=out_dir,
+                            soft_targets=soft, temperature=temperature,
+                            extra_info={"defense": "distillation", "distill_temperature": temperature}, **train_kw)
+
+
+class _StraightThrough(torch.autograd.Function):
+    """Forward: a non-differentiable map ``x -> p`` computed outside; backward: the identity (BPDA)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, projected: torch.Tensor) -> torch.Tensor:  # noqa: D401
+        return projected.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad, None
+
+
+class ProjectionDefense(nn.Module):
+    """Defense-GAN (Samangouei, Kabkab & Chellappa 2018, Sec. 3.2) in front of any classifier.
+
+    ``forward(x)``: ``z* = argmin_z ||G(z) - x||^2`` by ``steps`` (L) Adam steps from ``restarts`` (R) random
+    starts -- the lead's CSGM solver with the identity operator -- then returns ``classifier(G(z*))``.
+
+    The projection itself is not differentiated (``csgm`` detaches its latents). Gradients taken through this
+    module follow BPDA (Athalye, Carlini & Wagner 2018, Sec. 4.1): the backward pass treats the projection as
+    the identity, since ``G(z*) ≈ x``. So a white-box attack run on this module *is* the adaptive BPDA attack;
+    ``attack_steps`` / ``attack_restarts`` (default: ``steps``, ``restarts``) set a cheaper projection to use
+    while ``self.attacking`` is true.
+    """
+
+    def __init__(self, classifier: nn.Module, generator: nn.Module, *, steps: int = 200, restarts: int = 10,
+                 lr: float = 0.1, lam: float = 0.0, seed: int = 0, attack_steps: int | None = None,
+                 attack_restarts: int | None = None):
+        super().__init__()
+        from genprior.operators import Identity
+        from genprior.solvers.generator import latent_dim_of
+
+        self.classifier = classifier
+        self.generator = generator
+        self.latent_dim = latent_dim_of(generator)
+        self.output_shape = tuple(getattr(generator, "output_shape", (1, 28, 28)))
+        self.operator = Identity(shape=self.output_shape)
+        self.steps, self.restarts, self.lr, self.lam, self.seed = steps, restarts, lr, lam, seed
+        self.attack_steps = attack_steps or steps
+        self.attack_restarts = attack_restarts or restarts
+        self.attacking = False
+
+    def project(self, x: torch.Tensor, *, steps: int | None = None, restarts: int | None = None):
+        """``(B, C, H, W)`` in [0, 1] -> the CSGM result (``.x`` = ``G(z*)`` ``(B, C, H, W)``, ``.z`` ``(B, k)``)."""
+        from genprior.solvers import csgm
+
+        with torch.enable_grad():  # csgm descends by autograd; callers often evaluate under no_grad
+            return csgm(self.generator, self.operator, x.detach().flatten(1), lam=self.lam,
+                        restarts=restarts or self.restarts, steps=steps or self.steps, lr=self.lr, seed=self.seed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, K)`` of the classifier on the projection of ``x``; backward is BPDA (identity)."""
+        if self.attacking:
+            p = self.project(x, steps=self.attack_steps, restarts=self.attack_restarts).x
+        else:
+            p = self.project(x).x
+        return self.classifier(_StraightThrough.apply(x, p.view_as(x)))
+
+
+def latent_space_attack(defense: ProjectionDefense, x: torch.Tensor, y: torch.Tensor, *, eps: float = 0.3,
+                        steps: int = 200, lr: float = 0.05, c: float = 10.0) -> torch.Tensor:
+    """Adaptive attack on the projection defense in latent space (after Athalye et al. 2018, Sec. 5.4.1).
+
+    Start from the projection ``z0`` of each clean ``x`` and search ``z`` that the classifier gets wrong while
+    ``G(z)`` stays near ``x``: ``min_z -J(f(G(z)), y) + c * ||relu(|G(z) - x| - eps)||^2``. The adversarial input
+    is ``x + clip(G(z) - x, -eps, eps)`` in [0, 1], ``(B, C, H, W)``: an l_inf-bounded image near a point of the range that the
+    classifier misreads, so the defense's own projection tends to land there.
+    """
+    import torch.nn.functional as F
+
+    from genprior.solvers.generator import frozen
+
+    z = defense.project(x).z.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    g, f = defense.generator, defense.classifier
+    with torch.enable_grad(), frozen(g), frozen(f):
+        for _ in range(steps):
+            gz = g(z).view_as(x)
+            excess = F.relu((gz - x).abs() - eps).flatten(1).pow(2).sum(1)
+            loss = (-F.cross_entropy(f(gz), y, reduction="none") + c * excess).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        return (x + (g(z).view_as(x) - x).clamp(-eps, eps)).clamp(0, 1)

@@ -1,0 +1,199 @@
+"""CSGM: recovery by descent in a generator's latent space (Bora, Jalal, Price & Dimakis, ICML 2017, Eq. 2).
+
+    z_hat = argmin_z ||y - A(G(z))||^2 + lam ||z||^2,     x_hat = G(z_hat)
+
+solved with Adam from ``restarts`` random starts ``z ~ N(0, I)``. All images x restarts form one
+batch of latents; since Adam acts coordinate by coordinate and each latent's loss depends only on
+that latent, the batched run takes exactly the steps separate runs would. The winner for each image
+is the restart with the lowest *measurement* error ``||y - A(G(z))||^2`` (chosen from ``y`` alone).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from tqdm.auto import tqdm
+
+from genprior.errors import InvalidValueError
+from genprior.operators.base import Operator
+from genprior.solvers.generator import as_images, device_of, frozen, latent_dim_of
+
+
+@dataclass
+class LatentRecovery:
+    """Result of a latent-space solver for B images and R restarts.
+
+    ``x``: ``(B, C, H, W)`` winners' images; ``z``: ``(B, k)`` winners' latents;
+    ``measurement_loss``: ``(B,)`` ``||y - A(G(z))||^2`` of the winners; ``loss``: ``(B,)`` objective incl. ``lam ||z||^2``;
+    ``restart_losses``: ``(B, R)`` measurement loss of every restart (``inf`` for dropped ones);
+    ``z_all``: ``(B, R, k)`` every restart's final latent.
+    """
+
+    x: torch.Tensor
+    z: torch.Tensor
+    measurement_loss: torch.Tensor
+    loss: torch.Tensor
+    restart_losses: torch.Tensor
+    z_all: torch.Tensor
+    steps: int
+
+
+def _check_positive_int(name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise InvalidValueError(f"{name} must be a positive integer, got {v!r}")
+    return v
+
+
+def csgm(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, restarts: int = 10, steps: int = 1000,
+         lr: float = 0.01, seed: int = 0, z_init: torch.Tensor | None = None, max_batch: int = 8192,
+         progress: bool = False) -> LatentRecovery:
+    """Recover images from measurements ``y`` ``(B, m)`` of ``operator`` with the prior ``generator``.
+
+    ``generator``: any callable module with ``latent_dim`` mapping ``(N, k)`` to images ``(N, *operator.input_shape)``.
+    ``z_init``: optional starting latents ``(B, R, k)`` (overrides the random draw; ``R`` then sets the restarts).
+    ``max_batch``: most latents optimised in one tensor (images are processed in chunks beyond it).
+    """
+    _check_positive_int("steps", steps)
+    return _solve(generator, operator, y, lam=lam, restarts=restarts, lr=lr, seed=seed, z_init=z_init,
+                  max_batch=max_batch, progress=progress, steps=steps,
+                  descend=partial(_descend, steps=steps, lr=lr, progress=progress))
+
+
+def csgm_fast(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, restarts: int = 10,
+              steps: int = 60, lr: float = 0.1, keep: int = 3, lm_steps: int = 8, seed: int = 0,
+              z_init: torch.Tensor | None = None, max_batch: int = 8192, progress: bool = False) -> LatentRecovery:
+    """The same estimator as :func:`csgm` at a fraction of the work (``genprior recover --method csgm-fast``).
+
+    Three phases, all batched over images x restarts: (1) ``steps`` Adam steps from ``z ~ N(0, I)`` with the
+    learning rate decaying from ``lr`` to ``lr/100`` on a cosine, to find each restart's basin; (2) keep the
+    ``keep`` restarts of lowest measurement error per image; (3) ``lm_steps`` Levenberg-Marquardt steps
+    on those (Gauss-Newton in the k-dimensional latent with an adaptive damping per latent, Jacobian by
+    forward-mode autodiff), which converge the basin's minimum far faster than first-order steps.
+    The defaults were chosen on MNIST test images 300..359, not on the benchmark's images.
+    """
+    for name, v in (("steps", steps), ("keep", keep), ("lm_steps", lm_steps)):
+        _check_positive_int(name, v)
+    return _solve(generator, operator, y, lam=lam, restarts=restarts, lr=lr, seed=seed, z_init=z_init,
+                  max_batch=max_batch, progress=progress, steps=steps + lm_steps,
+                  descend=partial(_descend_fast, steps=steps, lr=lr, keep=keep, lm_steps=lm_steps))
+
+
+def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch, progress, steps, descend) -> LatentRecovery:
+    """Checks, the starting latents, chunking over images, and the choice of each image's winning restart."""
+    k = latent_dim_of(generator)
+    y = operator.check_measurements(y)
+    if not (lam >= 0 and lr > 0):
+        raise InvalidValueError(f"need lam >= 0 and lr > 0, got lam={lam}, lr={lr}")
+    device = device_of(generator)
+    n_img = y.shape[0]
+    if z_init is None:
+        _check_positive_int("restarts", restarts)
+        g = torch.Generator().manual_seed(seed)
+        z_init = torch.randn(n_img, restarts, k, generator=g)
+    elif z_init.dim() != 3 or z_init.shape[0] != n_img or z_init.shape[2] != k:
+        raise InvalidValueError(f"z_init must have shape ({n_img}, R, {k}), got {tuple(z_init.shape)}")
+    restarts = z_init.shape[1]
+    operator.to(device)
+    per_chunk = max(1, max_batch // restarts)
+    parts = []
+    with frozen(generator), torch.enable_grad():  # callers may hold torch.no_grad(); the descent needs gradients in z
+        as_images(generator(torch.zeros(1, k, device=device)), operator.input_shape)  # shape check, clear error
+        for i in tqdm(range(0, n_img, per_chunk), desc="csgm", disable=not progress or n_img <= per_chunk):
+            parts.append(descend(generator, operator, y[i:i + per_chunk].to(device), z_init[i:i + per_chunk].to(device),
+                                 lam=lam))
+    z_all = torch.cat([p[0] for p in parts])
+    losses = torch.cat([p[1] for p in parts])
+    best = losses.argmin(1)
+    rows = torch.arange(n_img, device=device)
+    z = z_all[rows, best]
+    with torch.no_grad(), frozen(generator):
+        x = as_images(generator(z), operator.input_shape)
+    return LatentRecovery(x=x, z=z, measurement_loss=losses[rows, best], loss=losses[rows, best] + lam * z.pow(2).sum(1),
+                          restart_losses=losses, z_all=z_all, steps=steps)
+
+
+def _descend(generator, operator: Operator, y: torch.Tensor, z0: torch.Tensor, *, lam: float, steps: int, lr: float,
+             progress: bool = False, lr_end: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adam on ``B*R`` latents at once; returns final latents ``(B, R, k)`` and measurement losses ``(B, R)``."""
+    b, r, k = z0.shape
+    shape = operator.input_shape
+    y_rep = y.repeat_interleave(r, dim=0)  # row i*r + j is image i, restart j
+    z = z0.reshape(b * r, k).clone().requires_grad_(True)
+    alive = torch.ones(b * r, dtype=torch.bool, device=z.device)
+    opt = torch.optim.Adam([z], lr=lr)
+    for t in tqdm(range(steps), desc="csgm steps", disable=not progress, leave=False):
+        if lr_end is not None:  # cosine decay from lr to lr_end
+            opt.param_groups[0]["lr"] = lr_end + (lr - lr_end) * 0.5 * (1 + math.cos(math.pi * t / steps))
+        residual = operator.forward(as_images(generator(z), shape)) - y_rep
+        per_latent = residual.pow(2).sum(1) + lam * z.pow(2).sum(1)
+        alive &= torch.isfinite(per_latent)
+        loss = torch.where(alive, per_latent, torch.zeros_like(per_latent)).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if not bool(alive.all()):  # a restart that blew up is dropped; park it at 0 so it cannot poison the batch
+            with torch.no_grad():
+                z[~alive] = 0.0
+    with torch.no_grad():
+        final = (operator.forward(as_images(generator(z), shape)) - y_rep).pow(2).sum(1)
+        alive &= torch.isfinite(final)
+        final = torch.where(alive, final, torch.full_like(final, float("inf")))
+    return z.detach().view(b, r, k), final.view(b, r)
+
+
+def _descend_fast(generator, operator: Operator, y: torch.Tensor, z0: torch.Tensor, *, lam: float, steps: int,
+                  lr: float, keep: int, lm_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adam with cosine decay, keep the best ``keep`` restarts per image, then Levenberg-Marquardt on them."""
+    b, r, k = z0.shape
+    z, losses = _descend(generator, operator, y, z0, lam=lam, steps=steps, lr=lr, lr_end=lr / 100)
+    keep = min(keep, r)
+    order = losses.argsort(1)[:, :keep]
+    z = torch.gather(z, 1, order[..., None].expand(b, keep, k)).reshape(b * keep, k)
+    y_rep = y.repeat_interleave(keep, dim=0)
+    z = _levenberg_marquardt(generator, operator, y_rep, z, lam=lam, steps=lm_steps)
+    with torch.no_grad():
+        final = (operator.forward(as_images(generator(z), operator.input_shape)) - y_rep).pow(2).sum(1)
+        final = torch.where(torch.isfinite(final), final, torch.full_like(final, float("inf")))
+    return z.view(b, keep, k), final.view(b, keep)
+
+
+def _levenberg_marquardt(generator, operator: Operator, y: torch.Tensor, z: torch.Tensor, *, lam: float,
+                         steps: int) -> torch.Tensor:
+    """Minimise ``||y - A(G(z))||^2 + lam||z||^2`` for each row of ``z`` ``(N, k)`` independently.
+
+    Step: ``(J^T J + lam I + mu diag(J^T J + lam I)) d = J^T r - lam z``, accepted where it lowers the loss
+    (then ``mu /= 3``), else ``mu *= 10``; ``J = d A(G(z)) / dz`` ``(N, m, k)`` by vmapped forward-mode autodiff.
+    """
+    from torch.func import jacfwd, vmap
+
+    shape = operator.input_shape
+    eye = torch.eye(z.shape[1], device=z.device, dtype=z.dtype)
+
+    def measure_one(zz):
+        return operator.forward(as_images(generator(zz[None]), shape))[0]
+
+    def objective(zz):
+        res = y - operator.forward(as_images(generator(zz), shape))
+        return res, res.pow(2).sum(1) + lam * zz.pow(2).sum(1)
+
+    with torch.no_grad():
+        residual, loss = objective(z)
+        mu = torch.full_like(loss, 1e-3)
+        for _ in range(steps):
+            jac = vmap(jacfwd(measure_one))(z)  # (N, m, k)
+            jt = jac.transpose(1, 2)
+            hess = jt @ jac + lam * eye
+            grad = (jt @ residual[..., None]).squeeze(-1) - lam * z
+            damp = mu[:, None, None] * (torch.diagonal(hess, dim1=1, dim2=2)[..., None] * eye + 1e-6 * eye)
+            step = torch.linalg.solve(hess + damp, grad)
+            step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
+            new_residual, new_loss = objective(z + step)
+            ok = new_loss < loss
+            z = torch.where(ok[:, None], z + step, z)
+            residual = torch.where(ok[:, None], new_residual, residual)
+            loss = torch.where(ok, new_loss, loss)
+            mu = torch.where(ok, mu / 3, mu * 10).clamp(1e-9, 1e9)
+    return z

@@ -1,0 +1,113 @@
+"""Train an image classifier with cross-entropy and Adam; the same loop serves the robustness defenses.
+
+The loop reads top to bottom: shuffle, step through mini-batches (optionally replacing each batch by
+adversarial examples, or fitting soft labels at a temperature), measure test accuracy, checkpoint.
+``out_dir/state.*`` is written atomically every epoch for ``resume``; ``out_dir/model.*`` holds the final weights.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from genprior.errors import InvalidValueError, ShapeError
+from genprior.models.checkpoint import save_model
+from genprior.train.state import load_training_state, save_training_state
+
+Perturb = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
+    """Logits ``(N, num_classes)`` for ``images`` ``(N, C, H, W)`` in [0, 1], in eval mode."""
+    model.eval()
+    return torch.cat([model(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000) -> float:
+    """Fraction of ``images`` whose arg-max logit equals ``labels``."""
+    return (predict(model, images, batch_size=batch_size).argmax(1) == labels).float().mean().item()
+
+
+def train_classifier(model: nn.Module, train_images: torch.Tensor, train_labels: torch.Tensor,
+                     test_images: torch.Tensor, test_labels: torch.Tensor, *, out_dir: str | Path | None,
+                     epochs: int = 6, batch_size: int = 128, lr: float = 1e-3, seed: int = 0, resume: bool = False,
+                     progress: bool = True, soft_targets: torch.Tensor | None = None, temperature: float = 1.0,
+                     perturb: Perturb | None = None, data_info: dict | None = None, extra_info: dict | None = None) -> dict:
+    """Fit ``model`` (logits out) to ``train_labels`` ``(N,)`` with Adam; returns the ``info`` dict.
+
+    ``out_dir=None`` trains in memory only (no checkpoints, no resume).
+
+    ``soft_targets`` ``(N, K)``: probabilities to fit instead of the labels, with the logits divided by
+    ``temperature`` (defensive distillation). ``perturb(model, x, y)``: returns the batch to train on
+    (adversarial training; called in eval mode, its output must stay in [0, 1]).
+    """
+    if len(train_images) != len(train_labels):
+        raise ShapeError(f"{len(train_images)} training images but {len(train_labels)} labels")
+    if soft_targets is not None and soft_targets.shape[0] != len(train_images):
+        raise ShapeError(f"soft_targets has {soft_targets.shape[0]} rows for {len(train_images)} images")
+    if temperature <= 0 or epochs < 1 or batch_size < 1 or lr <= 0:
+        raise InvalidValueError("temperature, epochs, batch_size and lr must be positive")
+    rng = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    info = {"epoch": 0, "history": [], "seed": seed, "batch_size": batch_size, "lr": lr,
+            "temperature": temperature, "data": data_info or {}, **(extra_info or {}),
+            "command": "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+    state_path = Path(out_dir) / "state" if out_dir is not None else None
+    if resume and state_path is not None and state_path.with_suffix(".json").exists():
+        info = load_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng)
+    n = len(train_images)
+    while info["epoch"] < epochs:
+        epoch = info["epoch"] + 1
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=rng)
+        running, correct = 0.0, 0
+        bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch}", disable=not progress, leave=False)
+        for i in bar:
+            idx = perm[i:i + batch_size]
+            x, y = train_images[idx], train_labels[idx]
+            if perturb is not None:
+                model.eval()
+                x = perturb(model, x, y).detach()
+            model.train()
+            logits = model(x)
+            if soft_targets is None:
+                loss = F.cross_entropy(logits, y)
+            else:
+                loss = -(soft_targets[idx] * F.log_softmax(logits / temperature, 1)).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += loss.item() * len(x)
+            correct += (logits.argmax(1) == y).sum().item()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        test_acc = accuracy(model, test_images, test_labels)
+        info["history"].append({"epoch": epoch, "train_loss": running / n, "train_accuracy": correct / n,
+                                "test_accuracy": test_acc, "seconds": time.perf_counter() - t0})
+        info["epoch"] = epoch
+        if state_path is not None:
+            save_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng, info=info)
+        if progress:
+            tqdm.write(f"epoch {epoch}: train loss {running / n:.4f}  test accuracy {test_acc:.4f}  "
+                       f"({info['history'][-1]['seconds']:.1f}s)")
+    model.eval()
+    if out_dir is not None:
+        save_model(Path(out_dir) / "model", model, **summary(info))
+    return info
+
+
+def summary(info: dict) -> dict:
+    """The config entries recorded beside a trained classifier's weights."""
+    last = info["history"][-1]
+    keep = {k: v for k, v in info.items() if k not in ("epoch", "history")}
+    return {**keep, "epochs": info["epoch"], "test_accuracy": last["test_accuracy"],
+            "train_accuracy": last["train_accuracy"], "seconds": sum(h["seconds"] for h in info["history"])}

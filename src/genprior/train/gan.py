@@ -1,0 +1,236 @@
+"""Train a GAN by the alternating algorithm of Goodfellow et al. 2014 (Algorithm 1), optionally packed (PacGAN).
+
+The game is Eq. 1 of Goodfellow et al. 2014::
+
+    min_G max_D  E_x[log D(x)] + E_z[log(1 - D(G(z)))]
+
+Each iteration takes ``d_steps`` (the paper's k) discriminator steps, each on a fresh mini-batch of real
+data and of generated samples, then one generator step. The generator loss is either
+
+* ``minimax``:       minimise E_z log(1 - D(G(z)))   (the game as written; saturates early in training)
+* ``nonsaturating``: minimise -E_z log D(G(z))       (Goodfellow et al. 2014, Sec. 3: strong gradients early on)
+
+With packing ``m`` > 1 (Lin et al. 2018, PacGAN, Sec. 3) the discriminator sees packs of ``m`` samples,
+all real or all fake; a batch of ``batch_size`` packs uses ``m * batch_size`` samples. D outputs logits,
+so ``log D = -softplus(-l)`` and ``log(1 - D) = -softplus(l)``. Optimiser: Adam for both players.
+
+Files in ``out_dir`` (all written atomically): ``state.*`` (both nets, both optimisers, the RNG; for
+``--resume``), ``generator.*`` (the generator as a zoo-style model) and ``samples_epochNNN.png``.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from genprior.errors import InvalidValueError, unknown
+from genprior.io import atomic_write_bytes
+from genprior.models.checkpoint import save_model
+from genprior.models.pack import PackedDiscriminator
+from genprior.train.state import load_training_state, save_training_state
+
+GENERATOR_LOSSES = ("minimax", "nonsaturating")
+
+
+class GANPair(nn.Module):
+    """Both players in one module so that one training state holds them (``config()`` names both)."""
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module):
+        super().__init__()
+        self.generator = generator
+        self.discriminator = discriminator
+
+    def config(self) -> dict:
+        return {"family": "gan-pair", "generator": self.generator.config(), "discriminator": self.discriminator.config()}
+
+
+def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """-E log D(x) - E log(1 - D(G(z))): the negated value of the game, from logits ``(B,)``."""
+    return F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
+
+
+def generator_loss(logits_fake: torch.Tensor, kind: str = "nonsaturating") -> torch.Tensor:
+    """``minimax``: E log(1 - D(G(z))) = -E softplus(l); ``nonsaturating``: -E log D(G(z)) = E softplus(-l)."""
+    if kind == "minimax":
+        return -F.softplus(logits_fake).mean()
+    if kind == "nonsaturating":
+        return F.softplus(-logits_fake).mean()
+    raise unknown("generator loss", kind, GENERATOR_LOSSES)
+
+
+def image_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> np.ndarray:
+    """Tile ``(B, C, H, W)`` images in [0, 1] into a uint8 array ``(rows H', nrow W', C)`` (C = 1 or 3)."""
+    x = images.detach().cpu().clamp(0, 1)
+    b, c, h, w = x.shape
+    if c not in (1, 3):
+        x = x[:, :1] if c < 3 else x[:, :3]
+        c = x.shape[1]
+    rows = math.ceil(b / nrow)
+    grid = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    for i in range(b):
+        r, col = divmod(i, nrow)
+        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = x[i]
+    arr = (grid.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    return arr[..., 0] if c == 1 else arr
+
+
+def save_image_grid(path: str | Path, images: torch.Tensor, nrow: int = 8) -> Path:
+    """Write an image grid as PNG (atomically)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image_grid(images, nrow)).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+def save_scatter(path: str | Path, points: torch.Tensor, real: torch.Tensor | None = None, title: str = "") -> Path:
+    """Scatter plot of 2-D samples ``(N, 2)`` (and optionally real points) as PNG (atomically)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    if real is not None:
+        ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:red", alpha=0.5, label="real")
+    p = points.detach().cpu()
+    ax.scatter(p[:, 0], p[:, 1], s=2, c="tab:blue", alpha=0.5, label="generated")
+    ax.set_title(title)
+    ax.set_aspect("equal")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+@torch.no_grad()
+def sample(generator: nn.Module, n: int, *, rng: torch.Generator | None = None, batch_size: int = 2500) -> torch.Tensor:
+    """``n`` samples from ``generator`` in eval mode (batch norm on running statistics); restores the mode."""
+    was_training = generator.training
+    generator.eval()
+    out = [generator(torch.randn(min(batch_size, n - i), generator.latent_dim, generator=rng))
+           for i in range(0, n, batch_size)]
+    generator.train(was_training)
+    return torch.cat(out)
+
+
+def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor, *, packing: int = 1,
+              epochs: int = 10, batch_size: int = 64, d_steps: int = 1, loss: str = "nonsaturating",
+              lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), seed: int = 0,
+              out_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
+              samples_every: int = 1, data_info: dict | None = None, command: str | None = None) -> dict:
+    """Fit ``generator`` to ``data`` (``(N, *sample_shape)``; images in [0, 1] or 2-D points) by Algorithm 1.
+
+    ``discriminator`` takes ``packing`` samples concatenated (its input width or channels are
+    ``packing`` times the sample's); it is wrapped in ``PackedDiscriminator``. One epoch is one pass of
+    D-steps over ``data`` (the last incomplete batch is dropped). With ``out_dir`` the state is saved
+    atomically after every epoch and ``resume=True`` continues from it bit for bit.
+    Returns ``info``: epochs run, steps, per-epoch mean losses and seconds.
+    """
+    if loss not in GENERATOR_LOSSES:
+        raise unknown("generator loss", loss, GENERATOR_LOSSES)
+    if d_steps < 1 or batch_size < 1 or packing < 1 or epochs < 0:
+        raise InvalidValueError("d_steps, batch_size and packing must be >= 1 and epochs >= 0")
+    per_step = batch_size * packing
+    if len(data) < per_step:
+        raise InvalidValueError(f"need at least batch_size * packing = {per_step} training samples, got {len(data)}")
+    packed = discriminator if isinstance(discriminator, PackedDiscriminator) else PackedDiscriminator(discriminator, packing)
+    pair = GANPair(generator, packed)
+    rng = torch.Generator().manual_seed(seed)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(packed.parameters(), lr=lr, betas=betas)
+    optimizers = {"generator": opt_g, "discriminator": opt_d}
+    command = command or "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    info = {"epoch": 0, "d_steps_done": 0, "g_steps_done": 0, "history": [], "seed": seed, "loss": loss,
+            "packing": packing, "d_steps": d_steps, "batch_size": batch_size, "lr": lr, "betas": list(betas),
+            "data": data_info or {}, "command": command, "resumed_with": []}
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and resume and (out / "state.json").exists():
+        info = load_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng)
+        info.setdefault("resumed_with", []).append({"after_epoch": info["epoch"], "command": command})
+    fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
+    is_image = data.dim() == 4
+    n = len(data)
+
+    while info["epoch"] < epochs:
+        epoch = info["epoch"] + 1
+        pair.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=rng)
+        sums = {"d_loss": 0.0, "g_loss": 0.0, "d_real": 0.0, "d_fake": 0.0}
+        counts = {"d": 0, "g": 0}
+        bar = tqdm(range(0, n - per_step + 1, per_step), desc=f"epoch {epoch}", disable=not progress, leave=False)
+        for i in bar:
+            # --- discriminator step: ascend log D(x) + log(1 - D(G(z))) on m-packs of real / fake samples
+            real = data[perm[i:i + per_step]]
+            z = torch.randn(per_step, generator.latent_dim, generator=rng)
+            with torch.no_grad():
+                fake = generator(z)
+            logits_real, logits_fake = packed(real), packed(fake)
+            d_loss = discriminator_loss(logits_real, logits_fake)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            info["d_steps_done"] += 1
+            counts["d"] += 1
+            sums["d_loss"] += d_loss.item()
+            sums["d_real"] += torch.sigmoid(logits_real).mean().item()
+            sums["d_fake"] += torch.sigmoid(logits_fake).mean().item()
+            # --- generator step after every k discriminator steps
+            if info["d_steps_done"] % d_steps == 0:
+                z = torch.randn(per_step, generator.latent_dim, generator=rng)
+                g_loss = generator_loss(packed(generator(z)), loss)
+                opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+                opt_g.step()
+                info["g_steps_done"] += 1
+                counts["g"] += 1
+                sums["g_loss"] += g_loss.item()
+                bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
+        info["epoch"] = epoch
+        info["history"].append({"epoch": epoch, "d_loss": sums["d_loss"] / max(counts["d"], 1),
+                                "g_loss": sums["g_loss"] / max(counts["g"], 1),
+                                "d_real": sums["d_real"] / max(counts["d"], 1),
+                                "d_fake": sums["d_fake"] / max(counts["d"], 1),
+                                "seconds": time.perf_counter() - t0})
+        if out is not None:
+            save_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng, info=info)
+            save_model(out / "generator", generator, **summary(info))
+            if samples_every and (epoch % samples_every == 0 or epoch == epochs):
+                with torch.no_grad():
+                    generator.eval()
+                    s = generator(fixed_z)
+                    generator.train()
+                if is_image:
+                    save_image_grid(out / f"samples_epoch{epoch:03d}.png", s)
+                elif s.dim() == 2 and s.shape[1] == 2:
+                    save_scatter(out / f"samples_epoch{epoch:03d}.png", sample(generator, 1000, rng=torch.Generator().manual_seed(seed + 1)),
+                                 real=data[:1000], title=f"epoch {epoch}")
+        if progress:
+            h = info["history"][-1]
+            tqdm.write(f"epoch {epoch}: D loss {h['d_loss']:.3f}  G loss {h['g_loss']:.3f}  "
+                       f"D(x) {h['d_real']:.2f}  D(G(z)) {h['d_fake']:.2f}  ({h['seconds']:.1f}s)")
+    generator.eval()
+    return info
+
+
+def summary(info: dict) -> dict:
+    """What a generator's JSON config records about its training."""
+    return {"data": info["data"], "epochs": info["epoch"], "loss": info["loss"], "packing": info["packing"],
+            "d_steps": info["d_steps"], "batch_size": info["batch_size"], "lr": info["lr"], "seed": info["seed"],
+            "command": info["command"], "resumed_with": info.get("resumed_with", [])}

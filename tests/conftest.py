@@ -1,0 +1,46 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+# The tests' tensors are small: one thread avoids OpenMP overhead and oversubscription on shared machines.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The real data folder (GENPRIOR_DATA or ../shared/data); tests needing it skip loudly without it."""
+    d = Path(os.environ.get("GENPRIOR_DATA", SHARED_DATA))
+    if not (d / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST not found under {d}")
+    return d
+
+
+class ReluNet(torch.nn.Module):
+    """A generator written outside genprior: a random expansive ReLU net k -> 200 -> 784 with sigmoid output."""
+
+    def __init__(self, k: int = 20, hidden: int = 200, seed: int = 1):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.latent_dim = k
+        self.l1 = torch.nn.Linear(k, hidden)
+        self.l2 = torch.nn.Linear(hidden, 784)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) / p.shape[-1] ** 0.5)
+
+    def forward(self, z):
+        return torch.sigmoid(self.l2(torch.relu(self.l1(z)))).view(-1, 1, 28, 28)
+
+
+@pytest.fixture
+def relu_net() -> ReluNet:
+    return ReluNet()

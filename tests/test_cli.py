@@ -1,0 +1,83 @@
+import json
+
+import pytest
+
+from genprior.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(code, err, pattern):
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("genprior: error:") and pattern in lines[0], err
+
+
+BAD = [
+    (["recover", "--task", "cs", "--m", "0", "--method", "lasso-pixel", "--dataset", "mnist-bundled"], "number of measurements"),
+    (["recover", "--task", "cs", "--m", "785", "--method", "lasso-pixel", "--dataset", "mnist-bundled"], "1..784"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "magic", "--dataset", "mnist-bundled"], "unknown method 'magic'"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--model", "nope", "--dataset", "mnist-bundled"], "unknown model 'nope'"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "lasso-pixel", "--dataset", "cifar"], "unknown dataset 'cifar'"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "lasso-pixel", "--dataset", "mnist-bundled", "--indices", "0:501"], "out of range"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--dataset", "mnist", "--data-dir", "/nonexistent"], "looked in: /nonexistent"),
+    (["recover", "--task", "superres", "--factor", "3", "--method", "lasso-pixel", "--dataset", "mnist-bundled"], "factor"),
+]
+
+
+@pytest.mark.parametrize("argv,pattern", BAD, ids=[b[1] for b in BAD])
+def test_bad_input_one_line_exit_2(capsys, argv, pattern):
+    _one_line_error(*run(capsys, *argv)[::2], pattern)
+
+
+def test_unknown_task_is_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["recover", "--task", "deblur", "--method", "csgm"])
+    assert e.value.code == 2
+
+
+def test_corrupt_model_file(capsys, tmp_path):
+    (tmp_path / "g.json").write_text('{"architecture": {"family": "vae", "latent_dim": 20}}')
+    (tmp_path / "g.safetensors").write_bytes(b"garbage")
+    code, _, err = run(capsys, "recover", "--task", "cs", "--m", "10", "--method", "csgm", "--model", str(tmp_path / "g.safetensors"),
+                       "--dataset", "mnist-bundled")
+    _one_line_error(code, err, "corrupt")
+
+
+def test_recover_writes_json_and_grid_and_csgm_beats_lasso(capsys, tmp_path):
+    """The bundled prior at m = 100 (fast solver, 6 images) beats the pixel Lasso by a wide margin."""
+    common = ["recover", "--task", "cs", "--m", "100", "--dataset", "mnist-bundled", "--indices", "0:6"]
+    code, out, _ = run(capsys, *common, "--method", "csgm-fast", "--json", str(tmp_path / "r.json"), "--out", str(tmp_path / "o"))
+    assert code == 0
+    res = json.loads((tmp_path / "r.json").read_text())
+    for key in ("task", "method", "m", "n_images", "mse_per_pixel", "mse_se", "psnr", "seconds"):
+        assert key in res
+    assert res["m"] == 100 and res["n_images"] == 6
+    assert (tmp_path / "o" / "recovery.png").stat().st_size > 1000
+    code, out, _ = run(capsys, *common, "--method", "lasso-pixel", "--json", str(tmp_path / "l.json"))
+    lasso = json.loads((tmp_path / "l.json").read_text())
+    assert res["mse_per_pixel"] < 0.5 * lasso["mse_per_pixel"]
+
+
+@pytest.mark.parametrize("task,extra", [("inpaint", ["--block", "10"]), ("superres", ["--factor", "2"]), ("denoise", [])])
+def test_recover_other_tasks(capsys, tmp_path, task, extra):
+    code, out, _ = run(capsys, "recover", "--task", task, *extra, "--method", "lasso-dct", "--dataset", "mnist-bundled",
+                       "--indices", "0:3", "--json", str(tmp_path / "r.json"))
+    assert code == 0 and json.loads((tmp_path / "r.json").read_text())["task"] == task
+
+
+def test_zoo_list(capsys):
+    code, out, _ = run(capsys, "zoo", "list")
+    assert code == 0 and "mnist-vae" in out
+
+
+def test_demo_small(capsys, tmp_path):
+    code, out, _ = run(capsys, "demo", "--out", str(tmp_path), "--n-images", "3", "--steps", "30")
+    assert code == 0
+    rows = json.loads((tmp_path / "demo.json").read_text())["rows"]
+    assert {r["method"] for r in rows} == {"csgm", "lasso-pixel", "lasso-dct", "lasso-wavelet"}
+    assert (tmp_path / "cs-100.png").is_file() and (tmp_path / "demo.md").is_file()

@@ -1,0 +1,72 @@
+import gzip
+
+import numpy as np
+import pytest
+import torch
+
+from genprior.data import load_dataset, parse_indices, read_idx, write_idx
+from genprior.errors import DataNotFoundError, InvalidValueError, UnknownNameError
+
+
+def test_idx_round_trip_gz_and_raw(tmp_path):
+    a = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    write_idx(tmp_path / "a.gz", a)
+    assert np.array_equal(read_idx(tmp_path / "a.gz"), a)
+    (tmp_path / "a.raw").write_bytes(gzip.decompress((tmp_path / "a.gz").read_bytes()))
+    assert np.array_equal(read_idx(tmp_path / "a.raw"), a)
+
+
+def test_idx_corrupt_files(tmp_path):
+    (tmp_path / "bad").write_bytes(b"hello world")
+    with pytest.raises(InvalidValueError, match="not an IDX file"):
+        read_idx(tmp_path / "bad")
+    write_idx(tmp_path / "t.gz", np.zeros((4, 4), np.uint8))
+    raw = gzip.decompress((tmp_path / "t.gz").read_bytes())
+    (tmp_path / "short").write_bytes(raw[:-3])
+    with pytest.raises(InvalidValueError, match="truncated"):
+        read_idx(tmp_path / "short")
+    (tmp_path / "broken.gz").write_bytes((tmp_path / "t.gz").read_bytes()[:-6])
+    with pytest.raises(InvalidValueError, match="corrupt gzip"):
+        read_idx(tmp_path / "broken.gz")
+
+
+def test_bundled_subset_is_genuine_mnist_test():
+    d = load_dataset("mnist-bundled", "test")
+    assert d.images.shape == (500, 1, 28, 28) and d.images.dtype == torch.float32
+    assert 0.0 <= d.images.min() and d.images.max() <= 1.0
+    assert d.labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+
+
+def test_mnist_from_folder_matches_bundled(data_dir):
+    full = load_dataset("mnist", "test", data_dir=data_dir)
+    assert full.images.shape == (10000, 1, 28, 28)
+    assert torch.equal(full.images[:500], load_dataset("mnist-bundled").images)
+    fm = load_dataset("fashion-mnist", "train", data_dir=data_dir)
+    assert fm.images.shape == (60000, 1, 28, 28) and set(fm.labels.unique().tolist()) == set(range(10))
+
+
+def test_env_var_data_dir(data_dir, monkeypatch):
+    monkeypatch.setenv("GENPRIOR_DATA", str(data_dir))
+    assert len(load_dataset("mnist", "test")) == 10000
+
+
+def test_missing_data_says_where_it_looked(tmp_path):
+    with pytest.raises(DataNotFoundError, match=r"looked in: .*GENPRIOR_DATA"):
+        load_dataset("mnist", "train", data_dir=tmp_path)
+
+
+def test_digits_and_unknown_names():
+    d = load_dataset("digits", "test")
+    assert d.images.shape[1:] == (1, 8, 8) and d.images.max() <= 1.0
+    with pytest.raises(UnknownNameError, match="unknown dataset 'cifar'"):
+        load_dataset("cifar")
+    with pytest.raises(UnknownNameError, match="unknown split"):
+        load_dataset("digits", "valid")
+
+
+def test_parse_indices():
+    assert parse_indices("0:300", 500) == slice(0, 300)
+    assert parse_indices(":5", 10) == slice(0, 5)
+    for bad in ("0:501", "5:5", "x", "3"):
+        with pytest.raises(InvalidValueError):
+            parse_indices(bad, 500)

@@ -1,0 +1,100 @@
+import pytest
+import torch
+
+from genprior.errors import InvalidValueError, ShapeError
+from genprior.operators import Downsample, Gaussian, Identity, Inpaint, Magnitude, Sign, make_operator
+
+LINEAR = [
+    ("gaussian", lambda: Gaussian(m=100, shape=(1, 28, 28), noise_std=0.1, seed=1)),
+    ("gaussian-rgb", lambda: Gaussian(m=30, shape=(3, 8, 8), seed=2)),
+    ("inpaint-keep", lambda: Inpaint(shape=(1, 28, 28), keep=0.3, seed=3)),
+    ("inpaint-block", lambda: Inpaint(shape=(3, 16, 16), block=6)),
+    ("superres-2", lambda: Downsample(factor=2, shape=(1, 28, 28))),
+    ("superres-4", lambda: Downsample(factor=4, shape=(3, 16, 16))),
+    ("denoise", lambda: Identity(shape=(1, 28, 28), noise_std=0.5)),
+    ("compose", lambda: Gaussian(m=20, shape=(1, 14, 14), seed=4) @ Downsample(factor=2, shape=(1, 28, 28))),
+    ("compose-inpaint", lambda: Downsample(factor=2, shape=(1, 28, 28)) @ Identity(shape=(1, 28, 28))),
+]
+
+
+@pytest.mark.parametrize("name,make", LINEAR, ids=[n for n, _ in LINEAR])
+def test_adjoint_identity(name, make):
+    """<A x, y> = <x, A^T y> for random x, y, in float64."""
+    op = make()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, *op.input_shape, generator=g, dtype=torch.float64)
+    y = torch.randn(4, op.output_size, generator=g, dtype=torch.float64)
+    lhs = (op.forward(x.float()).double() * y).sum()
+    rhs = (x * op.adjoint(y.float()).double()).sum()
+    assert torch.allclose(lhs, rhs, rtol=1e-4, atol=1e-4), (lhs, rhs)
+
+
+@pytest.mark.parametrize("name,make", LINEAR, ids=[n for n, _ in LINEAR])
+def test_matrix_matches_forward(name, make):
+    op = make()
+    x = torch.rand(3, *op.input_shape)
+    assert torch.allclose(op.forward(x), x.flatten(1) @ op.matrix().T, atol=1e-5)
+    assert op.forward(x).shape == (3, op.output_size)
+
+
+def test_gaussian_scaling_and_noise_convention():
+    op = Gaussian(m=400, shape=(1, 28, 28), noise_std=0.1, seed=0)
+    assert abs(op.A.var().item() - 1 / 400) < 1e-4  # A_ij ~ N(0, 1/m)
+    x = torch.zeros(2000, 1, 28, 28)
+    eta = op.measure(x, seed=1)
+    assert abs(eta.pow(2).sum(1).mean().sqrt().item() - 0.1) < 2e-3  # sqrt(E||eta||^2) = sigma
+    per_entry = Identity(shape=(1, 28, 28), noise_std=0.2, noise="entry").measure(torch.zeros(50, 1, 28, 28), seed=0)
+    assert abs(per_entry.std().item() - 0.2) < 5e-3
+
+
+def test_measure_is_seeded():
+    op = Gaussian(m=10, noise_std=0.1, seed=0)
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.equal(op.measure(x, seed=5), op.measure(x, seed=5))
+    assert not torch.equal(op.measure(x, seed=5), op.measure(x, seed=6))
+
+
+def test_inpaint_counts_and_block():
+    assert Inpaint(keep=0.25).output_size == 196
+    op = Inpaint(block=10)
+    assert op.output_size == 784 - 100
+    img = op.as_image(op.forward(torch.ones(1, 1, 28, 28)))
+    assert img[0, 0, 9:19, 9:19].sum() == 0 and img.sum() == 684
+
+
+def test_superres_averages_blocks():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    y = Downsample(factor=2, shape=(1, 4, 4)).forward(x)
+    assert torch.equal(y, torch.tensor([[2.5, 4.5, 10.5, 12.5]]))
+
+
+def test_nonlinear_forward_only():
+    x = torch.rand(2, 1, 28, 28)
+    mag, sign = Magnitude(m=50, seed=1), Sign(m=50, seed=1)
+    lin = Gaussian(m=50, seed=1).forward(x)
+    assert torch.allclose(mag.forward(x), lin.abs()) and torch.equal(sign.forward(x), lin.sign())
+    assert not mag.linear and not hasattr(mag, "adjoint")
+
+
+@pytest.mark.parametrize("m", [0, -3, 785, 2.5])
+def test_bad_m(m):
+    with pytest.raises(InvalidValueError, match="number of measurements"):
+        Gaussian(m=m)
+
+
+def test_wrong_shapes_and_nan():
+    op = Gaussian(m=10)
+    with pytest.raises(ShapeError, match=r"expects images of shape \(B, 1, 28, 28\)"):
+        op.measure(torch.rand(2, 784))
+    with pytest.raises(ShapeError, match=r"expects measurements of shape \(B, 10\)"):
+        op.check_measurements(torch.rand(2, 11))
+    y = torch.rand(2, 10)
+    y[1, 3] = float("nan")
+    with pytest.raises(InvalidValueError, match="NaN"):
+        op.check_measurements(y)
+    with pytest.raises(ShapeError, match="cannot compose"):
+        Gaussian(m=5, shape=(1, 8, 8)) @ Downsample(factor=2)
+    with pytest.raises(InvalidValueError, match="factor"):
+        Downsample(factor=3)
+    with pytest.raises(InvalidValueError):
+        make_operator("cs")

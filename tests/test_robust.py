@@ -1,0 +1,113 @@
+"""Fast tests of the robustness tools on tiny models (sklearn digits, 8x8)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from genprior.cli import main
+from genprior.data import load_dataset
+from genprior.robust.attacks import fgsm, fgsm_targeted, pgd
+from genprior.robust.defenses import ProjectionDefense
+from genprior.robust.saliency import occlusion, saliency
+from genprior.train.classifier import accuracy, train_classifier
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    torch.manual_seed(0)
+    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    train_classifier(model, train.images, train.labels, test.images, test.labels, out_dir=None, epochs=15,
+                     batch_size=64, lr=3e-3, progress=False)
+    model.eval()
+    assert accuracy(model, test.images, test.labels) > 0.9
+    return model, test.images[:200], test.labels[:200]
+
+
+def test_fgsm_within_eps_and_clipped(digits):
+    model, x, y = digits
+    xa = fgsm(model, x, y, eps=0.1)
+    assert xa.shape == x.shape
+    assert (xa - x).abs().max() <= 0.1 + 1e-6
+    assert xa.min() >= 0 and xa.max() <= 1
+    assert accuracy(model, xa, y) < accuracy(model, x, y)
+
+
+def test_pgd_no_worse_than_fgsm(digits):
+    model, x, y = digits
+    eps = 0.1
+    acc_fgsm = accuracy(model, fgsm(model, x, y, eps=eps), y)
+    xp = pgd(model, x, y, eps=eps, steps=20)
+    assert (xp - x).abs().max() <= eps + 1e-6 and xp.min() >= 0 and xp.max() <= 1
+    assert accuracy(model, xp, y) <= acc_fgsm
+    x2 = pgd(model, x, y, eps=1.0, norm="l2", steps=20)
+    assert ((x2 - x).flatten(1).norm(dim=1) <= 1.0 + 1e-4).all()
+
+
+def test_targeted_fgsm_raises_target_logit(digits):
+    model, x, y = digits
+    target = 3
+    with torch.no_grad():
+        before = model(x)[:, target] - model(x).logsumexp(1)
+        xa = fgsm_targeted(model, x, target, eps=0.05)
+        after = model(xa)[:, target] - model(xa).logsumexp(1)
+    assert (after > before).float().mean() > 0.9
+
+
+def test_saliency_and_occlusion_shapes(digits):
+    model, x, _ = digits
+    assert saliency(model, x[:5]).shape == (5, 8, 8)
+    occ = occlusion(model, x[:5], size=3, stride=1)
+    assert occ.shape == (5, 6, 6)
+    assert torch.isfinite(occ).all()
+
+
+class TinyGenerator(nn.Module):
+    latent_dim = 4
+    output_shape = (1, 8, 8)
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.net = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Linear(32, 64), nn.Sigmoid())
+
+    def forward(self, z):
+        return self.net(z).view(-1, *self.output_shape)
+
+
+def test_projection_recovers_point_in_range():
+    g = TinyGenerator().eval()
+    z = torch.randn(6, 4, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        x = g(z)
+    defense = ProjectionDefense(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), g, steps=300, restarts=4, lr=0.1)
+    r = defense.project(x)
+    assert r.x.shape == x.shape
+    assert (r.x - x).pow(2).mean() < 1e-4
+    with torch.no_grad():  # the projection must still work when the caller disables gradients
+        logits = defense(x)
+    assert logits.shape == (6, 10)
+
+
+def test_cli_bad_input_exit_2(capsys):
+    assert main(["attack", "--dataset", "mnist-bundled", "--eps", "-1"]) == 2
+    assert main(["attack", "--dataset", "mnist-bundled", "--indices", "5:3"]) == 2
+    assert main(["attack", "--dataset", "mnist-bundled", "--defense", "nonsense"]) == 2
+    assert main(["explain", "--dataset", "mnist-bundled", "--method", "nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert "genprior: error:" in err
+
+
+def test_cli_attack_json(tmp_path):
+    import json
+
+    out = tmp_path / "a.json"
+    assert main(["attack", "--dataset", "mnist-bundled", "--indices", "0:20", "--eps", "0.3", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["n_images"] == 20 and res["clean_accuracy"] >= 0.9
+    assert res["adversarial_accuracy"] < res["clean_accuracy"]
+    assert res["linf_max"] <= 0.3 + 1e-6

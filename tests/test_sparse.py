@@ -1,0 +1,143 @@
+"""Tests of the Lasso baselines: bases, agreement with scikit-learn, batching, recovery, errors."""
+
+import numpy as np
+import pytest
+import pywt
+import scipy.fft
+import torch
+from sklearn.linear_model import Lasso
+
+from genprior.errors import GenpriorError, InvalidValueError, ShapeError, UnknownNameError
+from genprior.operators import Gaussian, Magnitude
+from genprior.solvers.sparse import BASES, basis_matrix, haar_level, lasso, select_alpha
+
+
+def _problem(shape=(1, 8, 8), m=40, batch=4, noise_std=0.1, seed=0):
+    op = Gaussian(m=m, shape=shape, noise_std=noise_std, seed=seed)
+    x = torch.rand(batch, *shape, generator=torch.Generator().manual_seed(seed + 1))
+    return op, x, op.measure(x, seed=seed + 2)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 8, 8)])
+@pytest.mark.parametrize("name", BASES)
+def test_bases_are_orthonormal(name, shape):
+    psi = basis_matrix(name, shape)
+    n = int(np.prod(shape))
+    assert psi.shape == (n, n)
+    eye = torch.eye(n, dtype=psi.dtype)
+    assert torch.allclose(psi.T @ psi, eye, atol=1e-5)
+    assert torch.allclose(psi @ psi.T, eye, atol=1e-5)
+
+
+def test_basis_conventions_match_scipy_and_pywavelets():
+    x = np.random.default_rng(0).random((28, 28))
+    dct = basis_matrix("dct", (1, 28, 28)).numpy()
+    np.testing.assert_allclose(dct.T @ x.ravel(), scipy.fft.dctn(x, norm="ortho").ravel(), atol=1e-12)
+    assert haar_level(28, 28) == 2 and haar_level(8, 8) == 3 and haar_level(7, 8) == 0
+    haar = basis_matrix("wavelet", (1, 28, 28)).numpy()
+    coeffs = pywt.wavedec2(x, "haar", mode="periodization", level=2)
+    np.testing.assert_allclose(haar.T @ x.ravel(), pywt.coeffs_to_array(coeffs)[0].ravel(), atol=1e-12)
+    # several channels: the same basis on each channel, block-diagonal
+    two = basis_matrix("dct", (2, 8, 8))
+    one = basis_matrix("dct", (1, 8, 8))
+    assert torch.equal(two, torch.block_diag(one, one))
+
+
+def test_basis_matrix_returns_a_copy():
+    psi = basis_matrix("dct", (1, 8, 8))
+    psi.zero_()
+    assert basis_matrix("dct", (1, 8, 8)).abs().sum() > 0
+
+
+@pytest.mark.parametrize("basis", BASES)
+def test_objective_matches_scikit_learn(basis):
+    op, _, y = _problem()
+    alpha = 0.4
+    ours = lasso(op, y, basis=basis, alpha=alpha, box=False)
+    design = (op.matrix().double() @ basis_matrix(basis, op.input_shape)).numpy()
+    m = op.output_size
+    for i in range(y.shape[0]):
+        target = y[i].double().numpy()
+        # ours is 1/2||r||^2 + alpha|c|_1 = m * (scikit-learn's objective with alpha / m)
+        sk = Lasso(alpha=alpha / m, fit_intercept=False, tol=1e-10, max_iter=100000).fit(design, target)
+        sk_obj = ((target - design @ sk.coef_) ** 2).sum() / 2 + alpha * np.abs(sk.coef_).sum()
+        our_obj = float(ours.objective[i])
+        assert abs(our_obj - sk_obj) <= 1e-4 * sk_obj
+        assert our_obj <= sk_obj * (1 + 1e-4)
+        # the reported objective is the objective of the reported coefficients
+        c = ours.coef[i].double().numpy()
+        recomputed = ((target - design @ c) ** 2).sum() / 2 + alpha * np.abs(c).sum()
+        assert abs(recomputed - our_obj) <= 1e-5 * our_obj
+
+
+@pytest.mark.parametrize("basis", ["pixel", "wavelet"])
+def test_batched_equals_one_row_at_a_time(basis):
+    op, _, y = _problem()
+    together = lasso(op, y, basis=basis, alpha=0.01)
+    for i in range(y.shape[0]):
+        alone = lasso(op, y[i:i + 1], basis=basis, alpha=0.01)
+        assert torch.allclose(alone.coef[0], together.coef[i], atol=1e-6)
+        assert torch.allclose(alone.x[0], together.x[i], atol=1e-6)
+
+
+def test_output_shapes_ranges_and_box():
+    op, _, y = _problem()
+    free = lasso(op, y, basis="pixel", alpha=0.01, box=False)
+    boxed = lasso(op, y, basis="pixel", alpha=0.01, box=True)
+    assert boxed.x.shape == (4, 1, 8, 8) and boxed.coef.shape == (4, 64) and boxed.objective.shape == (4,)
+    assert boxed.x.dtype == torch.float32 and isinstance(boxed.iterations, int) and boxed.iterations >= 1
+    for r in (free, boxed):
+        assert r.x.min() >= 0 and r.x.max() <= 1
+    # the box is a constraint inside the solve: coefficients in [0, 1], objective no lower than unconstrained
+    assert boxed.coef.min() >= 0 and boxed.coef.max() <= 1
+    assert free.coef.min() < 0 or free.coef.max() > 1  # the constraint is active on this problem
+    assert torch.all(boxed.objective >= free.objective - 1e-9)
+
+
+def test_dct_sparse_signal_is_recovered_better_in_the_dct_basis():
+    shape = (1, 16, 16)
+    n = 256
+    g = torch.Generator().manual_seed(5)
+    psi = basis_matrix("dct", shape)
+    coef = torch.zeros(3, n, dtype=torch.float64)
+    coef[:, 0] = 0.5 * 16  # constant 0.5 image
+    for row in coef:
+        support = 1 + torch.randperm(n - 1, generator=g)[:8]
+        row[support] = 0.4 * torch.sign(torch.randn(8, generator=g, dtype=torch.float64))
+    x = (coef @ psi.T).float().view(3, *shape)
+    assert x.min() >= 0 and x.max() <= 1
+    op = Gaussian(m=80, shape=shape, seed=1)
+    y = op.measure(x)
+    err = {b: float((lasso(op, y, basis=b, alpha=1e-4).x - x).pow(2).mean()) for b in ("dct", "pixel")}
+    assert err["dct"] < 1e-3
+    assert err["dct"] < 0.1 * err["pixel"]
+
+
+def test_errors():
+    op, _, y = _problem()
+    with pytest.raises(GenpriorError):
+        lasso(Magnitude(m=10, shape=(1, 8, 8)), torch.zeros(2, 10))
+    bad = y.clone()
+    bad[1, 3] = float("nan")
+    with pytest.raises(InvalidValueError):
+        lasso(op, bad)
+    with pytest.raises(ShapeError):
+        lasso(op, y[:, :-1])
+    with pytest.raises(UnknownNameError):
+        lasso(op, y, basis="curvelet")
+    with pytest.raises(UnknownNameError):
+        basis_matrix("curvelet", (1, 8, 8))
+    with pytest.raises(InvalidValueError):
+        lasso(op, y, alpha=-1.0)
+
+
+def test_select_alpha_returns_a_grid_value_and_covers_the_grid():
+    op, x, _ = _problem(batch=3)
+    grid = [0.04, 0.4, 100.0]
+    best, errors = select_alpha(op, x, basis="dct", alphas=grid, seed=3)
+    assert best in grid
+    assert set(errors) == set(grid)
+    assert all(np.isfinite(v) and v >= 0 for v in errors.values())
+    assert errors[best] == min(errors.values())
+    # alpha = 100 is far above ||B^T y||_inf: every coefficient is zero, so it cannot be the best here
+    assert best != 100.0
