@@ -216,7 +216,7 @@ def test_cli_train_toy_and_walk(tmp_path, capsys):
 
 
 def test_slerp_endpoints_and_norm():
-    from genprior.cli.gan import lerp, slerp
+    from genprior.models.walks import lerp, slerp
 
     z0, z1 = torch.randn(3, 7), torch.randn(3, 7)
     t = torch.linspace(0, 1, 5)

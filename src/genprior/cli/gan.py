@@ -4,7 +4,6 @@ and ``genprior walk`` (latent-space walks: linear / spherical interpolation, one
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
 from pathlib import Path
@@ -14,7 +13,7 @@ import torch
 from genprior.errors import InvalidValueError, ShapeError, unknown
 
 TOY_SETS = ("ring", "grid")
-WALKS = ("linear", "spherical", "coordinate")
+from genprior.models.walks import WALKS
 
 
 def add_parsers(sub, train_sub) -> None:
@@ -108,68 +107,13 @@ def cmd_train_gan(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- latent walks
-
-def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation: ``z0, z1`` ``(R, k)``, ``t`` ``(T,)`` in [0, 1] -> ``(R, T, k)``."""
-    t = t.view(1, -1, 1)
-    return (1 - t) * z0[:, None] + t * z1[:, None]
-
-
-def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation (Shoemake 1985; White 2016 for GAN latents): ``(R, k), (R, k), (T,) -> (R, T, k)``.
-
-    ``sin((1-t) W) / sin W z0 + sin(t W) / sin W z1`` with ``W`` the angle between ``z0`` and ``z1``;
-    falls back to linear where the two are (anti)parallel.
-    """
-    cos = (torch.nn.functional.normalize(z0, dim=1) * torch.nn.functional.normalize(z1, dim=1)).sum(1).clamp(-1, 1)
-    omega = torch.arccos(cos).view(-1, 1, 1)
-    so = torch.sin(omega)
-    tt = t.view(1, -1, 1)
-    safe = so.abs() > 1e-6
-    a = torch.where(safe, torch.sin((1 - tt) * omega) / torch.where(safe, so, 1.0), 1 - tt)
-    b = torch.where(safe, torch.sin(tt * omega) / torch.where(safe, so, 1.0), tt)
-    return a * z0[:, None] + b * z1[:, None]
-
-
-def traverse(z: torch.Tensor, coord: int, values: torch.Tensor) -> torch.Tensor:
-    """Set latent coordinate ``coord`` of each ``z`` ``(R, k)`` to each of ``values`` ``(T,)`` -> ``(R, T, k)``."""
-    if not 0 <= coord < z.shape[1]:
-        raise InvalidValueError(f"--coord must be in [0, {z.shape[1] - 1}] for a {z.shape[1]}-dimensional latent, got {coord}")
-    out = z[:, None].repeat(1, len(values), 1)
-    out[:, :, coord] = values
-    return out
-
-
-def latent_walk(generator, kind: str, *, rows: int = 6, steps: int = 10, coord: int = 0, span: float = 3.0,
-                seed: int = 0) -> torch.Tensor:
-    """Images of a latent walk, ``(rows, steps, C, H, W)`` in [0, 1]; ``z ~ N(0, I)`` drawn from ``seed``."""
-    if kind not in WALKS:
-        raise unknown("walk", kind, WALKS)
-    _check_positive(rows=rows, steps=steps)
-    k = int(generator.latent_dim)
-    g = torch.Generator().manual_seed(seed)
-    z0, z1 = torch.randn(rows, k, generator=g), torch.randn(rows, k, generator=g)
-    t = torch.linspace(0, 1, steps)
-    if kind == "linear":
-        zs = lerp(z0, z1, t)
-    elif kind == "spherical":
-        zs = slerp(z0, z1, t)
-    else:
-        zs = traverse(z0, coord, torch.linspace(-span, span, steps))
-    with torch.no_grad():
-        x = generator(zs.reshape(rows * steps, k))
-    if x.dim() != 4:
-        raise ShapeError(f"walks need an image generator (output (B, C, H, W)); this one gives {tuple(x.shape[1:])}")
-    return x.reshape(rows, steps, *x.shape[1:]).clamp(0, 1)
-
-
 def cmd_walk(args) -> int:
     from PIL import Image
 
     from genprior import zoo
     from genprior.io import atomic_write_bytes
-    from genprior.train.gan import image_grid, save_image_grid
+    from genprior.models.walks import latent_walk
+    from genprior.plotting import save_tiled, tile_images
 
     model, _ = zoo.resolve(args.model)
     if not hasattr(model, "latent_dim"):
@@ -180,12 +124,12 @@ def cmd_walk(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         out = out.with_suffix(".png")
-    save_image_grid(out, frames.reshape(rows * steps, *frames.shape[2:]), nrow=steps)
+    save_tiled(out, frames.reshape(rows * steps, *frames.shape[2:]), nrow=steps)
     # GIF: frame t shows every walk at step t, side by side; played forward then back
     order = list(range(steps)) + list(range(steps - 2, 0, -1))
     ncol = math.ceil(math.sqrt(rows))
-    pics = [Image.fromarray(image_grid(frames[:, t], nrow=ncol)).resize(
-        (image_grid(frames[:, 0], nrow=ncol).shape[1] * 3, image_grid(frames[:, 0], nrow=ncol).shape[0] * 3),
+    pics = [Image.fromarray(tile_images(frames[:, t], nrow=ncol)).resize(
+        (tile_images(frames[:, 0], nrow=ncol).shape[1] * 3, tile_images(frames[:, 0], nrow=ncol).shape[0] * 3),
         Image.NEAREST) for t in order]
     buf = io.BytesIO()
     pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=args.frame_ms, loop=0)

@@ -65,7 +65,7 @@ def cmd_attack(args) -> int:
     import torch
 
     from genprior.io import write_json
-    from genprior.robust.evaluation import accuracy_of, build_setup, craft
+    from genprior.robust.evaluation import build_setup, craft
 
     torch.manual_seed(args.seed)
     if not args.eps >= 0:

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import torch
 
-from genprior.io import atomic_write_bytes
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str | Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
+from genprior.plotting import pyplot, save_figure
 
 
 def save_image_grid(path: str | Path, rows: Mapping[str, torch.Tensor | None], *, max_images: int = 10,
                     title: str | None = None) -> Path:
     """One row per entry of ``rows`` (label -> images ``(B, C, H, W)`` in [0, 1]; ``None`` rows are skipped)."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = {k: v.detach().float().cpu().clamp(0, 1) for k, v in rows.items() if v is not None}
     cols = min(max_images, min(v.shape[0] for v in rows.values()))
     fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 1.0 + 1.6, len(rows) * 1.05), squeeze=False)
@@ -45,14 +27,14 @@ def save_image_grid(path: str | Path, rows: Mapping[str, torch.Tensor | None], *
         axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_curves(path: str | Path, curves: Mapping[str, Sequence[dict]], *, x: str = "m", y: str = "mse_per_pixel",
                 err: str | None = "mse_se", xlabel: str = "number of measurements m", ylabel: str = "error per pixel",
                 logy: bool = True, title: str | None = None, references: Mapping[str, Sequence[tuple]] | None = None) -> Path:
     """Error-vs-m curves with 1.96 s.e. bars; ``references`` adds dashed curves (label -> [(x, y), ...])."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, pts in curves.items():
         xs = [p[x] for p in pts]
@@ -69,4 +51,4 @@ def save_curves(path: str | Path, curves: Mapping[str, Sequence[dict]], *, x: st
     ax.legend(fontsize=7)
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from genprior.errors import InvalidValueError
 from genprior.robust.attacks._common import check_images
+from genprior.plotting import pyplot, save_figure
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -72,30 +73,10 @@ def upsample(maps: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(maps[:, None], size=shape, mode="bilinear", align_corners=False)[:, 0]
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str | Path) -> Path:
-    from genprior.io import atomic_write_bytes
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    _plt().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
-
-
 def save_overlays(path: str | Path, images: torch.Tensor, maps: torch.Tensor, *, titles: list[str] | None = None,
                   cmap: str = "jet", alpha: float = 0.5, signed: bool = False) -> Path:
     """PNG: each image ``(B, 1, H, W)`` in grey, above it the same image with ``maps`` ``(B, h, w)`` overlaid."""
-    plt = _plt()
+    plt = pyplot()
     b = images.shape[0]
     maps = upsample(maps.float(), tuple(images.shape[-2:])) if maps.shape[-2:] != images.shape[-2:] else maps
     fig, axes = plt.subplots(2, b, figsize=(1.5 * b, 3.2), squeeze=False)
@@ -111,13 +92,13 @@ def save_overlays(path: str | Path, images: torch.Tensor, maps: torch.Tensor, *,
             axes[0, k].set_title(titles[k], fontsize=8)
         for a in axes[:, k]:
             a.axis("off")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=100)
 
 
 def save_adversarial_grid(path: str | Path, model: Model, clean: torch.Tensor, adversarial: torch.Tensor, *,
                           labels: torch.Tensor | None = None, title: str = "") -> Path:
     """PNG grid: rows clean / perturbation x10 (mid-grey = 0) / adversarial, each with prediction and confidence."""
-    plt = _plt()
+    plt = pyplot()
     with torch.no_grad():
         pc, pa = F.softmax(model(clean), 1), F.softmax(model(adversarial), 1)
     b = clean.shape[0]
@@ -137,13 +118,13 @@ def save_adversarial_grid(path: str | Path, model: Model, clean: torch.Tensor, a
                 axes[r, 0].text(-3, 14, name, rotation=90, va="center", ha="right", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=100)
 
 
 def save_image_rows(path: str | Path, rows: list[tuple[str, torch.Tensor]], *, captions: list[list[str]] | None = None,
                     title: str = "") -> Path:
     """PNG: one row per ``(name, images (B, 1, H, W) in [0, 1])``; ``captions[r][k]`` above each cell."""
-    plt = _plt()
+    plt = pyplot()
     b = rows[0][1].shape[0]
     fig, axes = plt.subplots(len(rows), b, figsize=(1.3 * b, 1.5 * len(rows)), squeeze=False)
     for r, (name, imgs) in enumerate(rows):
@@ -156,4 +137,4 @@ def save_image_rows(path: str | Path, rows: list[tuple[str, torch.Tensor]], *, c
         axes[r, 0].text(-3, imgs.shape[-2] / 2, name, rotation=90, va="center", ha="right", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=100)

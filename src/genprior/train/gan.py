@@ -20,20 +20,18 @@ Files in ``out_dir`` (all written atomically): ``state.*`` (both nets, both opti
 
 from __future__ import annotations
 
-import math
 import shlex
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError, unknown
-from genprior.io import atomic_write_bytes
+from genprior.plotting import pyplot, save_figure, save_tiled
 from genprior.models.checkpoint import save_model
 from genprior.models.pack import PackedDiscriminator
 from genprior.train.state import load_training_state, save_training_state
@@ -67,55 +65,16 @@ def generator_loss(logits_fake: torch.Tensor, kind: str = "nonsaturating") -> to
     raise unknown("generator loss", kind, GENERATOR_LOSSES)
 
 
-def image_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> np.ndarray:
-    """Tile ``(B, C, H, W)`` images in [0, 1] into a uint8 array ``(rows H', nrow W', C)`` (C = 1 or 3)."""
-    x = images.detach().cpu().clamp(0, 1)
-    b, c, h, w = x.shape
-    if c not in (1, 3):
-        x = x[:, :1] if c < 3 else x[:, :3]
-        c = x.shape[1]
-    rows = math.ceil(b / nrow)
-    grid = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
-    for i in range(b):
-        r, col = divmod(i, nrow)
-        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = x[i]
-    arr = (grid.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-    return arr[..., 0] if c == 1 else arr
-
-
-def save_image_grid(path: str | Path, images: torch.Tensor, nrow: int = 8) -> Path:
-    """Write an image grid as PNG (atomically)."""
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image_grid(images, nrow)).save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
-
-
 def save_scatter(path: str | Path, points: torch.Tensor, real: torch.Tensor | None = None, title: str = "") -> Path:
     """Scatter plot of 2-D samples ``(N, 2)`` (and optionally real points) as PNG (atomically)."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig, ax = pyplot().subplots(figsize=(4, 4))
     if real is not None:
         ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:red", alpha=0.5, label="real")
     p = points.detach().cpu()
     ax.scatter(p[:, 0], p[:, 1], s=2, c="tab:blue", alpha=0.5, label="generated")
     ax.set_title(title)
     ax.set_aspect("equal")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
+    return save_figure(fig, path, dpi=100)
 
 
 @torch.no_grad()
@@ -217,7 +176,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
                     s = generator(fixed_z)
                     generator.train()
                 if is_image:
-                    save_image_grid(out / f"samples_epoch{epoch:03d}.png", s)
+                    save_tiled(out / f"samples_epoch{epoch:03d}.png", s)
                 elif s.dim() == 2 and s.shape[1] == 2:
                     save_scatter(out / f"samples_epoch{epoch:03d}.png", sample(generator, 1000, rng=torch.Generator().manual_seed(seed + 1)),
                                  real=data[:1000], title=f"epoch {epoch}")
