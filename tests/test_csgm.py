@@ -121,3 +121,17 @@ def test_fast_solver_noiseless_exact(relu_net):
     op = Inpaint(keep=0.5, seed=0)
     rec = csgm_fast(relu_net, op, op.measure(x), restarts=4, seed=0)
     assert (rec.x - x).pow(2).mean().item() < 1e-6
+
+
+def test_custom_residual_loss_ignores_a_dead_zone(relu_net):
+    """With a loss that ignores |residual| <= 0.3, an image moved by +-0.3 per pixel projects back to itself."""
+    x = relu_net(torch.randn(3, 20, generator=torch.Generator().manual_seed(5))).detach()
+    shift = 0.3 * torch.sign(torch.randn(x.shape, generator=torch.Generator().manual_seed(6)))
+    from genprior.operators import Identity
+
+    op = Identity()
+    y = (x + shift).flatten(1)
+    dead_zone = lambda r: (r.abs() - 0.31).clamp_min(0).pow(2).sum(1)  # noqa: E731
+    plain = csgm(relu_net, op, y, restarts=4, steps=400, seed=0)
+    robust = csgm(relu_net, op, y, restarts=4, steps=400, seed=0, residual_loss=dead_zone)
+    assert (robust.x - x).pow(2).mean() < 0.5 * (plain.x - x).pow(2).mean()

@@ -49,17 +49,20 @@ def _check_positive_int(name: str, v) -> int:
 
 def csgm(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, restarts: int = 10, steps: int = 1000,
          lr: float = 0.01, seed: int = 0, z_init: torch.Tensor | None = None, max_batch: int = 8192,
-         progress: bool = False) -> LatentRecovery:
+         residual_loss=None, progress: bool = False) -> LatentRecovery:
     """Recover images from measurements ``y`` ``(B, m)`` of ``operator`` with the prior ``generator``.
 
     ``generator``: any callable module with ``latent_dim`` mapping ``(N, k)`` to images ``(N, *operator.input_shape)``.
     ``z_init``: optional starting latents ``(B, R, k)`` (overrides the random draw; ``R`` then sets the restarts).
     ``max_batch``: most latents optimised in one tensor (images are processed in chunks beyond it).
+    ``residual_loss``: optional map from residuals ``A(G(z)) - y`` ``(N, m)`` to one loss per latent ``(N,)``
+    replacing ``||.||^2`` (e.g. a dead-zone loss for projections under an l_inf threat model); it is also
+    what picks the winning restart.
     """
     _check_positive_int("steps", steps)
     return _solve(generator, operator, y, lam=lam, restarts=restarts, lr=lr, seed=seed, z_init=z_init,
                   max_batch=max_batch, progress=progress, steps=steps,
-                  descend=partial(_descend, steps=steps, lr=lr, progress=progress))
+                  descend=partial(_descend, steps=steps, lr=lr, progress=progress, residual_loss=residual_loss))
 
 
 def csgm_fast(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, restarts: int = 10,
@@ -115,9 +118,14 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
                           restart_losses=losses, z_all=z_all, steps=steps)
 
 
+def _squared_norm(residual: torch.Tensor) -> torch.Tensor:
+    return residual.pow(2).sum(1)
+
+
 def _descend(generator, operator: Operator, y: torch.Tensor, z0: torch.Tensor, *, lam: float, steps: int, lr: float,
-             progress: bool = False, lr_end: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             progress: bool = False, lr_end: float | None = None, residual_loss=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Adam on ``B*R`` latents at once; returns final latents ``(B, R, k)`` and measurement losses ``(B, R)``."""
+    residual_loss = residual_loss or _squared_norm
     b, r, k = z0.shape
     shape = operator.input_shape
     y_rep = y.repeat_interleave(r, dim=0)  # row i*r + j is image i, restart j
@@ -128,7 +136,7 @@ def _descend(generator, operator: Operator, y: torch.Tensor, z0: torch.Tensor, *
         if lr_end is not None:  # cosine decay from lr to lr_end
             opt.param_groups[0]["lr"] = lr_end + (lr - lr_end) * 0.5 * (1 + math.cos(math.pi * t / steps))
         residual = operator.forward(as_images(generator(z), shape)) - y_rep
-        per_latent = residual.pow(2).sum(1) + lam * z.pow(2).sum(1)
+        per_latent = residual_loss(residual) + lam * z.pow(2).sum(1)
         alive &= torch.isfinite(per_latent)
         loss = torch.where(alive, per_latent, torch.zeros_like(per_latent)).sum()
         opt.zero_grad(set_to_none=True)
@@ -138,7 +146,7 @@ def _descend(generator, operator: Operator, y: torch.Tensor, z0: torch.Tensor, *
             with torch.no_grad():
                 z[~alive] = 0.0
     with torch.no_grad():
-        final = (operator.forward(as_images(generator(z), shape)) - y_rep).pow(2).sum(1)
+        final = residual_loss(operator.forward(as_images(generator(z), shape)) - y_rep)
         alive &= torch.isfinite(final)
         final = torch.where(alive, final, torch.full_like(final, float("inf")))
     return z.detach().view(b, r, k), final.view(b, r)
