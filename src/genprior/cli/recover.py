@@ -110,9 +110,9 @@ def cmd_demo(args) -> int:
     generator = zoo.load("mnist-vae")
     images = load_dataset("mnist-bundled", "test").images[: args.n_images]
     shape = tuple(images.shape[1:])
-    setups = [(f"cs m={m}", Gaussian(m=m, shape=shape, noise_std=0.1, seed=args.seed)) for m in (25, 100, 400)]
-    setups.append(("inpaint keep=20%", Inpaint(shape=shape, keep=0.2, noise_std=0.1, seed=args.seed)))
-    setups.append(("inpaint block=12", Inpaint(shape=shape, block=12, noise_std=0.1, seed=args.seed)))
+    setups = [("compressed sensing", Gaussian(m=m, shape=shape, noise_std=0.1, seed=args.seed)) for m in (25, 100, 400)]
+    setups.append(("inpaint, 20% of pixels kept", Inpaint(shape=shape, keep=0.2, noise_std=0.1, seed=args.seed)))
+    setups.append(("inpaint, 12x12 block missing", Inpaint(shape=shape, block=12, noise_std=0.1, seed=args.seed)))
     methods = ("csgm", "lasso-pixel", "lasso-dct", "lasso-wavelet")
     rows = []
     for label, op in tqdm(setups, desc="demo"):
@@ -122,7 +122,8 @@ def cmd_demo(args) -> int:
             res = run_method(method, images, op, y, generator=generator, steps=args.steps, seed=args.seed + 2)
             grid[method] = res.x
             rows.append({"setup": label, "m": op.output_size, "method": method, **res.metrics, "seconds": res.seconds})
-        save_image_grid(out / f"{label.split()[0]}-{op.output_size}.png", grid, title=f"{label} (m={op.output_size}), sigma=0.1")
+        stem = "cs" if label.startswith("compressed") else "inpaint"
+        save_image_grid(out / f"{stem}-{op.output_size}.png", grid, title=f"{label}: m={op.output_size}, sigma=0.1")
     md = ("# genprior demo\n\nBundled VAE `mnist-vae` as the prior (CSGM: Adam lr 0.01, "
           f"{args.steps} steps, 10 restarts, lambda 0) against Lasso (alpha 0.1) in three bases, on the first "
           f"{args.n_images} bundled MNIST test images; noise sigma = 0.1 (CSGM convention).\n\n"

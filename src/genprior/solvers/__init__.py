@@ -1,6 +1,7 @@
-"""Solvers: latent-space recovery (CSGM) and sparse baselines (Lasso)."""
+"""Solvers: latent-space recovery (CSGM), sparse baselines (Lasso) and the hybrid prior (Sparse-Gen)."""
 
+from genprior.solvers.hybrid import HybridRecovery, hybrid
 from genprior.solvers.latent import LatentRecovery, csgm, csgm_fast
 from genprior.solvers.sparse import BASES, SparseRecovery, basis_matrix, lasso, select_alpha
 
-__all__ = ["BASES", "LatentRecovery", "SparseRecovery", "basis_matrix", "csgm", "csgm_fast", "lasso", "select_alpha"]
+__all__ = ["BASES", "HybridRecovery", "LatentRecovery", "SparseRecovery", "basis_matrix", "csgm", "csgm_fast", "hybrid", "lasso", "select_alpha"]

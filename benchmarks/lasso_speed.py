@@ -1,0 +1,124 @@
+"""Batched Lasso (:func:`genprior.solvers.sparse.lasso`) against scikit-learn's ``Lasso`` run per image.
+
+The CSGM reference solved each image with ``sklearn.linear_model.Lasso(alpha)`` (coordinate descent,
+its default ``tol=1e-4`` and ``max_iter=1000``) on the unscaled ``N(0, 1)`` matrix ``sqrt(m) A`` and
+measurements ``sqrt(m) y``; its objective ``1/(2m)||sqrt(m)(y - A Psi c)||^2 + alpha||c||_1`` is exactly
+ours, ``1/2||y - A Psi c||^2 + alpha||c||_1``. The comparison is at equal objective: both solve the
+same (unboxed) problem on the same measurements, and the relative gap ``(ours - sklearn) / sklearn``
+is reported per image (max and mean). scikit-learn's own solution at its default tolerance is the
+yardstick (it is not always converged at small m; the count of images that raised its
+``ConvergenceWarning`` is reported).
+
+Call it with one CPU thread for both sides (``torch.set_num_threads(1)``, ``OMP_NUM_THREADS=1``)
+for a like-for-like comparison; this module does not change the thread settings itself.
+
+    from benchmarks.lasso_speed import lasso_vs_sklearn
+    rows = lasso_vs_sklearn(images[:300], [10, 25, 50, 100, 200, 500, 750])
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from genprior.operators import Gaussian
+from genprior.solvers.sparse import basis_matrix, lasso
+
+
+def _sklearn_per_image(design: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float, int]:
+    """scikit-learn's ``Lasso(alpha)`` per row of ``y`` on ``sqrt(m) design`` (the reference's scaling)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import Lasso
+
+    m = design.shape[0]
+    x_design = math.sqrt(m) * design
+    targets = math.sqrt(m) * y
+    coefs = np.empty((y.shape[0], design.shape[1]))
+    not_converged = 0
+    start = time.perf_counter()
+    for i in range(y.shape[0]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            coefs[i] = Lasso(alpha=alpha, fit_intercept=False).fit(x_design, targets[i]).coef_
+        not_converged += any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return coefs, time.perf_counter() - start, not_converged
+
+
+def _objective(design: np.ndarray, y: np.ndarray, coef: np.ndarray, alpha: float) -> np.ndarray:
+    return 0.5 * ((y - coef @ design.T) ** 2).sum(1) + alpha * np.abs(coef).sum(1)
+
+
+def lasso_vs_sklearn(images: torch.Tensor, m_list, *, alpha: float = 0.1, basis: str = "pixel",
+                     noise_std: float = 0.1) -> list[dict]:
+    """Time the batched Lasso and scikit-learn's per-image ``Lasso`` on the CSGM protocol, per ``m``.
+
+    ``images`` ``(B, 1, 28, 28)`` in [0, 1] (the protocol uses the first 300 MNIST test images); for
+    each ``m``: ``Gaussian(m=m, noise_std=noise_std, seed=m)``, ``y = op.measure(images, seed=1)``.
+    Both solve ``min_c 1/2||y - A Psi c||^2 + alpha||c||_1`` (no box: scikit-learn has none) in
+    float64; the recovery of both is ``clip(Psi c, 0, 1)``.
+
+    Returns one dict per ``m`` with ``sklearn_seconds`` (the per-image loop), ``ours_seconds`` (one
+    batched call, including building the basis and design), ``ratio`` (sklearn / ours),
+    ``gap_max`` / ``gap_mean`` (relative objective gap ``(ours - sklearn) / sklearn`` per image; <= 0
+    means ours is at least as low), ``ours_not_lower`` (images where ours is above sklearn's by more
+    than 1e-9 relative), ``sklearn_not_converged``, ``mse_sklearn`` / ``mse_ours`` (error per pixel),
+    and ``ours_iterations``.
+    """
+    images = images.detach().cpu().float()
+    shape = tuple(images.shape[1:])
+    truth = images.flatten(1).double().numpy()
+    psi = basis_matrix(basis, shape).numpy()
+    rows = []
+    for m in m_list:
+        op = Gaussian(m=int(m), shape=shape, noise_std=noise_std, seed=int(m))
+        y = op.measure(images, seed=1)
+        design = op.matrix().double().numpy() @ psi
+        y64 = y.double().numpy()
+
+        sk_coef, sk_seconds, not_converged = _sklearn_per_image(design, y64, alpha)
+
+        start = time.perf_counter()
+        ours = lasso(op, y.double(), basis=basis, alpha=alpha, box=False, dtype=torch.float64)
+        ours_seconds = time.perf_counter() - start
+
+        our_coef = ours.coef.double().numpy()
+        sk_obj = _objective(design, y64, sk_coef, alpha)
+        our_obj = _objective(design, y64, our_coef, alpha)
+        gap = (our_obj - sk_obj) / sk_obj
+        rows.append({
+            "m": int(m),
+            "basis": basis,
+            "images": int(images.shape[0]),
+            "sklearn_seconds": sk_seconds,
+            "ours_seconds": ours_seconds,
+            "ratio": sk_seconds / ours_seconds,
+            "gap_max": float(gap.max()),
+            "gap_mean": float(gap.mean()),
+            "ours_not_lower": int((gap > 1e-9).sum()),
+            "sklearn_not_converged": int(not_converged),
+            "mse_sklearn": float(((np.clip(sk_coef @ psi.T, 0, 1) - truth) ** 2).mean()),
+            "mse_ours": float(((np.clip(our_coef @ psi.T, 0, 1) - truth) ** 2).mean()),
+            "ours_iterations": int(ours.iterations),
+        })
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover - a quick look from the command line
+    import argparse
+    import json
+
+    from genprior.data import load_dataset
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--m", type=int, nargs="+", default=[10, 25, 50, 100, 200, 500, 750])
+    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--basis", default="pixel")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    imgs = load_dataset("mnist-bundled").images[:args.images]
+    for row in lasso_vs_sklearn(imgs, args.m, basis=args.basis):
+        print(json.dumps(row))
