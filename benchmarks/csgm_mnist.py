@@ -185,7 +185,7 @@ def _time_to_quality(curves) -> str:
     ms = sorted(set(slow) & set(fast))
     if not ms:
         return ""
-    md = ("\n## Time to quality: the paper's schedule vs `csgm_fast`\n\n`csgm_fast`: 60 Adam steps (lr 0.1, cosine decay), "
+    md = ("\n## Time to quality: the paper's schedule vs `csgm_fast`\n\n`csgm_fast`: 100 Adam steps (lr 0.1, cosine decay), "
           "best 3 of 10 restarts kept, 8 Levenberg-Marquardt steps. Goal: same mean error (within 2 %) in at most a tenth of the time.\n\n"
           "| m | error, 1000 Adam steps | error, fast | error ratio | seconds, 1000 steps | seconds, fast | speed-up |\n"
           "|---|---|---|---|---|---|---|\n")

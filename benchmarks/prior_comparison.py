@@ -1,7 +1,7 @@
 """Zoo generators as compressed-sensing priors: `mnist-vae` vs `mnist-dcgan` at m in {25, 100, 400} (issue #4).
 
 First 100 MNIST test images, Gaussian A_ij ~ N(0, 1/m), sigma = 0.1 (CSGM convention), lambda = 0.
-Both priors run through the same solver (`csgm_fast`: 60 Adam steps + Levenberg-Marquardt, 10 restarts),
+Both priors run through the same solver (`csgm_fast`: 100 Adam steps + Levenberg-Marquardt, 10 restarts),
 and through the paper's schedule (`csgm`, 1000 Adam steps) unless --fast-only.
 Writes results/prior_comparison.{json,md,png}.
 """

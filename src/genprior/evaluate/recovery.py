@@ -39,7 +39,7 @@ def recover(method: str, operator: Operator, y: torch.Tensor, *, generator=None,
             raise InvalidValueError(f"method {method} needs a generator (--model)")
         from genprior.solvers.latent import csgm, csgm_fast
 
-        if method == "csgm-fast":  # its own schedule: 60 Adam steps + Levenberg-Marquardt (steps/lr not used)
+        if method == "csgm-fast":  # its own schedule: 100 Adam steps + Levenberg-Marquardt (steps/lr not used)
             return csgm_fast(generator, operator, y, lam=lam, restarts=restarts, seed=seed, progress=progress).x
         return csgm(generator, operator, y, lam=lam, restarts=restarts, steps=steps, lr=lr, seed=seed, progress=progress).x
     if not operator.linear:

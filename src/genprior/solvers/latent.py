@@ -66,7 +66,7 @@ def csgm(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, re
 
 
 def csgm_fast(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, restarts: int = 10,
-              steps: int = 60, lr: float = 0.1, keep: int = 3, lm_steps: int = 8, seed: int = 0,
+              steps: int = 100, lr: float = 0.1, keep: int = 3, lm_steps: int = 8, seed: int = 0,
               z_init: torch.Tensor | None = None, max_batch: int = 8192, progress: bool = False) -> LatentRecovery:
     """The same estimator as :func:`csgm` at a fraction of the work (``genprior recover --method csgm-fast``).
 
@@ -75,7 +75,9 @@ def csgm_fast(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.
     ``keep`` restarts of lowest measurement error per image; (3) ``lm_steps`` Levenberg-Marquardt steps
     on those (Gauss-Newton in the k-dimensional latent with an adaptive damping per latent, Jacobian by
     forward-mode autodiff), which converge the basin's minimum far faster than first-order steps.
-    The defaults were chosen on MNIST test images 300..359, not on the benchmark's images.
+    The defaults were chosen on MNIST test images 300..399 (m = 25, 100, 400), not on the benchmark's images.
+    At small m (<= 25) it is 10-30 % worse than the 1000-step schedule: the slow small-step path keeps ``z``
+    near its typical-set start, an implicit regularisation that matters when the measurements are few.
     """
     for name, v in (("steps", steps), ("keep", keep), ("lm_steps", lm_steps)):
         _check_positive_int(name, v)
