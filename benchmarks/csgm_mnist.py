@@ -93,6 +93,7 @@ def main() -> None:
     p.add_argument("--skip-tasks", action="store_true", help="only the compressed-sensing curve")
     p.add_argument("--out", default=str(RESULTS / "csgm_mnist"))
     p.add_argument("--progress", action="store_true")
+    p.add_argument("--merge", nargs="*", default=[], help="results JSON files of other runs to fold in (their cells win)")
     args = p.parse_args()
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -105,6 +106,16 @@ def main() -> None:
     curves: dict[str, list] = {k: v for k, v in old.items() if k in METHODS}
     tasks: dict[str, dict] = old.get("tasks", {})
     t_all = time.perf_counter()
+    for extra in args.merge:
+        other = json.loads(Path(extra).read_text())
+        for method, rows in other.items():
+            if method in METHODS:
+                ms = {r["m"] for r in rows}
+                curves[method] = sorted([r for r in curves.get(method, []) if r["m"] not in ms] + rows, key=lambda r: r["m"])
+        for name, rows in other.get("tasks", {}).items():
+            tasks.setdefault(name, {}).update(rows)
+    if args.merge:
+        _write(out, curves, tasks, args, t_all)
     for m in args.m:
         done = {meth for meth, rows in curves.items() if any(r["m"] == m for r in rows)}
         rows, recs, _ = run_setting(Gaussian(m=m, shape=shape, noise_std=0.1, seed=m), images, holdout,

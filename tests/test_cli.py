@@ -63,6 +63,12 @@ def test_recover_writes_json_and_grid_and_csgm_beats_lasso(capsys, tmp_path):
     assert res["mse_per_pixel"] < 0.5 * lasso["mse_per_pixel"]
 
 
+def test_recover_hybrid(capsys, tmp_path):
+    code, _, _ = run(capsys, "recover", "--task", "inpaint", "--keep", "0.3", "--method", "hybrid", "--dataset", "mnist-bundled",
+                     "--indices", "0:2", "--json", str(tmp_path / "h.json"))
+    assert code == 0 and json.loads((tmp_path / "h.json").read_text())["method"] == "hybrid"
+
+
 @pytest.mark.parametrize("task,extra", [("inpaint", ["--block", "10"]), ("superres", ["--factor", "2"]), ("denoise", [])])
 def test_recover_other_tasks(capsys, tmp_path, task, extra):
     code, out, _ = run(capsys, "recover", "--task", task, *extra, "--method", "lasso-dct", "--dataset", "mnist-bundled",

@@ -13,7 +13,7 @@ from genprior.errors import InvalidValueError, unknown
 from genprior.evaluate.metrics import summarize
 from genprior.operators.base import Operator
 
-LATENT_METHODS = ("csgm", "csgm-fast")
+LATENT_METHODS = ("csgm", "csgm-fast", "hybrid")
 LASSO_METHODS = ("lasso-pixel", "lasso-dct", "lasso-wavelet")
 METHODS = LATENT_METHODS + LASSO_METHODS
 DEFAULT_ALPHA = 0.1  # the CSGM reference's Lasso weight (scikit-learn's objective scaling)
@@ -37,8 +37,13 @@ def recover(method: str, operator: Operator, y: torch.Tensor, *, generator=None,
     if method in LATENT_METHODS:
         if generator is None:
             raise InvalidValueError(f"method {method} needs a generator (--model)")
+        from genprior.solvers.hybrid import hybrid
         from genprior.solvers.latent import csgm, csgm_fast
 
+        if method == "hybrid":  # its defaults (restarts, schedule, sparse weights) are the tested setting
+            if not operator.linear:
+                raise InvalidValueError(f"method hybrid needs a linear operator, {operator.name} is not")
+            return hybrid(generator, operator, y, lam=lam, seed=seed).x
         if method == "csgm-fast":  # its own schedule: 100 Adam steps + Levenberg-Marquardt (steps/lr not used)
             return csgm_fast(generator, operator, y, lam=lam, restarts=restarts, seed=seed, progress=progress).x
         return csgm(generator, operator, y, lam=lam, restarts=restarts, steps=steps, lr=lr, seed=seed, progress=progress).x
