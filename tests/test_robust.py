@@ -84,10 +84,13 @@ def test_projection_recovers_point_in_range():
     z = torch.randn(6, 4, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         x = g(z)
-    defense = ProjectionDefense(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), g, steps=300, restarts=4, lr=0.1)
+    defense = ProjectionDefense(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), g, steps=300, restarts=4, lr=0.1,
+                                loss="l2")
     r = defense.project(x)
     assert r.x.shape == x.shape
     assert (r.x - x).pow(2).mean() < 1e-4
+    band = ProjectionDefense(defense.classifier, g, steps=300, restarts=4, lr=0.1, tau=0.1)  # dead zone (default)
+    assert (band.project(x).x - x).abs().max() <= 0.1 + 1e-2  # lands inside the l_inf band around x
     with torch.no_grad():  # the projection must still work when the caller disables gradients
         logits = defense(x)
     assert logits.shape == (6, 10)
@@ -111,3 +114,45 @@ def test_cli_attack_json(tmp_path):
     assert res["n_images"] == 20 and res["clean_accuracy"] >= 0.9
     assert res["adversarial_accuracy"] < res["clean_accuracy"]
     assert res["linf_max"] <= 0.3 + 1e-6
+
+
+def test_deadzone_projection_beats_l2_against_fgsm():
+    """The l_inf-aware (dead-zone, tau = eps) projection undoes FGSM eps 0.3 more often than Defense-GAN's l2 one.
+
+    Real models (zoo classifier and VAE), a cheap projection (L = 100, R = 2) on 100 bundled MNIST images;
+    on the selection images 1000..1099 with L = 200, R = 10 the gap was 0.78 vs 0.51.
+    """
+    from genprior import zoo
+    from genprior.robust.defenses import deadzone_loss
+
+    data = load_dataset("mnist-bundled", "test")
+    x, y = data.images[:100], data.labels[:100]
+    clf, _ = zoo.resolve("mnist-classifier")
+    gen, _ = zoo.resolve("mnist-vae")
+    clf.eval()
+    with torch.no_grad():
+        keep = clf(x).argmax(1) == y
+    x, y = x[keep], y[keep]
+    xa = fgsm(clf, x, y, eps=0.3)
+    assert accuracy(clf, xa, y) < 0.3
+    acc = {}
+    for loss in ("l2", "deadzone"):
+        defense = ProjectionDefense(clf, gen, steps=100, restarts=2, loss=loss, tau=0.3)
+        with torch.no_grad():
+            acc[loss] = accuracy(defense, xa, y)
+    assert acc["deadzone"] >= acc["l2"] + 0.05, acc
+    r = torch.tensor([[0.1, -0.5, 0.3, 1.0]])
+    assert torch.allclose(deadzone_loss(0.3)(r), torch.tensor([0.2 ** 2 + 0.7 ** 2]))
+
+
+def test_projection_defense_bad_options():
+    g = TinyGenerator().eval()
+    clf = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    from genprior.errors import GenpriorError
+
+    with pytest.raises(GenpriorError):
+        ProjectionDefense(clf, g, loss="nonsense")
+    with pytest.raises(GenpriorError):
+        ProjectionDefense(clf, g, tau=-1.0)
+    with pytest.raises(GenpriorError):
+        ProjectionDefense(clf, g, preprocess="blur")

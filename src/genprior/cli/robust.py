@@ -74,7 +74,8 @@ def cmd_attack(args) -> int:
         raise InvalidValueError(f"--targeted must be a class index 0..9, got {args.targeted}")
     x, y, sl = _images(args)
     setup = build_setup(args.defense, classifier=args.classifier, generator=args.model, steps=args.steps,
-                        restarts=args.restarts, seed=args.seed)
+                        restarts=args.restarts, seed=args.seed, loss=args.projection_loss, tau=args.tau,
+                        preprocess=None if args.preprocess == "none" else args.preprocess)
     if args.adaptive:
         if args.targeted is not None:
             raise InvalidValueError("--adaptive attacks are untargeted")
@@ -149,6 +150,11 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--model", default="mnist-vae", help="generator for --defense projection (zoo name or path)")
     p.add_argument("--steps", type=int, default=200, help="projection: Adam steps L")
     p.add_argument("--restarts", type=int, default=10, help="projection: random restarts R")
+    p.add_argument("--projection-loss", default="deadzone", choices=["deadzone", "l1-deadzone", "l2"],
+                   help="projection: deadzone = sum max(|G(z)-x| - tau, 0)^2 (l_inf-aware, default); l2 = Defense-GAN")
+    p.add_argument("--tau", type=float, default=0.3, help="projection: dead-zone half-width = the l_inf radius defended")
+    p.add_argument("--preprocess", default="none", choices=["none", "binarize"],
+                   help="projection: binarize the input at 0.5 before projecting (bit-depth squeezing)")
     p.add_argument("--pgd-steps", type=int, default=40)
     p.add_argument("--substitute-images", type=int, default=10000, help="transfer: training images labelled by the target")
     p.add_argument("--split", default="test")

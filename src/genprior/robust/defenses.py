@@ -63,48 +63,96 @@ class _StraightThrough(torch.autograd.Function):
         return grad, None
 
 
+LOSSES = ("deadzone", "l2", "l1-deadzone")
+PREPROCESS = (None, "binarize")
+
+
+def deadzone_loss(tau: float, power: int = 2):
+    """Per-latent loss ``sum_i max(|r_i| - tau, 0)^power`` of residuals ``r`` ``(N, m)`` -> ``(N,)``.
+
+    Deviations up to ``tau`` per pixel cost nothing: against an l_inf threat of radius ``tau`` the clean image
+    lies inside the band around the input, so any range point inside the band is as plausible as any other
+    (the "robust manifold defense", Ilyas, Jalal, Asteri, Daskalakis & Dimakis 2017).
+    """
+    import torch.nn.functional as F
+
+    def loss(r: torch.Tensor) -> torch.Tensor:
+        return F.relu(r.abs() - tau).pow(power).sum(1)
+
+    return loss
+
+
 class ProjectionDefense(nn.Module):
     """Defense-GAN (Samangouei, Kabkab & Chellappa 2018, Sec. 3.2) in front of any classifier.
 
-    ``forward(x)``: ``z* = argmin_z ||G(z) - x||^2`` by ``steps`` (L) Adam steps from ``restarts`` (R) random
-    starts -- the lead's CSGM solver with the identity operator -- then returns ``classifier(G(z*))``.
+    ``forward(x)``: ``z* = argmin_z loss(G(z) - x)`` by ``steps`` (L) Adam steps from ``restarts`` (R) random
+    starts -- the lead's CSGM solver with the identity operator and its ``residual_loss`` -- then returns
+    ``classifier(G(z*))``.
+
+    ``loss``: ``"deadzone"`` (default): ``sum max(|G(z) - x| - tau, 0)^2``, the l_inf-aware projection
+    (Ilyas et al. 2017): deviations inside the band of half-width ``tau`` are free, so ``tau`` is the l_inf
+    radius the defense is built for (default 0.3, the benchmark's eps). ``"l1-deadzone"``: the same with
+    power 1. ``"l2"``: Defense-GAN's ``||G(z) - x||^2``. On MNIST test images 1000..1099 with the zoo VAE
+    (FGSM eps 0.3 on the undefended classifier) the dead zone restores 0.78 vs 0.51 for l2 (tau 0.15 / 0.2 /
+    0.25 / 0.35 / 0.4: 0.62 / 0.71 / 0.79 / 0.77 / 0.76).
+    ``preprocess``: ``None`` or ``"binarize"`` (threshold at 0.5 before projecting; bit-depth reduction,
+    Xu, Evans & Qi 2018): a different, squeezing defense in front of the projection; off by default.
 
     The projection itself is not differentiated (``csgm`` detaches its latents). Gradients taken through this
-    module follow BPDA (Athalye, Carlini & Wagner 2018, Sec. 4.1): the backward pass treats the projection as
-    the identity, since ``G(z*) ≈ x``. So a white-box attack run on this module *is* the adaptive BPDA attack;
-    ``attack_steps`` / ``attack_restarts`` (default: ``steps``, ``restarts``) set a cheaper projection to use
-    while ``self.attacking`` is true.
+    module follow BPDA (Athalye, Carlini & Wagner 2018, Sec. 4.1): the backward pass treats the projection
+    (and the binarization) as the identity, since ``G(z*) ≈ x``. So a white-box attack run on this module *is*
+    the adaptive BPDA attack; ``attack_steps`` / ``attack_restarts`` (default: ``steps``, ``restarts``) set a
+    cheaper projection to use while ``self.attacking`` is true, and then each call draws fresh restarts
+    (expectation over the defense's randomness, EOT).
     """
 
     def __init__(self, classifier: nn.Module, generator: nn.Module, *, steps: int = 200, restarts: int = 10,
                  lr: float = 0.1, lam: float = 0.0, seed: int = 0, attack_steps: int | None = None,
-                 attack_restarts: int | None = None):
+                 attack_restarts: int | None = None, loss: str = "deadzone", tau: float = 0.3,
+                 preprocess: str | None = None):
         super().__init__()
+        from genprior.errors import InvalidValueError, unknown
         from genprior.operators import Identity
         from genprior.solvers.generator import latent_dim_of
 
+        if loss not in LOSSES:
+            raise unknown("loss", loss, LOSSES)
+        if preprocess not in PREPROCESS:
+            raise unknown("preprocess", preprocess, [p for p in PREPROCESS if p])
+        if not tau >= 0:
+            raise InvalidValueError(f"tau must be >= 0, got {tau}")
         self.classifier = classifier
         self.generator = generator
         self.latent_dim = latent_dim_of(generator)
         self.output_shape = tuple(getattr(generator, "output_shape", (1, 28, 28)))
         self.operator = Identity(shape=self.output_shape)
         self.steps, self.restarts, self.lr, self.lam, self.seed = steps, restarts, lr, lam, seed
+        self.loss, self.tau, self.preprocess = loss, tau, preprocess
+        self.residual_loss = {"l2": None, "deadzone": deadzone_loss(tau, 2), "l1-deadzone": deadzone_loss(tau, 1)}[loss]
         self.attack_steps = attack_steps or steps
         self.attack_restarts = attack_restarts or restarts
         self.attacking = False
+        self._calls = 0
 
-    def project(self, x: torch.Tensor, *, steps: int | None = None, restarts: int | None = None):
+    def squeeze(self, x: torch.Tensor) -> torch.Tensor:
+        return (x > 0.5).to(x.dtype) if self.preprocess == "binarize" else x
+
+    def project(self, x: torch.Tensor, *, steps: int | None = None, restarts: int | None = None,
+                seed: int | None = None):
         """``(B, C, H, W)`` in [0, 1] -> the CSGM result (``.x`` = ``G(z*)`` ``(B, C, H, W)``, ``.z`` ``(B, k)``)."""
         from genprior.solvers import csgm
 
         with torch.enable_grad():  # csgm descends by autograd; callers often evaluate under no_grad
-            return csgm(self.generator, self.operator, x.detach().flatten(1), lam=self.lam,
-                        restarts=restarts or self.restarts, steps=steps or self.steps, lr=self.lr, seed=self.seed)
+            return csgm(self.generator, self.operator, self.squeeze(x.detach()).flatten(1), lam=self.lam,
+                        restarts=restarts or self.restarts, steps=steps or self.steps, lr=self.lr,
+                        seed=self.seed if seed is None else seed, residual_loss=self.residual_loss)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, K)`` of the classifier on the projection of ``x``; backward is BPDA (identity)."""
         if self.attacking:
-            p = self.project(x, steps=self.attack_steps, restarts=self.attack_restarts).x
+            self._calls += 1
+            p = self.project(x, steps=self.attack_steps, restarts=self.attack_restarts,
+                             seed=self.seed + 1000 + self._calls).x
         else:
             p = self.project(x).x
         return self.classifier(_StraightThrough.apply(x, p.view_as(x)))

@@ -4,7 +4,9 @@ classifier's gradients (non-adaptive), and under an adaptive attack that knows t
 Adaptive attacks: adversarial training -> white-box PGD on the trained model itself; distillation -> PGD on
 the distilled logits divided by T (undoes the softmax saturation; Carlini & Wagner 2016, "Defensive
 distillation is not robust to adversarial examples"); projection -> per image the worse of BPDA-PGD
-(Athalye et al. 2018) and the latent-space attack (``defenses.latent_space_attack``).
+(Athalye et al. 2018; ``bpda_steps`` l_inf PGD steps, step eps/4, backward through the projection as the
+identity, a cheaper projection with fresh random restarts at every step = EOT over the restarts) and the
+latent-space attack (``defenses.latent_space_attack``).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class _Scaled(nn.Module):
 
 def build_setup(defense: str, *, classifier: str | None = None, undefended: str = "mnist-classifier",
                 generator: str = "mnist-vae", steps: int = 200, restarts: int = 10, pgd_steps: int = 40,
-                bpda_steps: int = 10, bpda_projection: tuple[int, int] = (50, 2), seed: int = 0) -> Setup:
+                bpda_steps: int = 20, bpda_projection: tuple[int, int] = (50, 2), seed: int = 0,
+                loss: str = "deadzone", tau: float = 0.3, preprocess: str | None = None) -> Setup:
     """Load the models a defense needs (zoo names or paths) and wire its adaptive attack."""
     from genprior import zoo
 
@@ -67,9 +70,10 @@ def build_setup(defense: str, *, classifier: str | None = None, undefended: str 
         info["temperature"] = t
         return Setup(defense, model, base, lambda x, y, eps: pgd(scaled, x, y, eps=eps, steps=pgd_steps, seed=seed), info)
     gen, gcfg = zoo.resolve(generator)
-    proj = ProjectionDefense(model, gen, steps=steps, restarts=restarts, seed=seed,
-                             attack_steps=bpda_projection[0], attack_restarts=bpda_projection[1])
-    info.update({"generator": generator, "generator_epochs": gcfg.get("epochs_trained", gcfg.get("epochs")), "L": steps, "R": restarts, "bpda_steps": bpda_steps,
+    proj = ProjectionDefense(model, gen, steps=steps, restarts=restarts, seed=seed, loss=loss, tau=tau,
+                             preprocess=preprocess, attack_steps=bpda_projection[0], attack_restarts=bpda_projection[1])
+    info.update({"generator": generator, "generator_epochs": gcfg.get("epochs_trained", gcfg.get("epochs")), "L": steps, "R": restarts, "loss": loss, "tau": tau if loss != "l2" else None,
+                 "preprocess": preprocess, "bpda_steps": bpda_steps, "bpda_eot": "fresh restarts per step",
                  "bpda_projection_L_R": list(bpda_projection)})
 
     def adaptive(x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
