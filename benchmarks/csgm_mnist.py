@@ -220,6 +220,9 @@ def _goal(curves) -> str:
         cands = {name: r["mse_per_pixel"] for name, rows in curves.items() if name != "Hybrid" and not name.startswith("CSGM-VAE f")
                  for r in rows if r["m"] == m}
         cands.update({name: ref[m] for name, ref in REFERENCE.items() if m in ref})
+        if not cands:
+            md += f"| {m} | {hyb[m]['mse_per_pixel']:.5f} | – | no baseline measured | – | – |\n"
+            continue
         which = min(cands, key=cands.get)
         base = cands[which]
         h = hyb[m]["mse_per_pixel"]
