@@ -82,7 +82,7 @@ def run_setting(op, images, holdout, *, methods, args, seed, done=()):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--m", type=int, nargs="+", default=M_LIST)
+    p.add_argument("--m", type=int, nargs="*", default=M_LIST)
     p.add_argument("--n-images", type=int, default=300)
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--restarts", type=int, default=10)
