@@ -88,7 +88,7 @@ def main() -> None:
     p.add_argument("--restarts", type=int, default=10)
     p.add_argument("--model", default="mnist-vae")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--methods", nargs="+", default=METHODS)
+    p.add_argument("--methods", nargs="*", default=METHODS)
     p.add_argument("--fresh", action="store_true", help="ignore existing results instead of adding to them")
     p.add_argument("--skip-tasks", action="store_true", help="only the compressed-sensing curve")
     p.add_argument("--out", default=str(RESULTS / "csgm_mnist"))

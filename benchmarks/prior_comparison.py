@@ -12,7 +12,6 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
 
 from genprior import zoo
 from genprior.data import load_dataset
