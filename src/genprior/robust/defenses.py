@@ -142,10 +142,10 @@ class ProjectionDefense(nn.Module):
         """``(B, C, H, W)`` in [0, 1] -> the CSGM result (``.x`` = ``G(z*)`` ``(B, C, H, W)``, ``.z`` ``(B, k)``)."""
         from genprior.solvers import csgm
 
-        with torch.enable_grad():  # csgm descends by autograd; callers often evaluate under no_grad
-            return csgm(self.generator, self.operator, self.squeeze(x.detach()).flatten(1), lam=self.lam,
-                        restarts=restarts or self.restarts, steps=steps or self.steps, lr=self.lr,
-                        seed=self.seed if seed is None else seed, residual_loss=self.residual_loss)
+        # csgm enables gradients itself, so this also works under the caller's torch.no_grad()
+        return csgm(self.generator, self.operator, self.squeeze(x.detach()).flatten(1), lam=self.lam,
+                    restarts=restarts or self.restarts, steps=steps or self.steps, lr=self.lr,
+                    seed=self.seed if seed is None else seed, residual_loss=self.residual_loss)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, K)`` of the classifier on the projection of ``x``; backward is BPDA (identity)."""
