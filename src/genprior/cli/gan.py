@@ -27,6 +27,8 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--out", default="runs/gan", help="folder for state.* (resume), generator.* and sample grids")
     p.add_argument("--loss", default="nonsaturating", help=f"generator loss: {', '.join(GENERATOR_LOSSES)}")
     p.add_argument("--packing", type=int, default=1, help="PacGAN packing degree m (1 = plain GAN)")
+    p.add_argument("--conditional", action="store_true",
+                   help="conditional GAN (Mirza & Osindero 2014): G and D get the class label; image data sets only")
     p.add_argument("--d-steps", type=int, default=1, help="discriminator steps per generator step (k)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64, help="packs per discriminator step")
@@ -76,6 +78,9 @@ def cmd_train_gan(args) -> int:
         raise InvalidValueError("need --epochs >= 0, --lr > 0 and 0 <= --beta1 < 1")
     torch.manual_seed(args.seed)
     m = args.packing
+    labels = None
+    if args.conditional and (args.dataset in TOY_SETS or m != 1):
+        raise InvalidValueError("--conditional needs an image data set and --packing 1")
     if args.dataset in TOY_SETS:
         from genprior.data.toy2d import toy2d
         from genprior.models.mlp import MLPDiscriminator, MLPGenerator
@@ -92,12 +97,22 @@ def cmd_train_gan(args) -> int:
         ds = load_dataset(args.dataset, "train", data_dir=args.data_dir)
         data = ds.images[: args.limit] if args.limit else ds.images
         c, h, w = data.shape[1:]
-        G = DCGANGenerator(latent_dim=args.latent_dim or 100, output_shape=(c, h, w), base_channels=args.g_channels)
-        D = DCGANDiscriminator(input_shape=(c * m, h, w), base_channels=args.d_channels)
         data_info = {"dataset": args.dataset, "split": "train", "train_images": len(data)}
+        if args.conditional:
+            from genprior.models.conditional import ConditionalDiscriminator, ConditionalGenerator
+
+            labels = ds.labels[: len(data)].long()
+            k = int(labels.max()) + 1
+            G = ConditionalGenerator(latent_dim=args.latent_dim or 100, num_classes=k, output_shape=(c, h, w),
+                                     base_channels=args.g_channels)
+            D = ConditionalDiscriminator(input_shape=(c, h, w), num_classes=k, base_channels=args.d_channels)
+            data_info["conditional"] = True
+        else:
+            G = DCGANGenerator(latent_dim=args.latent_dim or 100, output_shape=(c, h, w), base_channels=args.g_channels)
+            D = DCGANDiscriminator(input_shape=(c * m, h, w), base_channels=args.d_channels)
     else:
         raise unknown("dataset", args.dataset, (*DATASETS, *TOY_SETS))
-    info = train_gan(G, D, data, packing=m, epochs=args.epochs, batch_size=args.batch_size, d_steps=args.d_steps,
+    info = train_gan(G, D, data, labels=labels, packing=m, epochs=args.epochs, batch_size=args.batch_size, d_steps=args.d_steps,
                      loss=args.loss, lr=args.lr, betas=(args.beta1, 0.999), seed=args.seed, out_dir=args.out,
                      resume=args.resume, progress=not args.quiet, samples_every=args.samples_every, data_info=data_info)
     last = info["history"][-1] if info["history"] else {}

@@ -44,3 +44,20 @@ def mode_statistics(samples: torch.Tensor, modes: torch.Tensor, std: float, *, t
 def max_reverse_kl(n_modes: int) -> float:
     """The reverse KL of a generator that puts everything on one mode: ``log M``."""
     return math.log(n_modes)
+
+
+def discrete_mode_statistics(modes: torch.Tensor, n_modes: int) -> dict:
+    """Modes captured and KL to uniform for samples labelled with discrete modes (stacked MNIST, 1,000 modes).
+
+    ``modes`` ``(N,)``: each sample's mode (e.g. from a classifier applied to each channel). As in VEEGAN /
+    PacGAN: ``modes`` = number of distinct modes hit, ``kl`` = KL(Q || U) = sum_i q_i log(q_i n_modes),
+    Q the normalised histogram, U uniform. Returns ``{"modes", "kl", "histogram"}``.
+    """
+    if modes.dim() != 1 or len(modes) == 0:
+        raise ShapeError(f"modes must be a non-empty (N,) tensor, got {tuple(modes.shape)}")
+    hist = torch.bincount(modes.long().cpu(), minlength=n_modes)
+    if len(hist) > n_modes:
+        raise ShapeError(f"mode index {int(modes.max())} outside [0, {n_modes})")
+    q = hist.double() / hist.sum()
+    nz = q > 0
+    return {"modes": int(nz.sum()), "kl": float((q[nz] * torch.log(q[nz] * n_modes)).sum()), "histogram": hist.tolist()}

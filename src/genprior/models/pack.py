@@ -62,10 +62,12 @@ def build_packed(*, packing: int, discriminator: dict) -> PackedDiscriminator:
 
 def register_families(register) -> None:
     """Register the GAN model families (MLP, DCGAN, packed) with the model registry."""
+    from genprior.models.conditional import ConditionalDiscriminator, ConditionalGenerator
     from genprior.models.dcgan import DCGANDiscriminator, DCGANGenerator
     from genprior.models.mlp import MLPDiscriminator, MLPGenerator
 
     for family, builder in (("mlp-generator", MLPGenerator), ("mlp-discriminator", MLPDiscriminator),
                             ("dcgan-generator", DCGANGenerator), ("dcgan-discriminator", DCGANDiscriminator),
-                            ("packed", build_packed)):
+                            ("conditional-generator", ConditionalGenerator),
+                            ("conditional-discriminator", ConditionalDiscriminator), ("packed", build_packed)):
         register(family)(builder)

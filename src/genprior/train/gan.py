@@ -10,6 +10,10 @@ data and of generated samples, then one generator step. The generator loss is ei
 * ``minimax``:       minimise E_z log(1 - D(G(z)))   (the game as written; saturates early in training)
 * ``nonsaturating``: minimise -E_z log D(G(z))       (Goodfellow et al. 2014, Sec. 3: strong gradients early on)
 
+With ``labels`` (Mirza & Osindero 2014, conditional GAN, Eq. 2) both players also get a class label:
+real images with their own labels, fakes with labels drawn uniformly; the networks are then
+``G(z, y)`` and ``D(x, y)`` (see ``genprior.models.conditional``) and the sample grids have one row per class.
+
 With packing ``m`` > 1 (Lin et al. 2018, PacGAN, Sec. 3) the discriminator sees packs of ``m`` samples,
 all real or all fake; a batch of ``batch_size`` packs uses ``m * batch_size`` samples. D outputs logits,
 so ``log D = -softplus(-l)`` and ``log(1 - D) = -softplus(l)``. Optimiser: Adam for both players.
@@ -88,7 +92,8 @@ def sample(generator: nn.Module, n: int, *, rng: torch.Generator | None = None, 
     return torch.cat(out)
 
 
-def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor, *, packing: int = 1,
+def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor, *, labels: torch.Tensor | None = None,
+              packing: int = 1,
               epochs: int = 10, batch_size: int = 64, d_steps: int = 1, loss: str = "nonsaturating",
               lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), seed: int = 0,
               out_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
@@ -96,7 +101,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
     """Fit ``generator`` to ``data`` (``(N, *sample_shape)``; images in [0, 1] or 2-D points) by Algorithm 1.
 
     ``discriminator`` takes ``packing`` samples concatenated (its input width or channels are
-    ``packing`` times the sample's); it is wrapped in ``PackedDiscriminator``. One epoch is one pass of
+    ``packing`` times the sample's); it is wrapped in ``PackedDiscriminator``. With ``labels`` ``(N,)``
+    (integers in ``[0, generator.num_classes)``) the game is conditional and ``packing`` must be 1. One epoch is one pass of
     D-steps over ``data`` (the last incomplete batch is dropped). With ``out_dir`` the state is saved
     atomically after every epoch and ``resume=True`` continues from it bit for bit.
     Returns ``info``: epochs run, steps, per-epoch mean losses and seconds.
@@ -108,7 +114,15 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
     per_step = batch_size * packing
     if len(data) < per_step:
         raise InvalidValueError(f"need at least batch_size * packing = {per_step} training samples, got {len(data)}")
-    packed = discriminator if isinstance(discriminator, PackedDiscriminator) else PackedDiscriminator(discriminator, packing)
+    num_classes = getattr(generator, "num_classes", None)
+    if labels is not None:
+        if num_classes is None or packing != 1:
+            raise InvalidValueError("labels need a conditional generator (num_classes) and packing 1")
+        if labels.shape != (len(data),) or labels.min() < 0 or labels.max() >= num_classes:
+            raise InvalidValueError(f"labels must be ({len(data)},) integers in [0, {num_classes})")
+        packed = discriminator
+    else:
+        packed = discriminator if isinstance(discriminator, PackedDiscriminator) else PackedDiscriminator(discriminator, packing)
     pair = GANPair(generator, packed)
     rng = torch.Generator().manual_seed(seed)
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
@@ -123,6 +137,20 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
         info = load_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng)
         info.setdefault("resumed_with", []).append({"after_epoch": info["epoch"], "command": command})
     fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
+    fixed_y = None
+    if labels is not None:  # a 10 x K grid: row c shows class c
+        fixed_z = torch.randn(10 * num_classes, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
+        fixed_y = torch.arange(num_classes).repeat_interleave(10)
+
+    def generate(z, y):
+        return generator(z) if y is None else generator(z, y)
+
+    def judge(x, y):
+        return packed(x) if y is None else packed(x, y)
+
+    def draw_labels(count):
+        return None if labels is None else torch.randint(num_classes, (count,), generator=rng)
+
     is_image = data.dim() == 4
     n = len(data)
 
@@ -137,10 +165,11 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
         for i in bar:
             # --- discriminator step: ascend log D(x) + log(1 - D(G(z))) on m-packs of real / fake samples
             real = data[perm[i:i + per_step]]
-            z = torch.randn(per_step, generator.latent_dim, generator=rng)
+            y_real = None if labels is None else labels[perm[i:i + per_step]]
+            z, y_fake = torch.randn(per_step, generator.latent_dim, generator=rng), draw_labels(per_step)
             with torch.no_grad():
-                fake = generator(z)
-            logits_real, logits_fake = packed(real), packed(fake)
+                fake = generate(z, y_fake)
+            logits_real, logits_fake = judge(real, y_real), judge(fake, y_fake)
             d_loss = discriminator_loss(logits_real, logits_fake)
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -152,8 +181,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
             sums["d_fake"] += torch.sigmoid(logits_fake).mean().item()
             # --- generator step after every k discriminator steps
             if info["d_steps_done"] % d_steps == 0:
-                z = torch.randn(per_step, generator.latent_dim, generator=rng)
-                g_loss = generator_loss(packed(generator(z)), loss)
+                z, y_fake = torch.randn(per_step, generator.latent_dim, generator=rng), draw_labels(per_step)
+                g_loss = generator_loss(judge(generate(z, y_fake), y_fake), loss)
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 opt_g.step()
@@ -173,10 +202,10 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
             if samples_every and (epoch % samples_every == 0 or epoch == epochs):
                 with torch.no_grad():
                     generator.eval()
-                    s = generator(fixed_z)
+                    s = generate(fixed_z, fixed_y)
                     generator.train()
                 if is_image:
-                    save_tiled(out / f"samples_epoch{epoch:03d}.png", s)
+                    save_tiled(out / f"samples_epoch{epoch:03d}.png", s, nrow=10 if labels is not None else 8)
                 elif s.dim() == 2 and s.shape[1] == 2:
                     save_scatter(out / f"samples_epoch{epoch:03d}.png", sample(generator, 1000, rng=torch.Generator().manual_seed(seed + 1)),
                                  real=data[:1000], title=f"epoch {epoch}")

@@ -1,0 +1,94 @@
+"""Conditional GAN networks (Mirza & Osindero 2014, "Conditional Generative Adversarial Nets", Sec. 3.2, Eq. 2).
+
+The label ``y`` is fed to both players: the game becomes
+
+    min_G max_D  E_{x,y}[log D(x | y)] + E_{z,y}[log(1 - D(G(z | y) | y))]
+
+Here G gets the one-hot label concatenated to ``z`` (so a DCGAN generator with ``latent_dim + K`` inputs)
+and D gets it as ``K`` constant one-hot feature maps stacked on the image's channels (so a DCGAN
+discriminator with ``C + K`` input channels). ``ConditionalGenerator.fixed(label)`` turns the model into an
+ordinary generator ``z -> x`` for one class, usable as a class-specific prior by every solver.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genprior.errors import InvalidValueError, ShapeError
+from genprior.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
+
+def _one_hot(labels: torch.Tensor, num_classes: int, batch: int, like: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` integer labels in ``[0, K)`` -> ``(B, K)`` one-hot of ``like``'s dtype and device."""
+    if labels is None:
+        raise ShapeError("a conditional model needs labels: call model(x, labels) or use generator.fixed(label)")
+    labels = torch.as_tensor(labels, device=like.device)
+    if labels.dim() != 1 or labels.shape[0] != batch:
+        raise ShapeError(f"labels must have shape ({batch},), got {tuple(labels.shape)}")
+    if labels.dtype.is_floating_point or labels.min() < 0 or labels.max() >= num_classes:
+        raise InvalidValueError(f"labels must be integers in [0, {num_classes}), got {labels.tolist()[:8]}...")
+    return F.one_hot(labels.long(), num_classes).to(like.dtype)
+
+
+class ConditionalGenerator(nn.Module):
+    """``(z (B, latent_dim), labels (B,)) -> x (B, C, H, W)`` in [0, 1]; a DCGAN generator on ``[z, onehot(y)]``."""
+
+    def __init__(self, *, latent_dim: int = 100, num_classes: int = 10, output_shape=(1, 28, 28),
+                 base_channels: int = 64):
+        super().__init__()
+        if int(num_classes) < 2:
+            raise InvalidValueError(f"num_classes must be >= 2, got {num_classes}")
+        self.latent_dim = int(latent_dim)
+        self.num_classes = int(num_classes)
+        self.net = DCGANGenerator(latent_dim=self.latent_dim + self.num_classes, output_shape=output_shape,
+                                  base_channels=base_channels)
+        self.output_shape = self.net.output_shape
+
+    def config(self) -> dict:
+        return {"family": "conditional-generator", "latent_dim": self.latent_dim, "num_classes": self.num_classes,
+                "output_shape": list(self.output_shape), "base_channels": self.net.base_channels}
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(torch.cat([z, _one_hot(labels, self.num_classes, z.shape[0], z)], 1))
+
+    def fixed(self, label: int) -> "FixedLabelGenerator":
+        """The generator of one class: ``z -> G(z | label)`` (shares the weights)."""
+        return FixedLabelGenerator(self, label)
+
+
+class FixedLabelGenerator(nn.Module):
+    """``z (B, latent_dim) -> G(z | label)``: a conditional generator with its label held fixed."""
+
+    def __init__(self, generator: ConditionalGenerator, label: int):
+        super().__init__()
+        if not 0 <= int(label) < generator.num_classes:
+            raise InvalidValueError(f"label must be in [0, {generator.num_classes}), got {label}")
+        self.generator = generator
+        self.label = int(label)
+        self.latent_dim = generator.latent_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z, torch.full((z.shape[0],), self.label, dtype=torch.long, device=z.device))
+
+
+class ConditionalDiscriminator(nn.Module):
+    """``(x (B, C, H, W), labels (B,)) -> logit (B,)``; a DCGAN discriminator on ``[x, K one-hot maps]``."""
+
+    def __init__(self, *, input_shape=(1, 28, 28), num_classes: int = 10, base_channels: int = 64):
+        super().__init__()
+        c, h, w = (int(s) for s in input_shape)
+        self.input_shape = (c, h, w)
+        self.num_classes = int(num_classes)
+        self.net = DCGANDiscriminator(input_shape=(c + self.num_classes, h, w), base_channels=base_channels)
+
+    def config(self) -> dict:
+        return {"family": "conditional-discriminator", "input_shape": list(self.input_shape),
+                "num_classes": self.num_classes, "base_channels": self.net.base_channels}
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ShapeError(f"discriminator expects images {self.input_shape}, got {tuple(x.shape[1:])}")
+        maps = _one_hot(labels, self.num_classes, x.shape[0], x)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+        return self.net(torch.cat([x, maps], 1))
