@@ -141,3 +141,80 @@ def test_select_alpha_returns_a_grid_value_and_covers_the_grid():
     assert errors[best] == min(errors.values())
     # alpha = 100 is far above ||B^T y||_inf: every coefficient is zero, so it cannot be the best here
     assert best != 100.0
+
+
+# --- the homotopy solver -------------------------------------------------------------------------
+
+def _sklearn_objective(design, target, alpha):
+    m = design.shape[0]
+    sk = Lasso(alpha=alpha / m, fit_intercept=False, tol=1e-12, max_iter=200000).fit(design, target)
+    return ((target - design @ sk.coef_) ** 2).sum() / 2 + alpha * np.abs(sk.coef_).sum()
+
+
+@pytest.mark.parametrize("shape,m,basis", [((1, 28, 28), 25, "pixel"), ((1, 8, 8), 10, "pixel"),
+                                           ((1, 8, 8), 40, "pixel"), ((1, 8, 8), 20, "dct")])
+def test_homotopy_reaches_scikit_learn_objective(shape, m, basis):
+    op, _, y = _problem(shape=shape, m=m, batch=3)
+    y = y.double()  # float64 in, float64 coefficients out
+    alpha = 0.1
+    ours = lasso(op, y, basis=basis, alpha=alpha, box=False, solver="homotopy")
+    design = (op.matrix().double() @ basis_matrix(basis, op.input_shape)).numpy()
+    for i in range(y.shape[0]):
+        target = y[i].double().numpy()
+        sk_obj = _sklearn_objective(design, target, alpha)
+        assert float(ours.objective[i]) <= sk_obj * (1 + 1e-9)
+        # exact: the optimality conditions hold to rounding
+        c = ours.coef[i].double().numpy()
+        rho = design.T @ (target - design @ c)
+        assert np.abs(rho).max() <= alpha * (1 + 1e-9)
+        assert np.allclose(rho[c != 0], alpha * np.sign(c[c != 0]), rtol=0, atol=1e-9)
+
+
+def test_auto_solver_picks_homotopy_for_few_measurements_and_fista_with_the_box():
+    op, _, y = _problem(shape=(1, 8, 8), m=8)
+    y = y.double()
+    auto = lasso(op, y, alpha=0.1, box=False)
+    path = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
+    fista = lasso(op, y, alpha=0.1, box=False, solver="fista", tol=1e-12, max_iter=100000)
+    assert torch.equal(auto.coef, path.coef)
+    assert torch.all(path.objective <= fista.objective * (1 + 1e-9))
+    assert torch.allclose(path.coef, fista.coef, atol=1e-4)
+    boxed = lasso(op, y, alpha=0.1, box=True)  # the box keeps FISTA and its constraint
+    assert boxed.coef.min() >= 0 and boxed.coef.max() <= 1
+    with pytest.raises(InvalidValueError):
+        lasso(op, y, alpha=0.1, box=True, solver="homotopy")
+    with pytest.raises(UnknownNameError):
+        lasso(op, y, solver="lars")
+
+
+def test_homotopy_batch_equals_one_row_at_a_time():
+    op, _, y = _problem(shape=(1, 28, 28), m=30, batch=5)
+    y = y.double()
+    together = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
+    for i in range(y.shape[0]):
+        alone = lasso(op, y[i:i + 1], alpha=0.1, box=False, solver="homotopy")
+        assert torch.allclose(alone.coef[0], together.coef[i], atol=1e-10)
+        assert torch.allclose(alone.objective[0], together.objective[i], rtol=1e-12)
+
+
+def test_homotopy_large_alpha_gives_zero_and_unfinished_rows_fall_back_to_fista(monkeypatch):
+    import genprior.solvers.sparse as sparse
+
+    op, _, y = _problem(shape=(1, 8, 8), m=10)
+    y = y.double()
+    zero = lasso(op, y, alpha=1e6, box=False, solver="homotopy")
+    assert torch.count_nonzero(zero.coef) == 0
+    design = op.matrix().double()
+    coef, ok, kinks = sparse._homotopy(design, y, 1e-3, max_kinks=1)
+    assert kinks == 1 and not bool(ok.any()) and torch.isfinite(coef).all()
+    # a row the path hands back unfinished is finished by FISTA from where the path stopped
+    exact = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
+    real = sparse._homotopy
+
+    def stops_early(*args, **kwargs):
+        return real(*args, **{**kwargs, "max_kinks": 2})
+
+    monkeypatch.setattr(sparse, "_homotopy", stops_early)
+    rescued = lasso(op, y, alpha=0.1, box=False, solver="homotopy", tol=1e-12, max_iter=200000)
+    assert rescued.iterations > 2
+    assert torch.allclose(rescued.objective, exact.objective, rtol=1e-8)

@@ -29,6 +29,9 @@ from genprior.errors import InvalidValueError, unknown
 from genprior.operators.base import Operator
 
 BASES = ("pixel", "dct", "wavelet")
+SOLVERS = ("auto", "fista", "homotopy")
+# solver="auto" follows the homotopy path when n >= HOMOTOPY_MAX_RATIO * m (few kinks, each cheap)
+HOMOTOPY_MAX_RATIO = 6
 
 
 # --- bases --------------------------------------------------------------------------------------
@@ -129,11 +132,11 @@ def _check_number(name: str, value, *, low: float, integer: bool = False, strict
 
 
 def _fista(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int, tol: float,
-           box: bool) -> tuple[torch.Tensor, int]:
+           box: bool, init: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     """Batched FISTA with adaptive restart for ``1/(2m)||y - D c||^2 + alpha||c||_1`` (``+ 0<=c<=1`` if ``box``).
 
-    ``design``: ``(m, n)``; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)`` and the iterations run.
-    Each row is frozen (and dropped from the batch) once ``||c_k - c_{k-1}||_inf <= tol * max(1, ||c_k||_inf)``.
+    ``design``: ``(m, n)``; ``y``: ``(B, m)``; ``init``: an optional starting point ``(B, n)``. Returns the
+    coefficients ``(B, n)`` and the iterations run. Each row is frozen (and dropped from the batch) once ``||c_k - c_{k-1}||_inf <= tol * max(1, ||c_k||_inf)``.
     """
     m, n = design.shape
     batch = y.shape[0]
@@ -152,7 +155,7 @@ def _fista(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
         return (c @ design.T - target) @ design / m
 
     rows = torch.arange(batch, device=y.device)
-    c = y.new_zeros(batch, n)
+    c = y.new_zeros(batch, n) if init is None else init.to(y).clone()
     z = c.clone()
     t = y.new_ones(batch, 1)
     iterations = 0
@@ -184,6 +187,192 @@ def _fista(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
     return out, iterations
 
 
+def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
+              max_kinks: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Batched Lasso homotopy (the LARS-Lasso path) for ``1/2||y - D c||^2 + alpha||c||_1``, ``alpha > 0``.
+
+    Every row follows the exact piecewise-linear solution path from ``lambda = ||D^T y||_inf`` (where
+    ``c = 0``) down to ``lambda = alpha`` (Osborne, Presnell & Turlach 2000; Efron et al. 2004): along a
+    segment the active coefficients move in the direction ``d = (D_A^T D_A)^{-1} s_A`` and the
+    correlations ``rho = D^T (y - D c)`` by ``a = D^T D d``; a segment ends where an inactive
+    correlation reaches ``+-lambda`` (the coordinate joins) or an active coefficient reaches zero (it
+    leaves). All rows advance together, one kink each per pass; the inverse of each row's active Gram
+    matrix is kept in padded slots and updated by rank-one bordering/deflation, so a kink costs
+    ``O(mn + |A|^2)`` per row. The result at ``lambda = alpha`` is the exact minimiser, finished with a
+    fresh solve on its support.
+
+    ``design``: ``(m, n)``; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)``, a ``(B,)`` mask of rows
+    that completed (a row fails on a (near-)singular active set or after ``max_kinks`` kinks; its entry
+    holds where the path stopped) and the most kinks any row took.
+    """
+    m, n = design.shape
+    batch = y.shape[0]
+    dt, dev = design.dtype, design.device
+    gram = design.T @ design
+    diag = gram.diagonal()
+    b = y @ design  # D^T y
+    out = y.new_zeros(batch, n)
+    ok = torch.ones(batch, dtype=torch.bool, device=dev)
+    lam, first = b.abs().max(1)
+    rows = torch.nonzero(lam > alpha).squeeze(1)  # the others have c = 0
+    if rows.numel() == 0:
+        return out, ok, 0
+    limit = min(m, n)  # a Lasso solution of a design in general position has at most m nonzeros
+    use_gram = 2 * m >= n  # a = d @ G (n^2 per row) or (d @ D^T) @ D (2mn per row)
+    gather = 16 * m <= n  # small m: D_A d_A from gathered columns beats the dense product
+    rho, lam, first, bb = b[rows].clone(), lam[rows], first[rows], b[rows]
+    live_n = rows.numel()
+    ar = torch.arange(live_n, device=dev)
+    cap = min(limit, 16)
+    idx = torch.zeros(live_n, cap, dtype=torch.long, device=dev)  # slot -> coordinate
+    occ = torch.zeros(live_n, cap, dtype=torch.bool, device=dev)
+    sgn = torch.zeros(live_n, cap, dtype=dt, device=dev)
+    coef = torch.zeros(live_n, cap, dtype=dt, device=dev)
+    inv = torch.zeros(live_n, cap, cap, dtype=dt, device=dev)  # (G_AA)^{-1}, zero on empty slots
+    idx[:, 0], occ[:, 0] = first, True
+    sgn[:, 0] = torch.sign(rho[ar, first])
+    inv[:, 0, 0] = 1.0 / diag[first]
+    d = sgn * inv[:, :, 0]  # direction of the active coefficients, (G_AA)^{-1} s_A
+    active = torch.zeros(live_n, n, dtype=torch.bool, device=dev)
+    active[ar, first] = True
+    live = torch.ones(live_n, dtype=torch.bool, device=dev)
+    neg_inf = torch.tensor(-math.inf, dtype=dt, device=dev)
+    inf = torch.tensor(math.inf, dtype=dt, device=dev)
+
+    def finish(sel: torch.Tensor, completed: bool) -> None:
+        """Write rows ``sel`` (local indices) to ``out``: on their active set, solve exactly."""
+        if sel.numel() == 0:
+            return
+        i_, o_, s_, inv_ = idx[sel], occ[sel], sgn[sel], inv[sel]
+        if completed:
+            rhs = (bb[sel].gather(1, i_) - alpha * s_) * o_
+            c_ = torch.bmm(inv_, rhs.unsqueeze(2)).squeeze(2)
+            g_aa = gram[i_.unsqueeze(2), i_.unsqueeze(1)] * (o_.unsqueeze(2) & o_.unsqueeze(1))
+            for _ in range(2):  # iterative refinement against the drift of the updated inverse
+                res = rhs - torch.bmm(g_aa, c_.unsqueeze(2)).squeeze(2)
+                c_ = c_ + torch.bmm(inv_, res.unsqueeze(2)).squeeze(2)
+            c_ = c_ * o_
+        else:
+            c_ = coef[sel] * o_
+            ok[rows[sel]] = False
+        out[rows[sel]] = torch.zeros(sel.numel(), n, dtype=dt, device=dev).scatter_add_(1, i_, c_)
+
+    design_t = design.T.contiguous()
+    buf1, buf2, buf3 = (torch.empty(live_n, n, dtype=dt, device=dev) for _ in range(3))
+
+    last_left = torch.zeros(live_n, dtype=torch.long, device=dev)
+    has_left = torch.zeros(live_n, dtype=torch.bool, device=dev)
+    kinks = 0
+    while True:
+        kinks += 1
+        if kinks % 16 == 0:  # refresh the direction against drift of its rank-one updates
+            d = torch.bmm(inv, sgn.unsqueeze(2)).squeeze(2)
+        if use_gram:
+            a = torch.zeros(live_n, n, dtype=dt, device=dev).scatter_add_(1, idx, d) @ gram
+        elif gather:  # u = D_A d_A from the gathered active columns, then a = D^T u
+            u = torch.bmm(d.unsqueeze(1), design_t[idx]).squeeze(1)
+            a = u @ design
+        else:
+            a = (torch.zeros(live_n, n, dtype=dt, device=dev).scatter_add_(1, idx, d) @ design_t) @ design
+        lam1 = lam.unsqueeze(1)
+        # a coordinate joins at step gamma = (lam -+ rho)/(1 -+ a); compare 1/gamma (<= 0: never joins):
+        # (1 - a)/(lam - rho) = (a - 1)/(rho - lam)
+        if buf1.shape[0] != live_n:
+            buf1, buf2, buf3 = buf1[:live_n], buf2[:live_n], buf3[:live_n]
+        rate = torch.sub(a, 1.0, out=buf1).div_(torch.sub(rho, lam1, out=buf2))
+        rate = torch.maximum(rate, torch.add(a, 1.0, out=buf2).div_(torch.add(rho, lam1, out=buf3)), out=buf1)
+        rate.masked_fill_(active, -math.inf)
+        # the coordinate that has just left sits on the boundary, moving inward: it may not rejoin at once
+        rate[ar, last_left] = torch.where(has_left, neg_inf, rate[ar, last_left])
+        rate_join, j = rate.max(1)
+        g_join = torch.where(rate_join > 0, 1.0 / rate_join, inf)
+        leave = (-coef).div_(d)  # an active coefficient reaches zero at gamma = -c / d
+        leave = torch.where(occ & (leave > 0), leave, inf)
+        g_leave, k_leave = leave.min(1)
+        g_end = lam - alpha
+        g_event = torch.minimum(g_join, g_leave)
+        done = live & (g_end <= g_event)
+        gam = torch.where(live, torch.minimum(g_event, g_end), torch.zeros_like(lam))
+        coef.addcmul_(gam.unsqueeze(1), d)
+        rho.addcmul_(gam.unsqueeze(1), a, value=-1.0)
+        lam = lam - gam
+        join = live & ~done & (g_join <= g_leave)
+        drop = live & ~done & ~join
+        free = ~occ
+        if bool((join & ~free.any(1)).any()) and cap < limit:  # grow the slots
+            new_cap = min(2 * cap, limit)
+            pad = new_cap - cap
+            idx = torch.nn.functional.pad(idx, (0, pad))
+            occ = torch.nn.functional.pad(occ, (0, pad))
+            sgn, coef, d = (torch.nn.functional.pad(t, (0, pad)) for t in (sgn, coef, d))
+            inv = torch.nn.functional.pad(inv, (0, pad, 0, pad))
+            cap, free = new_cap, ~occ
+        full = join & ~free.any(1)
+        k = torch.where(join, free.to(torch.uint8).argmax(1), k_leave)
+        # join: border the inverse with g = G[A, j]; leave: deflate it by its column k
+        g = gram[j.unsqueeze(1), idx] * occ
+        h = torch.where(join.unsqueeze(1), g, torch.nn.functional.one_hot(k, cap).to(dt))
+        v = torch.bmm(inv, h.unsqueeze(2)).squeeze(2)
+        schur = diag[j] - (g * v).sum(1)
+        v_k = v[ar, k]
+        bad = join & ~(schur > 1e-10 * diag[j])  # (near-)singular active set
+        fail = full | bad
+        join = join & ~fail
+        s_j = torch.sign(rho[ar, j])
+        scale = torch.where(join, 1.0 / schur, torch.where(drop, -1.0 / v_k, torch.zeros_like(v_k)))
+        scale = torch.where(join | drop, scale, torch.zeros_like(scale))
+        d_k = d[ar, k]
+        t = torch.where(join, (v * sgn).sum(1) - s_j, d_k)
+        d = d + (scale * t).unsqueeze(1) * v
+        inv.baddbmm_((v * scale.unsqueeze(1)).unsqueeze(2), v.unsqueeze(1))
+        upd = join | drop
+        ru, ku = ar[upd], k[upd]
+        border = torch.where(join.unsqueeze(1), -v * scale.unsqueeze(1), torch.zeros_like(v))[upd]
+        inv[ru, ku, :] = border
+        inv[ru, :, ku] = border
+        inv[ru, ku, ku] = torch.where(join, scale, torch.zeros_like(scale))[upd]
+        d[ru, ku] = torch.where(join, -t * scale, torch.zeros_like(scale))[upd]
+        rj, kj, jj = ar[join], k[join], j[join]
+        rho[rj, jj] = s_j[join] * lam[join]
+        idx[rj, kj], occ[rj, kj], sgn[rj, kj], coef[rj, kj] = jj, True, s_j[join], 0.0
+        active[rj, jj] = True
+        rd, kd = ar[drop], k[drop]
+        last_left = torch.where(drop, idx[ar, k], last_left)
+        has_left = drop
+        active[rd, idx[rd, kd]] = False
+        idx[rd, kd], occ[rd, kd], sgn[rd, kd], coef[rd, kd], d[rd, kd] = 0, False, 0.0, 0.0, 0.0
+        finish(ar[done], True)
+        over = kinks >= max_kinks
+        failed = (live & ~done) if over else fail
+        finish(ar[failed], False)
+        live = live & ~done & ~failed
+        remaining = int(live.sum())
+        if remaining == 0:
+            break
+        if remaining <= 0.75 * live_n:  # drop the finished rows from the batch
+            keep = torch.nonzero(live).squeeze(1)
+            rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, active, last_left, has_left = (t_[keep] for t_ in (
+                rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, active, last_left, has_left))
+            live_n = remaining
+            ar = torch.arange(live_n, device=dev)
+            live = torch.ones(live_n, dtype=torch.bool, device=dev)
+    return out, ok, kinks
+
+
+def _kkt_holds(design: torch.Tensor, y: torch.Tensor, coef: torch.Tensor, alpha: float,
+               rtol: float = 1e-6) -> torch.Tensor:
+    """Per row: do ``coef`` satisfy the Lasso optimality conditions (to ``rtol`` relative to ``alpha``)?
+
+    ``|D_j^T r| <= alpha`` everywhere and ``D_j^T r = alpha sign(c_j)`` on the support, ``r = y - D c``.
+    A violation of ``rtol * alpha`` can lower the objective by only ``O((rtol * alpha)^2)``.
+    """
+    rho = (y - coef @ design.T) @ design
+    slack = alpha * rtol + 1e-12 * rho.abs().amax(1, keepdim=True)
+    within = (rho.abs() <= alpha + slack).all(1)
+    on_support = torch.where(coef != 0, (rho - alpha * torch.sign(coef)).abs() <= slack, True).all(1)
+    return within & on_support
+
+
 def _linear_matrix(operator: Operator) -> torch.Tensor:
     if not isinstance(operator, Operator) or not getattr(operator, "linear", False) or not hasattr(operator, "matrix"):
         name = getattr(operator, "name", type(operator).__name__)
@@ -193,7 +382,7 @@ def _linear_matrix(operator: Operator) -> torch.Tensor:
 
 def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: float = 0.1,
           max_iter: int = 5000, tol: float = 1e-7, box: bool = True,
-          dtype: torch.dtype = torch.float64) -> SparseRecovery:
+          dtype: torch.dtype = torch.float64, solver: str = "auto") -> SparseRecovery:
     """Lasso recovery of images from linear measurements ``y`` ``(B, m)``, all rows at once.
 
     Solves ``min_c 1/2 ||y - A Psi c||^2 + alpha||c||_1`` per row (``m`` times scikit-learn's ``Lasso``
@@ -213,6 +402,8 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     """
     if basis not in BASES:
         raise unknown("basis", basis, BASES)
+    if solver not in SOLVERS:
+        raise unknown("solver", solver, SOLVERS)
     a = _linear_matrix(operator)
     y = operator.check_measurements(y)
     _check_number("alpha", alpha, low=0.0)
@@ -225,9 +416,22 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     yd = y.to(dtype)
     psi = None if basis == "pixel" else _basis_cached(basis, operator.input_shape).to(device=device, dtype=dtype)
     design = a if psi is None else a @ psi
-    # _fista solves scikit-learn's scaling, 1/(2m)||.||^2 + (alpha/m)||c||_1: the same minimiser
-    coef, iterations = _fista(design, yd, float(alpha) / m, max_iter=max_iter, tol=float(tol),
-                              box=bool(box) and psi is None)
+    boxed = bool(box) and psi is None
+    if solver == "auto":
+        solver = "homotopy" if (not boxed and alpha > 0 and HOMOTOPY_MAX_RATIO * m <= design.shape[1]) else "fista"
+    if solver == "homotopy":
+        if boxed:
+            raise InvalidValueError("solver='homotopy' solves the Lasso without the box; pass box=False")
+        coef, ok, iterations = _homotopy(design, yd, float(alpha), max_kinks=max_iter)
+        ok &= _kkt_holds(design, yd, coef, float(alpha))
+        if not bool(ok.all()):  # finish the rows the path could not, by FISTA from where they stopped
+            redo = torch.nonzero(~ok).squeeze(1)
+            coef[redo], extra = _fista(design, yd[redo], float(alpha) / m, max_iter=max_iter, tol=float(tol),
+                                       box=False, init=coef[redo])
+            iterations += extra
+    else:
+        # _fista solves scikit-learn's scaling, 1/(2m)||.||^2 + (alpha/m)||c||_1: the same minimiser
+        coef, iterations = _fista(design, yd, float(alpha) / m, max_iter=max_iter, tol=float(tol), box=boxed)
     residual = yd - coef @ design.T
     objective = residual.pow(2).sum(1) / 2 + alpha * coef.abs().sum(1)
     x_flat = coef if psi is None else coef @ psi.T
