@@ -13,6 +13,10 @@ fit_intercept=False)`` objective on design ``A Psi`` times ``m``. ``Psi`` (``n x
 The solver is FISTA (Beck & Teboulle 2009) with step ``1/L``, ``L = ||A Psi||_2^2 / m``, and the
 gradient-based adaptive restart of O'Donoghue & Candes (2015); all images are solved at once in one
 batched iteration, and each image stops as soon as its own iterates settle.
+
+Without the box and with few measurements (``n >= 6 m``), ``solver="auto"`` instead follows the exact
+Lasso homotopy path (LARS-Lasso) for all images at once, checks the optimality conditions of every
+result and finishes any row that fails them by FISTA from where the path stopped.
 """
 
 from __future__ import annotations
@@ -389,6 +393,10 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     objective with ``alpha / m``, ``fit_intercept=False`` and design ``A Psi``), ``A = operator.matrix()``,
     ``Psi = basis_matrix(basis)``,
     by FISTA with adaptive restart in ``dtype`` (float64 by default) on ``y``'s device.
+
+    ``solver``: ``"fista"``, ``"homotopy"`` (the exact LARS-Lasso path; unboxed problems with
+    ``alpha > 0`` only, ``max_iter`` caps its kinks) or ``"auto"``: the homotopy when the problem has no
+    box, ``alpha > 0`` and ``n >= 6 m`` (its cost grows with the number of kinks, about ``1.3 m``), else FISTA.
 
     ``box``: in the pixel basis, solve with the constraint ``0 <= c <= 1`` inside FISTA (its prox,
     ``clip(soft_threshold(.), 0, 1)``, is exact there because the basis is separable); in the other
