@@ -10,7 +10,7 @@ from pathlib import Path
 from genprior.errors import GenpriorError
 
 # modules genprior/cli/NAME.py adding subcommands (recover, demo, train gan, walk, attack, explain, ...)
-_SUBCOMMAND_MODULES = ("recover", "gan", "robust")
+_SUBCOMMAND_MODULES = ("recover", "gan", "robust", "began")
 
 
 def add_data_args(p: argparse.ArgumentParser, *, default_dataset: str = "mnist") -> None:

@@ -42,3 +42,4 @@ def _register_builtin() -> None:
     register("vae")(VAE)
     from genprior.models.pack import register_families; register_families(register)  # noqa: E702  (GAN families)
     from genprior.models.classifier import Classifier; register("classifier")(Classifier)  # noqa: E702
+    from genprior.models.began import register_families as _began; _began(register)  # noqa: E702  (BEGAN families)

@@ -1,0 +1,178 @@
+"""Train a BEGAN: Boundary Equilibrium GAN (Berthelot, Schumm & Metz 2017, arXiv:1703.10717).
+
+The discriminator D is an autoencoder; what it scores is its pixel-wise l1 reconstruction error (Eq. 1,
+with eta = 1)::
+
+    L(v) = mean |v - D(v)|
+
+and the game (Eq. 4 of the paper) is::
+
+    L_D     = L(x) - k_t * L(G(z_D))                       minimised over D's parameters
+    L_G     = L(G(z_G))                                     minimised over G's parameters
+    k_{t+1} = clip(k_t + lambda_k * (gamma * L(x) - L(G(z_G))), 0, 1)
+
+D learns to reconstruct real images well and generated ones badly; G learns to make images D
+reconstructs well. The proportional controller k_t (k_0 = 0) keeps the equilibrium
+E[L(G(z))] = gamma * E[L(x)] (Eq. 3): gamma in (0, 1] is the "diversity ratio", lower gamma gives
+sharper, less diverse samples. The convergence measure (Sec. 3.4)::
+
+    M_global = L(x) + |gamma * L(x) - L(G(z_G))|
+
+falls as training improves, and is recorded (mean per epoch) with k_t in ``info["history"]``.
+
+Generated images for training are ``generator.raw(z)`` where the generator has it (``BEGANGenerator``:
+the paper's linear output, not clamped to [0, 1], so that D sees, and penalises, out-of-range pixels);
+sample grids and the saved generator use ``generator(z)``, in [0, 1].
+
+One iteration: a mini-batch of real images ``x`` and one draw ``z ~ N(0, I)`` used as both z_D and z_G
+(each is just a draw from the prior, so one draw gives unbiased estimates of both losses and saves a
+generator pass), one forward pass of D over ``x`` and one over ``G(z)``, the gradient of L_D with
+respect to D's parameters and of L_G with respect to G's, one Adam step for each player (simultaneous:
+both gradients taken at the same parameters), then the k_t update from the batch's L(x) and L(G(z)). Defaults: gamma = 0.5, lambda_k = 0.001 (the paper's), Adam lr 1e-4, betas (0.5, 0.999).
+
+Files in ``out_dir`` (all written atomically): ``state.*`` (both nets, both optimisers, the RNG, k_t;
+for ``--resume``, which continues bit for bit), ``generator.*`` (the generator as a zoo-style model)
+and ``samples_epochNNN.png`` (an 8x8 grid from a fixed z).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from genprior.errors import InvalidValueError, ShapeError
+from genprior.models.checkpoint import save_model
+from genprior.plotting import save_tiled
+from genprior.train.gan import GANPair
+from genprior.train.state import load_training_state, save_training_state
+
+
+def update_k(k: float, loss_real: float, loss_fake: float, *, gamma: float, lambda_k: float) -> float:
+    """One step of the BEGAN controller: ``clip(k + lambda_k * (gamma * L(x) - L(G(z))), 0, 1)``.
+
+    When D reconstructs generated images too well (``L(G(z)) < gamma L(x)``) k grows, so that D pushes
+    their reconstruction error up harder; when ``L(G(z)) > gamma L(x)`` k shrinks.
+    """
+    return min(max(k + lambda_k * (gamma * loss_real - loss_fake), 0.0), 1.0)
+
+
+def convergence_measure(loss_real: float, loss_fake: float, *, gamma: float) -> float:
+    """``M_global = L(x) + |gamma L(x) - L(G(z))|`` (Sec. 3.4 of the paper)."""
+    return loss_real + abs(gamma * loss_real - loss_fake)
+
+
+def _check(gamma: float, lambda_k: float, epochs: int, batch_size: int, lr: float) -> None:
+    if not 0.0 < gamma <= 1.0:
+        raise InvalidValueError(f"gamma must be in (0, 1], got {gamma}")
+    if not lambda_k >= 0.0:
+        raise InvalidValueError(f"lambda_k must be >= 0, got {lambda_k}")
+    if epochs < 0:
+        raise InvalidValueError(f"epochs must be >= 0, got {epochs}")
+    if batch_size < 1:
+        raise InvalidValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not lr > 0.0:
+        raise InvalidValueError(f"lr must be > 0, got {lr}")
+
+
+def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor, *, epochs: int = 10,
+                batch_size: int = 64, gamma: float = 0.5, lambda_k: float = 0.001, lr: float = 1e-4,
+                betas: tuple[float, float] = (0.5, 0.999), seed: int = 0, out_dir: str | Path | None = None,
+                resume: bool = False, progress: bool = True, samples_every: int = 1, data_info: dict | None = None,
+                command: str | None = None) -> dict:
+    """Fit ``generator`` to ``data`` (images ``(N, C, H, W)`` in [0, 1]) by the BEGAN game.
+
+    ``discriminator`` is an autoencoder with a ``loss(x)`` method returning the per-image l1
+    reconstruction error (``BEGANDiscriminator``). One epoch is one pass over ``data`` (the last
+    incomplete batch is dropped). With ``out_dir`` the state is saved atomically after every epoch and
+    ``resume=True`` continues from it bit for bit. Returns ``info``: epochs, steps, the final ``k``,
+    and per epoch the mean L(x), L(G(z)), L_D, M_global, k_t at the epoch's end and seconds.
+    """
+    _check(gamma, lambda_k, epochs, batch_size, lr)
+    if data.dim() != 4 or tuple(data.shape[1:]) != tuple(discriminator.input_shape):
+        raise ShapeError(f"BEGAN needs images of shape (N, {', '.join(map(str, discriminator.input_shape))}), "
+                         f"got {tuple(data.shape)}")
+    if len(data) < batch_size:
+        raise InvalidValueError(f"need at least batch_size = {batch_size} training images, got {len(data)}")
+    pair = GANPair(generator, discriminator)
+    rng = torch.Generator().manual_seed(seed)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)
+    optimizers = {"generator": opt_g, "discriminator": opt_d}
+    g_params, d_params = list(generator.parameters()), list(discriminator.parameters())
+    command = command or "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    info = {"epoch": 0, "steps_done": 0, "k": 0.0, "history": [], "seed": seed, "gamma": gamma, "lambda_k": lambda_k,
+            "batch_size": batch_size, "lr": lr, "betas": list(betas), "data": data_info or {}, "command": command,
+            "resumed_with": []}
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and resume and (out / "state.json").exists():
+        info = load_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng)
+        info.setdefault("resumed_with", []).append({"after_epoch": info["epoch"], "command": command})
+    fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
+    n = len(data)
+    k = float(info["k"])
+    # BEGAN trains the generator's unbounded output (BEGANGenerator.raw); a generator without one is used as is
+    produce = getattr(generator, "raw", generator)
+
+    while info["epoch"] < epochs:
+        epoch = info["epoch"] + 1
+        pair.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=rng)
+        sums = {"loss_real": 0.0, "loss_fake": 0.0, "d_loss": 0.0, "m_global": 0.0}
+        steps = 0
+        bar = tqdm(range(0, n - batch_size + 1, batch_size), desc=f"epoch {epoch}", disable=not progress, leave=False)
+        for i in bar:
+            real = data[perm[i:i + batch_size]]
+            z = torch.randn(batch_size, generator.latent_dim, generator=rng)
+            fake = produce(z)
+            # --- the autoencoder D on real and on generated images: L(v) = mean |v - D(v)|
+            loss_real = discriminator.loss(real).mean()
+            loss_fake = discriminator.loss(fake).mean()
+            d_loss = loss_real - k * loss_fake  # L_D = L(x) - k_t L(G(z_D)), over D's parameters only
+            g_loss = loss_fake                  # L_G = L(G(z_G)),           over G's parameters only
+            opt_d.zero_grad(set_to_none=True)
+            opt_g.zero_grad(set_to_none=True)
+            d_loss.backward(inputs=d_params, retain_graph=True)
+            g_loss.backward(inputs=g_params)
+            opt_d.step()
+            opt_g.step()
+            # --- proportional control of the equilibrium gamma = E L(G(z)) / E L(x)
+            l_real, l_fake = loss_real.item(), loss_fake.item()
+            k = update_k(k, l_real, l_fake, gamma=gamma, lambda_k=lambda_k)
+            m = convergence_measure(l_real, l_fake, gamma=gamma)
+            info["steps_done"] += 1
+            steps += 1
+            sums["loss_real"] += l_real
+            sums["loss_fake"] += l_fake
+            sums["d_loss"] += d_loss.item()
+            sums["m_global"] += m
+            bar.set_postfix(M=f"{m:.4f}", k=f"{k:.4f}")
+        info["epoch"] = epoch
+        info["k"] = k
+        info["history"].append({"epoch": epoch, **{key: v / max(steps, 1) for key, v in sums.items()}, "k": k,
+                                "steps": steps, "seconds": time.perf_counter() - t0})
+        if out is not None:
+            save_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng, info=info)
+            save_model(out / "generator", generator, **summary(info))
+            if samples_every and (epoch % samples_every == 0 or epoch == epochs):
+                with torch.no_grad():
+                    save_tiled(out / f"samples_epoch{epoch:03d}.png", generator(fixed_z))
+        if progress:
+            h = info["history"][-1]
+            tqdm.write(f"epoch {epoch}: L(x) {h['loss_real']:.4f}  L(G(z)) {h['loss_fake']:.4f}  "
+                       f"M_global {h['m_global']:.4f}  k {h['k']:.4f}  ({h['seconds']:.1f}s)")
+    generator.eval()
+    return info
+
+
+def summary(info: dict) -> dict:
+    """What a generator's JSON config records about its training."""
+    return {"data": info["data"], "epochs": info["epoch"], "gan": "began", "gamma": info["gamma"],
+            "lambda_k": info["lambda_k"], "k": info["k"], "batch_size": info["batch_size"], "lr": info["lr"],
+            "seed": info["seed"], "command": info["command"], "resumed_with": info.get("resumed_with", [])}
