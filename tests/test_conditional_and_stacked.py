@@ -116,3 +116,21 @@ def test_discrete_mode_statistics_uniform_and_collapsed():
     assert half["modes"] == 500 and math.isclose(half["kl"], math.log(2))
     with pytest.raises(ShapeError):
         discrete_mode_statistics(torch.tensor([1000]), 1000)
+
+
+def test_class_union_projection_finds_the_class():
+    from genprior.models.conditional import ClassUnionGenerator
+    from genprior.robust.defenses import ProjectionDefense
+
+    G, _ = _pair(seed=3)
+    G.eval()
+    union = ClassUnionGenerator(G)
+    w0 = union.initial_latents(2, per_class=2, generator=torch.Generator().manual_seed(0))
+    assert w0.shape == (2, 6, 4 + 3) and union.classes(w0[0]).tolist() == [0, 0, 1, 1, 2, 2]
+    target = G(torch.randn(4, 4), torch.tensor([2, 0, 1, 2])).detach()
+    classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 3))
+    defense = ProjectionDefense(classifier, G, steps=150, restarts=6, loss="l2", lr=0.05)
+    assert isinstance(defense.generator, ClassUnionGenerator)
+    rec = defense.project(target)
+    assert union.classes(rec.z).tolist() == [2, 0, 1, 2]  # the latent's class never moves during descent
+    assert ((rec.x - target) ** 2).mean() < 1e-3

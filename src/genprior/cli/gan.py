@@ -54,6 +54,7 @@ def add_parsers(sub, train_sub) -> None:
     w.add_argument("--rows", type=int, default=6, help="independent walks (rows of the grid)")
     w.add_argument("--coord", type=int, default=0, help="latent coordinate for --kind coordinate")
     w.add_argument("--span", type=float, default=3.0, help="coordinate traversal runs over [-span, span]")
+    w.add_argument("--label", type=int, default=None, help="class to hold fixed for a conditional generator (default 0)")
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--out", default="walk.png", help="PNG grid; the GIF is written beside it (same stem, .gif)")
     w.add_argument("--frame-ms", type=int, default=120, help="GIF frame duration in milliseconds")
@@ -133,6 +134,10 @@ def cmd_walk(args) -> int:
     model, _ = zoo.resolve(args.model)
     if not hasattr(model, "latent_dim"):
         raise ShapeError(f"{args.model} is not a generator (no latent_dim)")
+    if hasattr(model, "fixed"):  # a conditional generator: walk within one class
+        model = model.fixed(args.label or 0)
+    elif args.label is not None:
+        raise InvalidValueError(f"--label needs a conditional generator; {args.model} is not one")
     frames = latent_walk(model, args.kind, rows=args.rows, steps=args.steps, coord=args.coord, span=args.span,
                          seed=args.seed)
     rows, steps = frames.shape[:2]

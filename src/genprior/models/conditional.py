@@ -92,3 +92,35 @@ class ConditionalDiscriminator(nn.Module):
             raise ShapeError(f"discriminator expects images {self.input_shape}, got {tuple(x.shape[1:])}")
         maps = _one_hot(labels, self.num_classes, x.shape[0], x)[:, :, None, None].expand(-1, -1, *x.shape[2:])
         return self.net(torch.cat([x, maps], 1))
+
+
+class ClassUnionGenerator(nn.Module):
+    """The union of a conditional generator's class ranges as one ordinary generator ``w -> x``.
+
+    The latent is ``w = [z, code]`` with ``code`` ``(K,)``; the class is ``code.argmax()``, so the solvers'
+    latent descent moves ``z`` while the class of each restart stays what :meth:`initial_latents` set (the
+    argmax has zero gradient). Projecting onto this generator searches every class's range at once and the
+    winning restart's latent carries its class.
+    """
+
+    def __init__(self, generator: ConditionalGenerator):
+        super().__init__()
+        self.generator = generator
+        self.num_classes = generator.num_classes
+        self.latent_dim = generator.latent_dim + generator.num_classes
+        self.output_shape = generator.output_shape
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        k = self.generator.latent_dim
+        return self.generator(w[:, :k], w[:, k:].argmax(1))
+
+    def classes(self, w: torch.Tensor) -> torch.Tensor:
+        """The class ``(N,)`` each latent ``w`` ``(N, latent_dim)`` generates."""
+        return w[:, self.generator.latent_dim:].argmax(1)
+
+    def initial_latents(self, batch: int, per_class: int = 1, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Starts ``(batch, K * per_class, latent_dim)``: ``z ~ N(0, I)``, ``per_class`` restarts for every class."""
+        k, n_cls = self.generator.latent_dim, self.num_classes
+        z = torch.randn(batch, n_cls * per_class, k, generator=generator)
+        code = F.one_hot(torch.arange(n_cls).repeat_interleave(per_class), n_cls).to(z.dtype)
+        return torch.cat([z, code.expand(batch, -1, -1)], 2)

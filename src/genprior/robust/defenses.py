@@ -95,6 +95,8 @@ class ProjectionDefense(nn.Module):
     power 1. ``"l2"``: Defense-GAN's ``||G(z) - x||^2``. On MNIST test images 1000..1099 with the zoo VAE
     (FGSM eps 0.3 on the undefended classifier) the dead zone restores 0.78 vs 0.51 for l2 (tau 0.15 / 0.2 /
     0.25 / 0.35 / 0.4: 0.62 / 0.71 / 0.79 / 0.77 / 0.76).
+    A conditional generator (``genprior.models.conditional``) is projected onto the union of its class
+    ranges (``ClassUnionGenerator``), with ``ceil(R / K)`` restarts in every class.
     ``preprocess``: ``None`` or ``"binarize"`` (threshold at 0.5 before projecting; bit-depth reduction,
     Xu, Evans & Qi 2018): a different, squeezing defense in front of the projection; off by default.
 
@@ -122,6 +124,10 @@ class ProjectionDefense(nn.Module):
         if not tau >= 0:
             raise InvalidValueError(f"tau must be >= 0, got {tau}")
         self.classifier = classifier
+        if hasattr(generator, "fixed") and hasattr(generator, "num_classes"):  # conditional: project onto all classes
+            from genprior.models.conditional import ClassUnionGenerator
+
+            generator = ClassUnionGenerator(generator)
         self.generator = generator
         self.latent_dim = latent_dim_of(generator)
         self.output_shape = tuple(getattr(generator, "output_shape", (1, 28, 28)))
@@ -143,9 +149,14 @@ class ProjectionDefense(nn.Module):
         from genprior.solvers import csgm
 
         # csgm enables gradients itself, so this also works under the caller's torch.no_grad()
+        seed = self.seed if seed is None else seed
+        z_init = None
+        if hasattr(self.generator, "initial_latents"):  # a class union: every class gets ceil(R / K) restarts
+            per_class = -(-(restarts or self.restarts) // self.generator.num_classes)
+            z_init = self.generator.initial_latents(x.shape[0], per_class, generator=torch.Generator().manual_seed(seed))
         return csgm(self.generator, self.operator, self.squeeze(x.detach()).flatten(1), lam=self.lam,
-                    restarts=restarts or self.restarts, steps=steps or self.steps, lr=self.lr,
-                    seed=self.seed if seed is None else seed, residual_loss=self.residual_loss)
+                    restarts=restarts or self.restarts, steps=steps or self.steps, lr=self.lr, z_init=z_init,
+                    seed=seed, residual_loss=self.residual_loss)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, K)`` of the classifier on the projection of ``x``; backward is BPDA (identity)."""
@@ -165,13 +176,21 @@ def latent_space_attack(defense: ProjectionDefense, x: torch.Tensor, y: torch.Te
     Start from the projection ``z0`` of each clean ``x`` and search ``z`` that the classifier gets wrong while
     ``G(z)`` stays near ``x``: ``min_z -J(f(G(z)), y) + c * ||relu(|G(z) - x| - eps)||^2``. The adversarial input
     is ``x + clip(G(z) - x, -eps, eps)`` in [0, 1], ``(B, C, H, W)``: an l_inf-bounded image near a point of the range that the
-    classifier misreads, so the defense's own projection tends to land there.
+    classifier misreads, so the defense's own projection tends to land there. For a class-union generator
+    (a conditional GAN) the search starts from the closest point of a wrong class's range instead.
     """
     import torch.nn.functional as F
 
     from genprior.solvers.generator import frozen
 
-    z = defense.project(x).z.detach().clone().requires_grad_(True)
+    res = defense.project(x)
+    z = res.z
+    classes = getattr(defense.generator, "classes", None)
+    if classes is not None:  # a class union: start from the closest point of a wrong class's range
+        wrong = classes(res.z_all.flatten(0, 1)).view(res.z_all.shape[:2]) != y.to(res.z_all.device)[:, None]
+        pick = res.restart_losses.masked_fill(~wrong, float("inf")).argmin(1)
+        z = res.z_all[torch.arange(len(x)), pick]
+    z = z.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     g, f = defense.generator, defense.classifier
     with torch.enable_grad(), frozen(g), frozen(f):
