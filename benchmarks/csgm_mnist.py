@@ -142,7 +142,8 @@ def main() -> None:
             tasks.setdefault(name, {}).update(rows)
             _write(out, curves, tasks, args, t_all)
             if rows:
-                save_image_grid(Path(args.out + f"-{name.split()[0]}-{name.split()[1]}.png"),
+                slug = "-".join(name.split()[:2]).replace("/", "-")  # "denoise sigma/pixel 0.1" -> denoise-sigma-pixel
+                save_image_grid(Path(f"{args.out}-{slug}.png"),
                                 {"truth": images, "measured": op.as_image(y), **recs}, title=f"{name} (m={op.output_size})")
     print(f"wrote {out}.json/.md/.png")
 

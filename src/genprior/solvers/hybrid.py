@@ -194,8 +194,9 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
     noise_power = operator.entry_noise_std ** 2 * m  # E||eta||^2 = sigma^2
     weigh = partial(restart_weights, temperature=temperature, scale=k / m, floor=noise_power * n / m)
 
+    # reg=0: the restart average below does the small-m regularisation (csgm_fast's default shrinkage is off here)
     fit = csgm_fast(generator, operator, y, lam=lam, restarts=restarts, steps=steps, lr=lr, keep=keep,
-                    lm_steps=lm_steps, seed=seed, max_batch=max_batch)
+                    lm_steps=lm_steps, reg=0.0, seed=seed, max_batch=max_batch)
     z_all, losses = fit.z_all, fit.restart_losses  # (B, K, k), (B, K)
     b, kk, _ = z_all.shape
     device = z_all.device
