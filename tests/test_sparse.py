@@ -218,3 +218,59 @@ def test_homotopy_large_alpha_gives_zero_and_unfinished_rows_fall_back_to_fista(
     rescued = lasso(op, y, alpha=0.1, box=False, solver="homotopy", tol=1e-12, max_iter=200000)
     assert rescued.iterations > 2
     assert torch.allclose(rescued.objective, exact.objective, rtol=1e-8)
+
+
+# --- float32 FISTA + exact float64 solve on the support ("polish") ---------------------------------
+
+@pytest.mark.parametrize("shape,m,basis", [((1, 8, 8), 40, "pixel"), ((1, 8, 8), 30, "dct"),
+                                           ((1, 28, 28), 400, "pixel")])
+def test_polish_reaches_scikit_learn_objective_exactly(shape, m, basis):
+    op, _, y = _problem(shape=shape, m=m, batch=3)
+    y = y.double()
+    alpha = 0.1
+    ours = lasso(op, y, basis=basis, alpha=alpha, box=False, solver="polish")
+    design = (op.matrix().double() @ basis_matrix(basis, op.input_shape)).numpy()
+    for i in range(y.shape[0]):
+        target = y[i].numpy()
+        assert float(ours.objective[i]) <= _sklearn_objective(design, target, alpha) * (1 + 1e-9)
+        c = ours.coef[i].double().numpy()
+        rho = design.T @ (target - design @ c)
+        assert np.abs(rho).max() <= alpha * (1 + 1e-9)
+        assert np.allclose(rho[c != 0], alpha * np.sign(c[c != 0]), rtol=0, atol=1e-9)
+
+
+def test_auto_solver_picks_polish_for_many_measurements_and_it_matches_tight_fista():
+    op, _, y = _problem(shape=(1, 8, 8), m=40, batch=5)
+    y = y.double()
+    auto = lasso(op, y, alpha=0.1, box=False)
+    polish = lasso(op, y, alpha=0.1, box=False, solver="polish")
+    fista = lasso(op, y, alpha=0.1, box=False, solver="fista", tol=1e-13, max_iter=200000)
+    assert torch.equal(auto.coef, polish.coef)
+    assert torch.all(polish.objective <= fista.objective * (1 + 1e-9))
+    assert torch.allclose(polish.coef, fista.coef, atol=1e-6)
+    with pytest.raises(InvalidValueError):
+        lasso(op, y, alpha=0.1, box=True, solver="polish")
+
+
+def test_support_solve_and_polish_fallback(monkeypatch):
+    import genprior.solvers.sparse as sparse
+
+    op, _, y = _problem(shape=(1, 8, 8), m=40, batch=4)
+    y = y.double()
+    exact = lasso(op, y, alpha=0.1, box=False, solver="polish")
+    design = op.matrix().double()
+    gram, b = design.T @ design, y @ design
+    # the solve on the minimiser's own support and signs gives the minimiser back; no support gives 0
+    again = sparse._support_solve(gram, b, torch.sign(exact.coef).to(torch.int8), 0.1)
+    assert torch.allclose(again, exact.coef, atol=1e-10)
+    assert torch.count_nonzero(sparse._support_solve(gram, b, torch.zeros_like(b, dtype=torch.int8), 0.1)) == 0
+    # a support larger than m: G_SS is singular, the row comes back as NaN (and is then rejected)
+    full = torch.ones(1, 64, dtype=torch.int8)
+    assert torch.isnan(sparse._support_solve(gram, b[:1], full, 0.1)).all()
+    # rows not accepted in time are finished by float64 FISTA from the float32 iterate
+    coef, ok, iterations = sparse._gram_polish(design, y, 0.1, max_iter=3)
+    assert iterations == 3 and not bool(ok.any()) and torch.isfinite(coef).all()
+    monkeypatch.setattr(sparse, "POLISH_MAX_ITER", 3)
+    rescued = lasso(op, y, alpha=0.1, box=False, solver="polish", tol=1e-12, max_iter=200000)
+    assert rescued.iterations > 3
+    assert torch.allclose(rescued.objective, exact.objective, rtol=1e-8)

@@ -14,9 +14,11 @@ The solver is FISTA (Beck & Teboulle 2009) with step ``1/L``, ``L = ||A Psi||_2^
 gradient-based adaptive restart of O'Donoghue & Candes (2015); all images are solved at once in one
 batched iteration, and each image stops as soon as its own iterates settle.
 
-Without the box and with few measurements (``n >= 6 m``), ``solver="auto"`` instead follows the exact
-Lasso homotopy path (LARS-Lasso) for all images at once, checks the optimality conditions of every
-result and finishes any row that fails them by FISTA from where the path stopped.
+Without the box (and ``alpha > 0``), ``solver="auto"`` instead solves exactly: with few measurements
+(``n >= 5 m``) it follows the Lasso homotopy path (LARS-Lasso) for all images at once; otherwise it
+runs FISTA in float32 on the shared Gram matrix only until each image's signs settle and then solves
+on that support exactly in float64 ("polish"). Either way it checks the optimality conditions of
+every result in float64 and finishes any row that fails them by float64 FISTA from where it stopped.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from genprior.errors import InvalidValueError, unknown
 from genprior.operators.base import Operator
 
 BASES = ("pixel", "dct", "wavelet")
-SOLVERS = ("auto", "fista", "homotopy")
-# solver="auto" follows the homotopy path when n >= HOMOTOPY_MAX_RATIO * m (few kinks, each cheap)
-HOMOTOPY_MAX_RATIO = 6
+SOLVERS = ("auto", "fista", "homotopy", "polish")
+# solver="auto" (no box, alpha > 0) follows the homotopy path when n >= HOMOTOPY_MAX_RATIO * m (few
+# kinks, each cheap), else float32 FISTA + an exact float64 solve on the support ("polish")
+HOMOTOPY_MAX_RATIO = 5
+POLISH_MAX_ITER = 2000  # float32 iterations before the rows not yet accepted go to float64 FISTA
 
 
 # --- bases --------------------------------------------------------------------------------------
@@ -363,6 +367,123 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
     return out, ok, kinks
 
 
+def _support_solve(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tensor, alpha: float, *,
+                   chunk: int = 16) -> torch.Tensor:
+    """Per row, the Lasso stationary point on the support and signs ``sign`` ``(B, n)`` (entries -1, 0, 1).
+
+    Solves ``G_SS c_S = b_S - alpha s_S`` exactly (Cholesky, in ``gram``'s dtype) with ``c = 0`` off the
+    support ``S = {j : sign_j != 0}``; ``gram = D^T D`` ``(n, n)``, ``b = D^T y`` ``(B, n)``. Rows are solved
+    in chunks of similar support size, each padded to its largest support with identity rows. If the
+    support and signs are those of the minimiser, the result is the minimiser; a row whose ``G_SS`` is
+    not positive definite comes back as NaNs.
+    """
+    batch, n = b.shape
+    out = torch.zeros_like(b)
+    support = sign != 0
+    sizes = support.sum(1)
+    largest = int(sizes.max()) if batch else 0
+    if largest == 0:
+        return out
+    # padding slot i of a row points at coordinate n + i of the extended Gram matrix diag(G, I)
+    ext = torch.block_diag(gram, torch.eye(largest, dtype=gram.dtype, device=gram.device))
+    flat, width = ext.reshape(-1), n + largest
+    b_ext = torch.nn.functional.pad(b, (0, largest))
+    sign_ext = torch.nn.functional.pad(sign, (0, largest))
+    order_rows = torch.argsort(sizes)
+    for start in range(0, batch, chunk):
+        rows = order_rows[start:start + chunk]
+        size = int(sizes[rows].max())
+        if size == 0:
+            continue
+        sup = support[rows]
+        # the support's coordinates first (in increasing order), then padding
+        cols = torch.argsort(sup.to(torch.int8), dim=1, descending=True, stable=True)[:, :size]
+        pos = torch.arange(size, device=b.device)
+        cols = torch.where(pos < sizes[rows].unsqueeze(1), cols, n + pos)
+        rhs = b_ext[rows].gather(1, cols) - alpha * sign_ext[rows].gather(1, cols).to(b.dtype)
+        sub = flat.take(cols.unsqueeze(2) * width + cols.unsqueeze(1))
+        factor, info = torch.linalg.cholesky_ex(sub)
+        sol = torch.linalg.solve_triangular(factor, rhs.unsqueeze(2), upper=False)
+        sol = torch.linalg.solve_triangular(factor.mT, sol, upper=True).squeeze(2)
+        sol = torch.where((info == 0).unsqueeze(1), sol, torch.full_like(sol, math.nan))
+        out[rows] = torch.zeros(rows.numel(), width, dtype=b.dtype, device=b.device).scatter_(1, cols, sol)[:, :n]
+    return out
+
+
+def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int, first: int = 30,
+                 every: int = 10, stable: int = 8) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Lasso ``1/2||y - D c||^2 + alpha||c||_1`` (``alpha > 0``) by float32 FISTA to find each row's support,
+    then an exact float64 solve on it.
+
+    All rows run FISTA with adaptive restart on the Gram form (``D^T D`` and ``D^T y`` shared, float32)
+    from ``c = 0``. From iteration ``first`` on, every ``every`` iterations, each row whose signs have not
+    changed for ``stable`` iterations is solved exactly on that support and those signs in float64
+    (:func:`_support_solve`); it is accepted, and leaves the batch, when the result satisfies the
+    optimality conditions in float64 (:func:`_kkt_holds`). A row never accepted within ``max_iter``
+    iterations is handed back unfinished at its float32 iterate.
+
+    ``design``: ``(m, n)`` float64; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)`` (in ``y``'s
+    dtype), the ``(B,)`` mask of accepted rows and the iterations run.
+    """
+    m, n = design.shape
+    batch = y.shape[0]
+    dev = y.device
+    gram = design.T @ design
+    b = y @ design
+    out = torch.zeros_like(b)
+    ok = torch.zeros(batch, dtype=torch.bool, device=dev)
+    # the largest eigenvalue of D^T D by power iteration, rounded up (a step a little short of 1/L only
+    # slows FISTA; the exactness comes from the solve and the check)
+    vec = torch.ones(n, dtype=gram.dtype, device=dev)
+    for _ in range(30):
+        vec = gram @ vec
+        vec = vec / torch.linalg.vector_norm(vec).clamp(min=1e-300)
+    lipschitz = 1.05 * float(vec @ (gram @ vec))
+    if batch == 0 or lipschitz == 0.0:
+        return out, ok, 0
+    step, threshold = 1.0 / lipschitz, alpha / lipschitz
+    g32 = gram.to(torch.float32)
+    shift = b.to(torch.float32) * step  # z - step (z G - b) = (z + step b) - step z G
+    rows = torch.arange(batch, device=dev)
+    c = torch.zeros(batch, n, dtype=torch.float32, device=dev)
+    z = c.clone()
+    t = torch.ones(batch, 1, dtype=torch.float32, device=dev)
+    sign = torch.zeros(batch, n, dtype=torch.int8, device=dev)
+    still = torch.zeros(batch, dtype=torch.long, device=dev)  # iterations since the signs last changed
+    iterations = 0
+    for k in range(1, max_iter + 1):
+        iterations = k
+        v = torch.addmm(z + shift, z, g32, alpha=-step)
+        c_new = v.sub_(v.clamp(-threshold, threshold))
+        move = c_new - c
+        restart = torch.linalg.vecdot(z.sub_(c_new), move).unsqueeze(1) > 0
+        t_new = (1.0 + torch.sqrt(1.0 + 4.0 * t * t)) / 2.0
+        beta = torch.where(restart, torch.zeros_like(t), (t - 1.0) / t_new)
+        t = torch.where(restart, torch.ones_like(t), t_new)
+        z = torch.addcmul(c_new, beta, move)
+        c = c_new
+        new_sign = torch.sign(c).to(torch.int8)
+        still = torch.where((new_sign != sign).any(1), torch.zeros_like(still), still + 1)
+        sign = new_sign
+        if k >= first and (k - first) % every == 0:
+            cand = torch.nonzero(still >= stable).squeeze(1)
+            if cand.numel():
+                coef = _support_solve(gram, b[rows[cand]], sign[cand], alpha)
+                good = torch.isfinite(coef).all(1) & _kkt_holds(design, y[rows[cand]], coef, alpha)
+                acc = cand[good]
+                out[rows[acc]] = coef[good]
+                ok[rows[acc]] = True
+                if acc.numel():
+                    keep = torch.ones(rows.numel(), dtype=torch.bool, device=dev)
+                    keep[acc] = False
+                    rows, c, z, t, sign, still, shift = (x_[keep] for x_ in (rows, c, z, t, sign, still, shift))
+                    if rows.numel() == 0:
+                        break
+    if rows.numel():
+        out[rows] = c.to(out.dtype)
+    return out, ok, iterations
+
+
 def _kkt_holds(design: torch.Tensor, y: torch.Tensor, coef: torch.Tensor, alpha: float,
                rtol: float = 1e-6) -> torch.Tensor:
     """Per row: do ``coef`` satisfy the Lasso optimality conditions (to ``rtol`` relative to ``alpha``)?
@@ -395,8 +516,12 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     by FISTA with adaptive restart in ``dtype`` (float64 by default) on ``y``'s device.
 
     ``solver``: ``"fista"``, ``"homotopy"`` (the exact LARS-Lasso path; unboxed problems with
-    ``alpha > 0`` only, ``max_iter`` caps its kinks) or ``"auto"``: the homotopy when the problem has no
-    box, ``alpha > 0`` and ``n >= 6 m`` (its cost grows with the number of kinks, about ``1.3 m``), else FISTA.
+    ``alpha > 0`` only, ``max_iter`` caps its kinks), ``"polish"`` (float32 FISTA on the Gram matrix
+    until each row's signs settle, then an exact float64 solve on that support, accepted where the
+    optimality conditions hold in float64; unboxed, ``alpha > 0``) or ``"auto"``: without the box and
+    with ``alpha > 0``, the homotopy when ``n >= 5 m`` (its cost grows with the number of kinks, about
+    ``1.3 m``) and polish otherwise; FISTA with the box. Rows the exact solvers do not finish are
+    finished by float64 FISTA.
 
     ``box``: in the pixel basis, solve with the constraint ``0 <= c <= 1`` inside FISTA (its prox,
     ``clip(soft_threshold(.), 0, 1)``, is exact there because the basis is separable); in the other
@@ -426,12 +551,21 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     design = a if psi is None else a @ psi
     boxed = bool(box) and psi is None
     if solver == "auto":
-        solver = "homotopy" if (not boxed and alpha > 0 and HOMOTOPY_MAX_RATIO * m <= design.shape[1]) else "fista"
-    if solver == "homotopy":
+        n = design.shape[1]
+        if boxed or not alpha > 0:
+            solver = "fista"
+        elif HOMOTOPY_MAX_RATIO * m <= n:
+            solver = "homotopy"
+        else:
+            solver = "polish"
+    if solver in ("homotopy", "polish"):
         if boxed:
-            raise InvalidValueError("solver='homotopy' solves the Lasso without the box; pass box=False")
-        coef, ok, iterations = _homotopy(design, yd, float(alpha), max_kinks=max_iter)
-        ok &= _kkt_holds(design, yd, coef, float(alpha))
+            raise InvalidValueError(f"solver={solver!r} solves the Lasso without the box; pass box=False")
+        if solver == "homotopy":
+            coef, ok, iterations = _homotopy(design, yd, float(alpha), max_kinks=max_iter)
+            ok &= _kkt_holds(design, yd, coef, float(alpha))
+        else:  # rows it accepts already passed the optimality check in float64
+            coef, ok, iterations = _gram_polish(design, yd, float(alpha), max_iter=min(max_iter, POLISH_MAX_ITER))
         if not bool(ok.all()):  # finish the rows the path could not, by FISTA from where they stopped
             redo = torch.nonzero(~ok).squeeze(1)
             coef[redo], extra = _fista(design, yd[redo], float(alpha) / m, max_iter=max_iter, tol=float(tol),
