@@ -80,8 +80,8 @@ def summarize(rows: list[dict]) -> dict:
 
 def markdown(results: dict, setup: dict) -> str:
     lines = ["# Stacked MNIST mode collapse (PacGAN, Lin et al. 2018) on a CPU budget", "",
-             f"1,000 modes (3 independent MNIST digits as channels); {setup['eval_samples']:,} samples per run, each "
-             "channel labelled by the zoo's `mnist-classifier` (99.3 % test accuracy); mean ± standard error over seeds.",
+             (f"1,000 modes (3 independent MNIST digits as channels); {setup['eval_samples']:,} samples per run, each "
+              "channel labelled by the zoo's `mnist-classifier` (99.3 % test accuracy); mean ± standard error over seeds."),
              "", "| model | seeds | modes (ours) | KL (ours) | classifier confidence | modes (published) | KL (published) |",
              "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
@@ -93,13 +93,13 @@ def markdown(results: dict, setup: dict) -> str:
         for seed, c in sorted(r["per_seed"].items(), key=lambda kv: int(kv[0])):
             lines.append(f"| {name} | {seed} | {c['modes']} | {c['kl']:.2f} | {c['confidence']:.3f} | {c['steps']} | {c['train_seconds']:.0f} |")
     lines += ["", "## Budget and deviations from the paper", "",
-              f"- CPU, 1 thread ({setup['machine']}); {setup['steps']} discriminator steps (= generator steps) of "
-              f"{setup['batch_size']} packs per run, Adam lr {setup['lr']}, betas (0.5, 0.999), non-saturating loss.",
-              f"- Generator: DCGAN, latent {setup['latent_dim']}, base width {setup['g_channels']}; discriminator: DCGAN, "
-              f"base width {setup['d_channels']} (the small-D setting of PacGAN's Table 3). Training set: "
-              f"{setup['train_samples']:,} stacked samples drawn once from the 60,000 MNIST training digits.",
-              "- The published row is PacGAN's Table 2 (VEEGAN's architecture, full-size D, far longer GPU training); our "
-              "budget is a small fraction of it, so absolute mode counts are not comparable, only the ordering.",
+              (f"- CPU, 1 thread ({setup['machine']}); {setup['steps']} discriminator steps (= generator steps) of "
+               f"{setup['batch_size']} packs per run, Adam lr {setup['lr']}, betas (0.5, 0.999), non-saturating loss."),
+              (f"- Generator: DCGAN, latent {setup['latent_dim']}, base width {setup['g_channels']}; discriminator: DCGAN, "
+               f"base width {setup['d_channels']} (the small-D setting of PacGAN's Table 3). Training set: "
+               f"{setup['train_samples']:,} stacked samples drawn once from the 60,000 MNIST training digits."),
+              ("- The published row is PacGAN's Table 2 (VEEGAN's architecture, full-size D, far longer GPU training); our "
+               "budget is a small fraction of it, so absolute mode counts are not comparable, only the ordering."),
               "- PacDCGAN2 uses the same number of packs per step, so its D and G see twice the samples per step.", ""]
     return "\n".join(lines)
 
@@ -132,7 +132,6 @@ def main() -> None:
     mnist = load_dataset("mnist", "train", data_dir=a.data_dir)
     data, _ = stack_digits(mnist.images, mnist.labels, a.train_samples, generator=torch.Generator().manual_seed(1234))
     classifier, _ = zoo.load_with_config("mnist-classifier")
-    shown = {}
     for seed in range(a.seeds):
         for name in a.models:
             if str(seed) in results[name]["per_seed"]:

@@ -100,7 +100,10 @@ def cmd_train_gan(args) -> int:
         c, h, w = data.shape[1:]
         data_info = {"dataset": args.dataset, "split": "train", "train_images": len(data)}
         if args.conditional:
-            from genprior.models.conditional import ConditionalDiscriminator, ConditionalGenerator
+            from genprior.models.conditional import (
+                ConditionalDiscriminator,
+                ConditionalGenerator,
+            )
 
             labels = ds.labels[: len(data)].long()
             k = int(labels.max()) + 1

@@ -56,11 +56,11 @@ def _load_generator(model: str):
 
 def cmd_recover(args) -> int:
     from genprior.data import load_dataset, parse_indices
-    from genprior.evaluate.recovery import LATENT_METHODS, METHODS, run_method
     from genprior.errors import unknown
+    from genprior.evaluate.recovery import LATENT_METHODS, METHODS, run_method
+    from genprior.io import write_json
     from genprior.operators import make_operator
     from genprior.reports import markdown_table, save_image_grid, write_report
-    from genprior.io import write_json
 
     if args.method not in METHODS:
         raise unknown("method", args.method, METHODS)

@@ -115,7 +115,7 @@ def cmd_attack(args) -> int:
 
 def cmd_explain(args) -> int:
     from genprior import zoo
-    from genprior.robust.saliency import occlusion, save_overlays, saliency
+    from genprior.robust.saliency import occlusion, saliency, save_overlays
 
     if args.method not in ("saliency", "occlusion"):
         from genprior.errors import unknown

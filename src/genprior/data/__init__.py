@@ -1,6 +1,12 @@
 """Data: the IDX reader, the data set registry and the bundled MNIST test subset."""
 
 from genprior.data.idx import read_idx, write_idx
-from genprior.data.registry import DATASETS, ENV_VAR, Dataset, load_dataset, parse_indices
+from genprior.data.registry import (
+    DATASETS,
+    ENV_VAR,
+    Dataset,
+    load_dataset,
+    parse_indices,
+)
 
 __all__ = ["DATASETS", "ENV_VAR", "Dataset", "load_dataset", "parse_indices", "read_idx", "write_idx"]

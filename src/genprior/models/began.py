@@ -26,19 +26,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from genprior.errors import InvalidValueError
+from genprior.models.dcgan import _plan as _dcgan_plan
 
 
 def _plan(size: int) -> tuple[int, int]:
     """``(start side s0, number of 2x stages n)`` for an image side ``size`` = ``s0 * 2**n``, ``s0 <= 7``."""
-    if size < 8:
-        raise InvalidValueError(f"BEGAN image side must be at least 8, got {size}")
-    n = 0
-    while size > 7:
-        if size % 2:
-            raise InvalidValueError(f"BEGAN image side must be s * 2**n with s <= 7 (8, 28, 32, 64, ...), got {size}")
-        size //= 2
-        n += 1
-    return size, n
+    return _dcgan_plan(size, "BEGAN")
 
 
 def _square(shape, what: str) -> tuple[int, int, int]:

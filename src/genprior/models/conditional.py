@@ -53,7 +53,7 @@ class ConditionalGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(torch.cat([z, _one_hot(labels, self.num_classes, z.shape[0], z)], 1))
 
-    def fixed(self, label: int) -> "FixedLabelGenerator":
+    def fixed(self, label: int) -> FixedLabelGenerator:
         """The generator of one class: ``z -> G(z | label)`` (shares the weights)."""
         return FixedLabelGenerator(self, label)
 

@@ -16,18 +16,16 @@ from torch import nn
 from genprior.errors import InvalidValueError
 
 
-def _plan(size: int) -> tuple[int, int]:
-    """``(start size, number of 2x stages)`` for an output side ``size``."""
-    if size < 4:
-        raise InvalidValueError(f"DCGAN image side must be at least 4, got {size}")
+def _plan(size: int, what: str = "DCGAN") -> tuple[int, int]:
+    """``(start size s0, number of 2x stages n)`` for an image side ``size = s0 * 2**n`` with ``s0 <= 7``, ``n >= 1``."""
+    if size < 8:
+        raise InvalidValueError(f"{what} image side must be at least 8, got {size}")
     n = 0
     while size > 7:
         if size % 2:
-            raise InvalidValueError(f"DCGAN image side must be s * 2**n with s <= 7 (28, 32, 64, ...), got {size}")
+            raise InvalidValueError(f"{what} image side must be s * 2**n with s <= 7 (8, 28, 32, 64, ...), got {size}")
         size //= 2
         n += 1
-    if n == 0:
-        raise InvalidValueError("DCGAN image side must be at least 8")
     return size, n
 
 

@@ -62,7 +62,10 @@ def build_packed(*, packing: int, discriminator: dict) -> PackedDiscriminator:
 
 def register_families(register) -> None:
     """Register the GAN model families (MLP, DCGAN, packed) with the model registry."""
-    from genprior.models.conditional import ConditionalDiscriminator, ConditionalGenerator
+    from genprior.models.conditional import (
+        ConditionalDiscriminator,
+        ConditionalGenerator,
+    )
     from genprior.models.dcgan import DCGANDiscriminator, DCGANGenerator
     from genprior.models.mlp import MLPDiscriminator, MLPGenerator
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 
@@ -40,6 +40,6 @@ def _register_builtin() -> None:
     from genprior.models.vae import VAE
 
     register("vae")(VAE)
-    from genprior.models.pack import register_families; register_families(register)  # noqa: E702  (GAN families)
-    from genprior.models.classifier import Classifier; register("classifier")(Classifier)  # noqa: E702
-    from genprior.models.began import register_families as _began; _began(register)  # noqa: E702  (BEGAN families)
+    from genprior.models.pack import register_families; register_families(register)
+    from genprior.models.classifier import Classifier; register("classifier")(Classifier)
+    from genprior.models.began import register_families as _began; _began(register)

@@ -3,7 +3,14 @@
 from genprior.errors import unknown
 from genprior.operators.base import LinearOperator, Operator
 from genprior.operators.compose import Compose
-from genprior.operators.linear import Denoise, Downsample, Gaussian, Identity, Inpaint, SuperResolution
+from genprior.operators.linear import (
+    Denoise,
+    Downsample,
+    Gaussian,
+    Identity,
+    Inpaint,
+    SuperResolution,
+)
 from genprior.operators.nonlinear import Magnitude, Sign
 
 TASKS = ("cs", "inpaint", "superres", "denoise")

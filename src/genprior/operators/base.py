@@ -85,7 +85,7 @@ class Operator:
             y = y + eta.to(y.device)
         return y
 
-    def to(self, device) -> "Operator":
+    def to(self, device) -> Operator:
         for k, v in vars(self).items():
             if torch.is_tensor(v):
                 setattr(self, k, v.to(device))
@@ -97,7 +97,7 @@ class Operator:
         """A picture of the measurements ``(B, *input_shape)`` where one makes sense, else ``None``."""
         return None
 
-    def __matmul__(self, other: "Operator") -> "Operator":
+    def __matmul__(self, other: Operator) -> Operator:
         from genprior.operators.compose import Compose
 
         return Compose(self, other)

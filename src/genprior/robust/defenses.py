@@ -55,7 +55,7 @@ class _StraightThrough(torch.autograd.Function):
     """Forward: a non-differentiable map ``x -> p`` computed outside; backward: the identity (BPDA)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, projected: torch.Tensor) -> torch.Tensor:  # noqa: D401
+    def forward(ctx, x: torch.Tensor, projected: torch.Tensor) -> torch.Tensor:
         return projected.detach().clone()
 
     @staticmethod

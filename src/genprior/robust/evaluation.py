@@ -11,14 +11,20 @@ latent-space attack (``defenses.latent_space_attack``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
 from genprior.errors import InvalidValueError, unknown
-from genprior.robust.attacks import fgsm, fgsm_targeted, pgd, train_substitute, transfer_attack
+from genprior.robust.attacks import (
+    fgsm,
+    fgsm_targeted,
+    pgd,
+    train_substitute,
+    transfer_attack,
+)
 from genprior.robust.defenses import ProjectionDefense, latent_space_attack
 
 DEFENSES = ("none", "adv-train", "distill", "projection")

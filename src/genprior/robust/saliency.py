@@ -4,15 +4,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from genprior.errors import InvalidValueError
-from genprior.robust.attacks._common import check_images
 from genprior.plotting import pyplot, save_figure
+from genprior.robust.attacks._common import check_images
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 

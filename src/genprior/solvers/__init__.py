@@ -2,6 +2,12 @@
 
 from genprior.solvers.hybrid import HybridRecovery, hybrid
 from genprior.solvers.latent import LatentRecovery, csgm, csgm_fast
-from genprior.solvers.sparse import BASES, SparseRecovery, basis_matrix, lasso, select_alpha
+from genprior.solvers.sparse import (
+    BASES,
+    SparseRecovery,
+    basis_matrix,
+    lasso,
+    select_alpha,
+)
 
 __all__ = ["BASES", "HybridRecovery", "LatentRecovery", "SparseRecovery", "basis_matrix", "csgm", "csgm_fast", "hybrid", "lasso", "select_alpha"]

@@ -59,6 +59,7 @@ from genprior.errors import InvalidValueError
 from genprior.operators.base import Operator
 from genprior.solvers.generator import as_images, frozen, latent_dim_of
 from genprior.solvers.latent import _check_positive_int, _levenberg_marquardt, csgm_fast
+from genprior.solvers.sparse import fista_momentum
 
 
 @dataclass
@@ -135,12 +136,7 @@ def _box_l1_fista(a: torch.Tensor, y: torch.Tensor, center: torch.Tensor, mu: fl
         u = z - step * grad(z) - center - shift  # x >= 0 makes mu0 ||x||_1 linear: a shift
         u = u - u.clamp(-thr, thr)  # soft threshold
         x_new = center + torch.minimum(torch.maximum(u, -center), 1.0 - center)
-        move = x_new - x
-        restart = ((z - x_new) * move).sum(1, keepdim=True) > 0
-        t_new = (1.0 + torch.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        beta = torch.where(restart, torch.zeros_like(t), (t - 1.0) / t_new)
-        t = torch.where(restart, torch.ones_like(t), t_new)
-        z = x_new + beta * move
+        z, t, move = fista_momentum(z, x, x_new, t)
         x = x_new
         if float(move.abs().max()) <= tol:
             break

@@ -139,6 +139,22 @@ def _check_number(name: str, value, *, low: float, integer: bool = False, strict
     return value
 
 
+def fista_momentum(z: torch.Tensor, c: torch.Tensor, c_new: torch.Tensor, t: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One FISTA extrapolation (Beck & Teboulle 2009) with adaptive restart (O'Donoghue & Candes 2015), per row.
+
+    ``z``: the point the prox step was taken from (overwritten), ``c`` / ``c_new``: the iterates before and after
+    it, ``t`` ``(B, 1)``: momentum counters. A row whose step goes against its momentum restarts (``t = 1``).
+    Returns the next extrapolated point, the next ``t`` and the move ``c_new - c``.
+    """
+    move = c_new - c
+    restart = torch.linalg.vecdot(z.sub_(c_new), move).unsqueeze(1) > 0
+    t_new = (1.0 + torch.sqrt(1.0 + 4.0 * t * t)) / 2.0
+    beta = torch.where(restart, torch.zeros_like(t), (t - 1.0) / t_new)
+    t = torch.where(restart, torch.ones_like(t), t_new)
+    return torch.addcmul(c_new, beta, move), t, move
+
+
 def _fista(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int, tol: float,
            box: bool, init: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     """Batched FISTA with adaptive restart for ``1/(2m)||y - D c||^2 + alpha||c||_1`` (``+ 0<=c<=1`` if ``box``).
@@ -174,13 +190,7 @@ def _fista(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
             c_new = v.sub_(threshold).clamp_(0.0, 1.0)
         else:  # soft threshold: v - clip(v, -threshold, threshold)
             c_new = v.sub_(v.clamp(-threshold, threshold))
-        move = c_new - c
-        # O'Donoghue & Candes: restart the momentum of a row whose step goes against it.
-        restart = torch.linalg.vecdot(z.sub_(c_new), move).unsqueeze(1) > 0
-        t_new = (1.0 + torch.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        beta = torch.where(restart, torch.zeros_like(t), (t - 1.0) / t_new)
-        t = torch.where(restart, torch.ones_like(t), t_new)
-        z = torch.addcmul(c_new, beta, move)
+        z, t, move = fista_momentum(z, c, c_new, t)
         c = c_new
         done = torch.linalg.vector_norm(move, math.inf, dim=1) <= tol * torch.linalg.vector_norm(
             c, math.inf, dim=1).clamp(min=1.0)
@@ -425,7 +435,7 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     ``design``: ``(m, n)`` float64; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)`` (in ``y``'s
     dtype), the ``(B,)`` mask of accepted rows and the iterations run.
     """
-    m, n = design.shape
+    n = design.shape[1]
     batch = y.shape[0]
     dev = y.device
     gram = design.T @ design
@@ -455,12 +465,7 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
         iterations = k
         v = torch.addmm(z + shift, z, g32, alpha=-step)
         c_new = v.sub_(v.clamp(-threshold, threshold))
-        move = c_new - c
-        restart = torch.linalg.vecdot(z.sub_(c_new), move).unsqueeze(1) > 0
-        t_new = (1.0 + torch.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        beta = torch.where(restart, torch.zeros_like(t), (t - 1.0) / t_new)
-        t = torch.where(restart, torch.ones_like(t), t_new)
-        z = torch.addcmul(c_new, beta, move)
+        z, t, _ = fista_momentum(z, c, c_new, t)
         c = c_new
         new_sign = torch.sign(c).to(torch.int8)
         still = torch.where((new_sign != sign).any(1), torch.zeros_like(still), still + 1)

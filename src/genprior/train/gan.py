@@ -35,9 +35,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError, unknown
-from genprior.plotting import pyplot, save_figure, save_tiled
 from genprior.models.checkpoint import save_model
 from genprior.models.pack import PackedDiscriminator
+from genprior.plotting import pyplot, save_figure, save_tiled
 from genprior.train.state import load_training_state, save_training_state
 
 GENERATOR_LOSSES = ("minimax", "nonsaturating")

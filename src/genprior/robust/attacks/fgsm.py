@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import torch
 
-from genprior.robust.attacks._common import Model, check_eps, check_images, loss_gradient
+from genprior.robust.attacks._common import (
+    Model,
+    check_eps,
+    check_images,
+    loss_gradient,
+)
 
 
 def fgsm(model: Model, x: torch.Tensor, y: torch.Tensor, *, eps: float) -> torch.Tensor:

@@ -9,7 +9,12 @@ from __future__ import annotations
 import torch
 
 from genprior.errors import InvalidValueError
-from genprior.robust.attacks._common import Model, check_eps, check_images, loss_gradient
+from genprior.robust.attacks._common import (
+    Model,
+    check_eps,
+    check_images,
+    loss_gradient,
+)
 from genprior.robust.attacks.fgsm import _as_targets
 
 NORMS = ("linf", "l2")

@@ -8,7 +8,7 @@ on ``{(x_i, O(x_i))}`` for images it owns, crafts adversarial examples on ``F`` 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
