@@ -142,7 +142,7 @@ def main() -> None:
             print(f"{name:9s} seed {seed}: modes {row['modes']:4d}  KL {row['kl']:.3f}  confidence {row['confidence']:.3f}"
                   f"  ({row['train_seconds']:.0f}s)", flush=True)
             if seed == 0:
-                save_tiled(RESULTS / f"pacgan_stacked_mnist_{name.lower()}_samples.png", x)
+                save_tiled(out.parent / f"{out.name}_{name.lower()}_samples.png", x)
             done = {n: r for n, r in results.items() if r["per_seed"]}
             write_json(out.with_suffix(".json"), {"results": done, "setup": setup})
             atomic_write_text(out.with_suffix(".md"), markdown(done, setup))
