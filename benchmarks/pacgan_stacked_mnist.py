@@ -96,7 +96,8 @@ def markdown(results: dict, setup: dict) -> str:
               (f"- CPU, 1 thread ({setup['machine']}); {setup['steps']} discriminator steps (= generator steps) of "
                f"{setup['batch_size']} packs per run, Adam lr {setup['lr']}, betas (0.5, 0.999), non-saturating loss."),
               (f"- Generator: DCGAN, latent {setup['latent_dim']}, base width {setup['g_channels']}; discriminator: DCGAN, "
-               f"base width {setup['d_channels']} (the small-D setting of PacGAN's Table 3). Training set: "
+               f"base width {setup['d_channels']}"
+               f"{' (the small-D setting of PacGAN Table 3)' if setup['d_channels'] < setup['g_channels'] else ''}. Training set: "
                f"{setup['train_samples']:,} stacked samples drawn once from the 60,000 MNIST training digits."),
               ("- The published row is PacGAN's Table 2 (VEEGAN's architecture, full-size D, far longer GPU training); our "
                "budget is a small fraction of it, so absolute mode counts are not comparable, only the ordering."),
