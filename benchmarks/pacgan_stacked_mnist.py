@@ -56,11 +56,12 @@ def run_one(name: str, seed: int, data: torch.Tensor, classifier, a: argparse.Na
     D = DCGANDiscriminator(input_shape=(3 * packing, 28, 28), base_channels=a.d_channels)
     per_epoch = len(data) // (a.batch_size * packing)
     epochs = math.ceil(a.steps / per_epoch)
+    if epochs == 1:  # one partial pass gives exactly a.steps steps
+        data = data[: a.steps * a.batch_size * packing]
     t0 = time.perf_counter()
     # the same number of discriminator steps for both models: PacDCGAN2 sees 2x the samples per step
-    train_gan(G, D, data[: min(len(data), a.steps * a.batch_size * packing)] if epochs == 1 else data, packing=packing,
-              epochs=epochs, batch_size=a.batch_size, loss="nonsaturating", lr=a.lr, betas=(0.5, 0.999), seed=seed,
-              progress=False, command="benchmarks/pacgan_stacked_mnist.py")
+    train_gan(G, D, data, packing=packing, epochs=epochs, batch_size=a.batch_size, loss="nonsaturating", lr=a.lr,
+              betas=(0.5, 0.999), seed=seed, progress=False, command="benchmarks/pacgan_stacked_mnist.py")
     train_seconds = time.perf_counter() - t0
     x = sample(G, a.eval_samples, rng=torch.Generator().manual_seed(50_000 + seed))
     digits, confidence = classify_channels(classifier, x)

@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 
 from genprior.errors import InvalidValueError, ShapeError, unknown
+from genprior.models.walks import WALKS
 
 TOY_SETS = ("ring", "grid")
-from genprior.models.walks import WALKS
 
 
 def add_parsers(sub, train_sub) -> None:
@@ -151,9 +151,9 @@ def cmd_walk(args) -> int:
     # GIF: frame t shows every walk at step t, side by side; played forward then back
     order = list(range(steps)) + list(range(steps - 2, 0, -1))
     ncol = math.ceil(math.sqrt(rows))
-    pics = [Image.fromarray(tile_images(frames[:, t], nrow=ncol)).resize(
-        (tile_images(frames[:, 0], nrow=ncol).shape[1] * 3, tile_images(frames[:, 0], nrow=ncol).shape[0] * 3),
-        Image.NEAREST) for t in order]
+    tiles = [tile_images(frames[:, t], nrow=ncol) for t in range(steps)]
+    size = (tiles[0].shape[1] * 3, tiles[0].shape[0] * 3)
+    pics = [Image.fromarray(tiles[t]).resize(size, Image.NEAREST) for t in order]
     buf = io.BytesIO()
     pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=args.frame_ms, loop=0)
     gif = out.with_suffix(".gif")
