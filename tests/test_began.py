@@ -12,7 +12,7 @@ from genprior.cli import main
 from genprior.data import load_dataset
 from genprior.errors import InvalidValueError, ShapeError
 from genprior.io import load_tensors
-from genprior.models.began import BEGANDiscriminator, BEGANGenerator
+from genprior.models.began import BEGANBottleneckDiscriminator, BEGANDiscriminator, BEGANGenerator
 from genprior.models.checkpoint import load_model, save_model
 from genprior.train.began import convergence_measure, train_began, update_k
 
@@ -31,6 +31,22 @@ def test_shapes_and_range(shape):
     assert D(x).shape == x.shape and D.encode(x).shape == (3, 5)
     loss = D.loss(x)
     assert loss.shape == (3,) and torch.allclose(loss, (D(x) - x).abs().flatten(1).mean(1))
+
+
+def test_bottleneck_discriminator_shapes_registry_and_batch_coupling(tmp_path):
+    D = BEGANBottleneckDiscriminator(input_shape=(1, 28, 28), hidden_dim=5, channels=4)
+    x = torch.rand(6, 1, 28, 28)
+    assert D(x).shape == x.shape and D.loss(x).shape == (6,)
+    assert torch.allclose(D.loss(x), (D(x) - x).abs().flatten(1).mean(1))
+    # batch norm in the bottleneck couples the batch (train mode): an image's score depends on its batch-mates
+    assert not torch.allclose(D.loss(x)[:3], D.loss(torch.cat([x[:3], torch.zeros(3, 1, 28, 28)]))[:3])
+    D.eval()
+    save_model(tmp_path / "d", D)
+    E, cfg = load_model(tmp_path / "d")
+    assert cfg["architecture"]["family"] == "began-bottleneck-discriminator" and torch.equal(D(x), E(x))
+    for bad in [(1, 27, 27), (1, 28), (0, 28, 28)]:
+        with pytest.raises(InvalidValueError):
+            BEGANBottleneckDiscriminator(input_shape=bad)
 
 
 def test_bad_sizes_are_refused():
@@ -137,7 +153,7 @@ def test_train_rejects_bad_inputs():
 def test_cli_bad_inputs_exit_2(tmp_path, capsys):
     out = str(tmp_path / "run")
     for argv in (["--gamma", "0"], ["--gamma", "1.2"], ["--epochs", "-1"], ["--dataset", "cifar"],
-                 ["--channels", "0"], ["--lambda-k", "-1"]):
+                 ["--channels", "0"], ["--lambda-k", "-1"], ["--arch", "resnet"]):
         assert main(["train", "began", "--out", out, *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("genprior: error:") and len(err.strip().splitlines()) == 1
@@ -154,3 +170,16 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
     G, cfg = zoo.resolve(str(out / "generator"))
     assert G(torch.randn(2, 4)).shape == (2, 1, 8, 8) and cfg["epochs"] == 2
     assert (out / "samples_epoch002.png").exists()
+
+
+def test_cli_bottleneck_arch_trains_a_dcgan_generator(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "began", "--arch", "bottleneck", "--dataset", "digits", "--limit", "64", "--batch-size", "16",
+            "--channels", "4", "--latent-dim", "4", "--hidden-dim", "4", "--out", str(out), "--quiet", "--epochs", "1"]
+    assert main(argv) == 0
+    G, cfg = zoo.resolve(str(out / "generator"))
+    assert cfg["architecture"]["family"] == "dcgan-generator" and cfg["data"]["arch"] == "bottleneck"
+    x = G.eval()(torch.randn(2, 4))
+    assert x.shape == (2, 1, 8, 8) and 0 <= x.min() and x.max() <= 1
+    state = json.loads((out / "state.json").read_text())
+    assert state["architecture"]["discriminator"]["family"] == "began-bottleneck-discriminator"

@@ -132,7 +132,7 @@ def test_custom_residual_loss_ignores_a_dead_zone(relu_net):
 
     op = Identity()
     y = (x + shift).flatten(1)
-    dead_zone = lambda r: (r.abs() - 0.31).clamp_min(0).pow(2).sum(1)  # noqa: E731
+    dead_zone = lambda r, y: (r.abs() - 0.31).clamp_min(0).pow(2).sum(1)  # noqa: E731
     plain = csgm(relu_net, op, y, restarts=4, steps=400, seed=0)
     robust = csgm(relu_net, op, y, restarts=4, steps=400, seed=0, residual_loss=dead_zone)
     assert (robust.x - x).pow(2).mean() < 0.5 * (plain.x - x).pow(2).mean()

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import torch
 
-from genprior.errors import InvalidValueError
+from genprior.errors import InvalidValueError, unknown
+
+ARCHS = {"paper": "the paper's decoder as G, its encoder-decoder as D (3x3 conv pairs, ELU)",
+         "bottleneck": "DCGAN generator as G, a light autoencoder with a batch-normalised bottleneck as D"}
+DEFAULTS = {"paper": {"hidden_dim": 64, "channels": 32}, "bottleneck": {"hidden_dim": 32, "channels": 64}}
 
 
 def add_parsers(sub, train_sub) -> None:
@@ -19,9 +23,13 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--gamma", type=float, default=0.5, help="diversity ratio E L(G(z)) / E L(x), in (0, 1]")
     p.add_argument("--lambda-k", type=float, default=0.001, help="learning rate of the k_t controller")
+    p.add_argument("--arch", default="paper", help="networks: " + "; ".join(f"{k}: {v}" for k, v in ARCHS.items()))
     p.add_argument("--latent-dim", type=int, default=64, help="generator input size (z)")
-    p.add_argument("--hidden-dim", type=int, default=64, help="size of the discriminator's autoencoder code (h)")
-    p.add_argument("--channels", type=int, default=32, help="convolution channels n (encoder grows n, 2n, 3n, ...)")
+    p.add_argument("--hidden-dim", type=int, default=None,
+                   help="size of the discriminator's autoencoder code (h); default 64 (paper), 32 (bottleneck)")
+    p.add_argument("--channels", type=int, default=None,
+                   help="convolution channels n; default 32 (paper: encoder grows n, 2n, 3n, ...), "
+                        "64 (bottleneck: D's width and the DCGAN generator's base width)")
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate of both players")
     p.add_argument("--beta1", type=float, default=0.5)
     p.add_argument("--batch-size", type=int, default=64)
@@ -35,9 +43,15 @@ def add_parsers(sub, train_sub) -> None:
 
 def cmd_train_began(args) -> int:
     from genprior.data import load_dataset
-    from genprior.models.began import BEGANDiscriminator, BEGANGenerator
+    from genprior.models.began import BEGANBottleneckDiscriminator, BEGANDiscriminator, BEGANGenerator
+    from genprior.models.dcgan import DCGANGenerator
     from genprior.train.began import train_began
 
+    if args.arch not in ARCHS:
+        raise unknown("BEGAN architecture", args.arch, ARCHS)
+    for name, v in DEFAULTS[args.arch].items():
+        if getattr(args, name) is None:
+            setattr(args, name, v)
     for name in ("latent_dim", "hidden_dim", "channels", "batch_size", "limit"):
         v = getattr(args, name)
         if v is not None and v < 1:
@@ -50,12 +64,17 @@ def cmd_train_began(args) -> int:
     ds = load_dataset(args.dataset, "train", data_dir=args.data_dir)
     data = ds.images[: args.limit] if args.limit else ds.images
     shape = tuple(data.shape[1:])
-    G = BEGANGenerator(latent_dim=args.latent_dim, output_shape=shape, channels=args.channels)
-    D = BEGANDiscriminator(input_shape=shape, hidden_dim=args.hidden_dim, channels=args.channels)
+    if args.arch == "paper":
+        G = BEGANGenerator(latent_dim=args.latent_dim, output_shape=shape, channels=args.channels)
+        D = BEGANDiscriminator(input_shape=shape, hidden_dim=args.hidden_dim, channels=args.channels)
+    else:
+        G = DCGANGenerator(latent_dim=args.latent_dim, output_shape=shape, base_channels=args.channels)
+        D = BEGANBottleneckDiscriminator(input_shape=shape, hidden_dim=args.hidden_dim, channels=args.channels)
     info = train_began(G, D, data, epochs=args.epochs, batch_size=args.batch_size, gamma=args.gamma,
                        lambda_k=args.lambda_k, lr=args.lr, betas=(args.beta1, 0.999), seed=args.seed, out_dir=args.out,
                        resume=args.resume, progress=not args.quiet, samples_every=args.samples_every,
-                       data_info={"dataset": args.dataset, "split": "train", "train_images": len(data)})
+                       data_info={"dataset": args.dataset, "split": "train", "train_images": len(data),
+                                  "arch": args.arch})
     last = info["history"][-1] if info["history"] else {}
     print(f"trained {info['epoch']} epochs ({info['steps_done']} steps); k_t {info['k']:.4f}, "
           f"M_global {last.get('m_global', float('nan')):.4f}; "

@@ -139,6 +139,8 @@ def cmd_explain(args) -> int:
 
 
 def add_parsers(sub, train_sub) -> None:
+    from genprior.robust.defenses import LOSSES
+
     p = sub.add_parser("attack", help="attack a (defended) classifier and report clean / adversarial accuracy")
     _add_data_args(p)
     p.add_argument("--attack", default="fgsm", help="fgsm, pgd, pgd-l2 or transfer (crafted on the undefended classifier)")
@@ -150,9 +152,10 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--model", default="mnist-vae", help="generator for --defense projection (zoo name or path)")
     p.add_argument("--steps", type=int, default=200, help="projection: Adam steps L")
     p.add_argument("--restarts", type=int, default=10, help="projection: random restarts R")
-    p.add_argument("--projection-loss", default="deadzone", choices=["deadzone", "l1-deadzone", "l2"],
-                   help="projection: deadzone = sum max(|G(z)-x| - tau, 0)^2 (l_inf-aware, default); l2 = Defense-GAN")
-    p.add_argument("--tau", type=float, default=0.3, help="projection: dead-zone half-width = the l_inf radius defended")
+    p.add_argument("--projection-loss", default="band-likelihood", choices=list(LOSSES),
+                   help="projection: band-likelihood = the generator's Bernoulli NLL of the likeliest image within tau "
+                        "of the input (default); deadzone = sum max(|G(z)-x| - tau, 0)^2; l2 = Defense-GAN")
+    p.add_argument("--tau", type=float, default=0.3, help="projection: band half-width = the l_inf radius defended")
     p.add_argument("--preprocess", default="none", choices=["none", "binarize"],
                    help="projection: binarize the input at 0.5 before projecting (bit-depth squeezing)")
     p.add_argument("--pgd-steps", type=int, default=40)

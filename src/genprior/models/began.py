@@ -17,6 +17,14 @@ passed straight through lets the hidden raw values drift, since D never sees the
 
 Sizes: as for DCGAN, the image side is halved until it is at most 7 (28 -> 14 -> 7, 64 -> ... -> 4),
 so it must be ``s * 2**n`` with ``s <= 7`` (8, 28, 32, 64, ...).
+
+``BEGANBottleneckDiscriminator`` is a lighter autoencoder for small images and CPU budgets: one stride-2
+convolution, a fully connected bottleneck whose two layers are batch-normalised, one upsampling
+convolution. Batch norm in the bottleneck normalises the codes of a batch of generated images
+together, so a batch of near-identical fakes (a collapsed generator) is spread out in code space and
+reconstructed badly; that is what keeps a BEGAN on MNIST from settling on one easy-to-reconstruct
+digit (thin "1"s) within a few epochs (measured in ``benchmarks/results/began_mnist.md``). It is paired
+with the DCGAN generator (``genprior train began --arch bottleneck``).
 """
 
 from __future__ import annotations
@@ -41,6 +49,11 @@ def _square(shape, what: str) -> tuple[int, int, int]:
     if min(shape) < 1:
         raise InvalidValueError(f"BEGAN {what} must be positive, got {shape}")
     return shape
+
+
+def reconstruction_error(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
+    """BEGAN's per-image score ``mean |x - D(x)|``: images ``(B, C, H, W)`` -> ``(B,)``."""
+    return F.l1_loss(reconstruction, x, reduction="none").flatten(1).mean(1)
 
 
 def _conv_pair(c_in: int, c_out: int) -> list[nn.Module]:
@@ -140,10 +153,50 @@ class BEGANDiscriminator(nn.Module):
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """``L(v) = mean |v - D(v)|`` per image, shape ``(B,)``."""
-        return F.l1_loss(self(x), x, reduction="none").flatten(1).mean(1)
+        return reconstruction_error(x, self(x))
+
+
+class BEGANBottleneckDiscriminator(nn.Module):
+    """A light BEGAN discriminator: ``x (B, C, H, W) -> D(x)`` of the same shape, with a batch-normalised bottleneck.
+
+    ``conv 3x3 stride 2 (C -> n), ReLU -> FC to h, BN, ReLU -> FC back, BN, ReLU -> upsample x2, conv 3x3 (n -> C)``;
+    ``H`` and ``W`` must be even. ``loss(x)`` is the per-image l1 reconstruction error, as for
+    :class:`BEGANDiscriminator`. The batch norm couples the images of a batch (see the module docstring), so
+    real and generated images must be scored in separate batches, as the BEGAN trainer does.
+    """
+
+    def __init__(self, *, input_shape=(1, 28, 28), hidden_dim: int = 32, channels: int = 64):
+        super().__init__()
+        shape = tuple(int(s) for s in input_shape)
+        if len(shape) != 3 or min(shape) < 1 or shape[1] % 2 or shape[2] % 2:
+            raise InvalidValueError(f"the bottleneck discriminator needs a (C, H, W) shape with even H and W, got {input_shape}")
+        c, h, w = self.input_shape = shape
+        self.hidden_dim = int(hidden_dim)
+        self.channels = int(channels)
+        if self.hidden_dim < 1 or self.channels < 1:
+            raise InvalidValueError(f"BEGAN hidden_dim and channels must be >= 1, got {hidden_dim}, {channels}")
+        self._half = (self.channels, h // 2, w // 2)
+        flat = self.channels * (h // 2) * (w // 2)
+        self.down = nn.Sequential(nn.Conv2d(c, self.channels, 3, 2, 1), nn.ReLU(inplace=True))
+        self.bottleneck = nn.Sequential(nn.Linear(flat, self.hidden_dim), nn.BatchNorm1d(self.hidden_dim), nn.ReLU(inplace=True),
+                                        nn.Linear(self.hidden_dim, flat), nn.BatchNorm1d(flat), nn.ReLU(inplace=True))
+        self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(self.channels, c, 3, 1, 1))
+
+    def config(self) -> dict:
+        return {"family": "began-bottleneck-discriminator", "input_shape": list(self.input_shape),
+                "hidden_dim": self.hidden_dim, "channels": self.channels}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        code = self.bottleneck(self.down(x * 2.0 - 1.0).flatten(1))
+        return (self.up(code.view(-1, *self._half)) + 1.0) / 2.0
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """``L(v) = mean |v - D(v)|`` per image, shape ``(B,)``."""
+        return reconstruction_error(x, self(x))
 
 
 def register_families(register) -> None:
     """Register the BEGAN model families with the model registry."""
     register("began-generator")(BEGANGenerator)
     register("began-discriminator")(BEGANDiscriminator)
+    register("began-bottleneck-discriminator")(BEGANBottleneckDiscriminator)

@@ -57,7 +57,7 @@ class _Scaled(nn.Module):
 def build_setup(defense: str, *, classifier: str | None = None, undefended: str = "mnist-classifier",
                 generator: str = "mnist-vae", steps: int = 200, restarts: int = 10, pgd_steps: int = 40,
                 bpda_steps: int = 20, bpda_projection: tuple[int, int] = (50, 2), seed: int = 0,
-                loss: str = "deadzone", tau: float = 0.3, preprocess: str | None = None) -> Setup:
+                loss: str = "band-likelihood", tau: float = 0.3, preprocess: str | None = None) -> Setup:
     """Load the models a defense needs (zoo names or paths) and wire its adaptive attack."""
     from genprior import zoo
 

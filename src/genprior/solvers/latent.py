@@ -55,9 +55,10 @@ def csgm(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, re
     ``generator``: any callable module with ``latent_dim`` mapping ``(N, k)`` to images ``(N, *operator.input_shape)``.
     ``z_init``: optional starting latents ``(B, R, k)`` (overrides the random draw; ``R`` then sets the restarts).
     ``max_batch``: most latents optimised in one tensor (images are processed in chunks beyond it).
-    ``residual_loss``: optional map from residuals ``A(G(z)) - y`` ``(N, m)`` to one loss per latent ``(N,)``
-    replacing ``||.||^2`` (e.g. a dead-zone loss for projections under an l_inf threat model); it is also
-    what picks the winning restart.
+    ``residual_loss``: optional map ``(residual, y) -> (N,)`` from residuals ``A(G(z)) - y`` ``(N, m)`` and the
+    matching measurement rows ``y`` ``(N, m)`` to one loss per latent, replacing ``||residual||^2`` (e.g. a
+    dead-zone loss or a likelihood for projections under an l_inf threat model); it is also what picks the
+    winning restart.
     """
     _check_positive_int("steps", steps)
     return _solve(generator, operator, y, lam=lam, restarts=restarts, lr=lr, seed=seed, z_init=z_init,
@@ -162,7 +163,7 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
                           restart_losses=losses, z_all=z_all, steps=steps)
 
 
-def _squared_norm(residual: torch.Tensor) -> torch.Tensor:
+def _squared_norm(residual: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return residual.pow(2).sum(1)
 
 
@@ -180,7 +181,7 @@ def _descend(generator, operator: Operator, y: torch.Tensor, z0: torch.Tensor, *
         if lr_end is not None:  # cosine decay from lr to lr_end
             opt.param_groups[0]["lr"] = lr_end + (lr - lr_end) * 0.5 * (1 + math.cos(math.pi * t / steps))
         residual = operator.forward(as_images(generator(z), shape)) - y_rep
-        per_latent = residual_loss(residual) + lam * z.pow(2).sum(1)
+        per_latent = residual_loss(residual, y_rep) + lam * z.pow(2).sum(1)
         alive &= torch.isfinite(per_latent)
         loss = torch.where(alive, per_latent, torch.zeros_like(per_latent)).sum()
         opt.zero_grad(set_to_none=True)
@@ -190,7 +191,7 @@ def _descend(generator, operator: Operator, y: torch.Tensor, z0: torch.Tensor, *
             with torch.no_grad():
                 z[~alive] = 0.0
     with torch.no_grad():
-        final = residual_loss(operator.forward(as_images(generator(z), shape)) - y_rep)
+        final = residual_loss(operator.forward(as_images(generator(z), shape)) - y_rep, y_rep)
         alive &= torch.isfinite(final)
         final = torch.where(alive, final, torch.full_like(final, float("inf")))
     return z.detach().view(b, r, k), final.view(b, r)
