@@ -173,6 +173,17 @@ def _extra_figures(out: Path, base, x: torch.Tensor, vae_name: str) -> None:
                     title="attack on the VAE (eps 0.2): the reconstruction of the adversarial input moves toward the target")
 
 
+LOSS_TEXT = {
+    "band-likelihood": (" (the generator read as a Bernoulli pixel model: the negative log-likelihood of the likeliest image "
+                        "within the l_inf band of half-width tau = {tau} around the input, i.e. BCE against the band's upper "
+                        "edge where G(z) > 1/2 and its lower edge elsewhere; rows marked dead zone use sum max(|G(z) - x| - "
+                        "tau, 0)^2 instead, after Ilyas et al. 2017's robust manifold defense)"),
+    "deadzone": (" (sum max(|G(z) - x| - tau, 0)^2, tau = {tau}: pixel deviations inside the l_inf band of the defended "
+                 "radius are free, after Ilyas et al. 2017's robust manifold defense)"),
+    "l1-deadzone": " (sum max(|G(z) - x| - tau, 0), tau = {tau})",
+}
+
+
 def _markdown(meta: dict, results: list[dict]) -> str:
     def f(v):
         return "" if v is None else f"{v:.3f}"
@@ -186,9 +197,7 @@ def _markdown(meta: dict, results: list[dict]) -> str:
              f"and fresh restarts at every step = EOT) and a latent-space attack). "
              f"Projection: CSGM with the identity operator, L = {meta['projection_L']} Adam steps, "
              f"R = {meta['projection_R']} restarts, loss `{meta.get('projection_loss', 'l2')}`"
-             + (f" (sum max(|G(z) - x| - tau, 0)^2, tau = {meta['tau']}: pixel deviations inside the l_inf band of the "
-                f"defended radius are free, after Ilyas et al. 2017's robust manifold defense)"
-                if meta.get('projection_loss', 'l2') != 'l2' else "") +
+             + LOSS_TEXT.get(meta.get("projection_loss", "l2"), "").format(tau=meta["tau"]) +
              ". `+ binarize` thresholds the input at 0.5 before projecting (bit-depth squeezing, Xu et al. 2018): a "
              "different defense in front of the projection, shown for comparison. The last data column repeats FGSM "
              "at a smaller eps.", "",

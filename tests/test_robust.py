@@ -177,3 +177,16 @@ def test_projection_defense_bad_options():
         ProjectionDefense(clf, g, tau=-1.0)
     with pytest.raises(GenpriorError):
         ProjectionDefense(clf, g, preprocess="blur")
+
+
+def test_cli_projection_defense_uses_the_band_likelihood(tmp_path):
+    import json
+
+    out = tmp_path / "p.json"
+    argv = ["attack", "--dataset", "mnist-bundled", "--indices", "0:20", "--eps", "0.3", "--defense", "projection",
+            "--steps", "60", "--restarts", "2", "--json", str(out)]
+    assert main(argv) == 0
+    res = json.loads(out.read_text())
+    assert res["loss"] == "band-likelihood" and res["tau"] == 0.3 and res["n_images"] == 20
+    assert res["clean_accuracy"] >= 0.8 and res["adversarial_accuracy"] >= 0.6  # undefended FGSM eps 0.3: < 0.3
+    assert main([*argv[:-2], "--projection-loss", "nonsense"]) == 2

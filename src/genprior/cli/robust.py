@@ -152,8 +152,8 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--model", default="mnist-vae", help="generator for --defense projection (zoo name or path)")
     p.add_argument("--steps", type=int, default=200, help="projection: Adam steps L")
     p.add_argument("--restarts", type=int, default=10, help="projection: random restarts R")
-    p.add_argument("--projection-loss", default="band-likelihood", choices=list(LOSSES),
-                   help="projection: band-likelihood = the generator's Bernoulli NLL of the likeliest image within tau "
+    p.add_argument("--projection-loss", default="band-likelihood",
+                   help=f"projection loss, one of {', '.join(LOSSES)}: band-likelihood = the generator's Bernoulli NLL of the likeliest image within tau "
                         "of the input (default); deadzone = sum max(|G(z)-x| - tau, 0)^2; l2 = Defense-GAN")
     p.add_argument("--tau", type=float, default=0.3, help="projection: band half-width = the l_inf radius defended")
     p.add_argument("--preprocess", default="none", choices=["none", "binarize"],
