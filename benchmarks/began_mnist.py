@@ -83,7 +83,8 @@ def main() -> int:
     rows = [{"images": f"BEGAN ({a.arch}), {state['epoch']} epochs", **classifier_reading(samples_of(G, a.samples, 1), classifier)}]
     for name in a.compare:
         g, c = zoo.resolve(name)
-        rows.append({"images": f"{name} samples ({c.get('epochs')} epochs)", **classifier_reading(samples_of(g, a.samples, 1), classifier)})
+        epochs = c.get("epochs", c.get("epochs_trained"))
+        rows.append({"images": f"{name} samples ({epochs} epochs)", **classifier_reading(samples_of(g, a.samples, 1), classifier)})
     test = load_dataset("mnist", "test", data_dir=a.data_dir).images[: a.samples]
     rows.append({"images": "real MNIST test digits", **classifier_reading(test, classifier)})
     out = Path(a.out)
