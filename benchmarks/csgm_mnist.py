@@ -126,7 +126,8 @@ def main() -> None:
         if rows:
             _write(out, curves, tasks, args, t_all)
         if m in (25, 100, 400, 750) and rows:
-            save_image_grid(Path(f"{out}-cs-m{m}.png"), {"truth": images, **recs}, title=f"compressed sensing m={m}")
+            save_image_grid(Path(f"{_grid_stem(out, recs)}-cs-m{m}.png"), {"truth": images, **recs},
+                            title=f"compressed sensing m={m}")
 
     if not args.skip_tasks:
         task_ops = {
@@ -143,9 +144,17 @@ def main() -> None:
             _write(out, curves, tasks, args, t_all)
             if rows:
                 slug = "-".join(name.split()[:2]).replace("/", "-")  # "denoise sigma/pixel 0.1" -> denoise-sigma-pixel
-                save_image_grid(Path(f"{args.out}-{slug}.png"),
+                save_image_grid(Path(f"{_grid_stem(out, recs)}-{slug}.png"),
                                 {"truth": images, "measured": op.as_image(y), **recs}, title=f"{name} (m={op.output_size})")
     print(f"wrote {out}.json/.md/.png")
+
+
+def _grid_stem(out: Path, recs: dict) -> str:
+    """Grids of a run of every method go to ``OUT-...png``; a run of some methods only (an incremental rerun) writes
+    ``OUT-<methods>-...png`` instead, so that it never overwrites the all-method grids with fewer rows."""
+    if set(recs) >= set(METHODS):
+        return str(out)
+    return f"{out}-" + "-".join(m.lower().replace(" ", "-").replace("+", "") for m in recs)
 
 
 def _write(out: Path, curves, tasks, args, t_all) -> None:
