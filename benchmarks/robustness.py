@@ -21,10 +21,22 @@ import torch
 from genprior import zoo
 from genprior.data import load_dataset
 from genprior.io import atomic_write_text, write_json
-from genprior.robust.attacks import autoencoder_attack, fgsm, fooling_images, pgd, reconstruct
+from genprior.robust.attacks import (
+    autoencoder_attack,
+    fgsm,
+    fooling_images,
+    pgd,
+    reconstruct,
+)
 from genprior.robust.defenses import LOSSES
 from genprior.robust.evaluation import build_setup
-from genprior.robust.saliency import occlusion, save_adversarial_grid, save_image_rows, save_overlays, saliency
+from genprior.robust.saliency import (
+    occlusion,
+    saliency,
+    save_adversarial_grid,
+    save_image_rows,
+    save_overlays,
+)
 
 PUBLISHED = [  # Samangouei et al. 2018 (Defense-GAN), Table 3, MNIST model A, FGSM eps = 0.3
     {"row": "published: no attack (Defense-GAN paper, model A)", "clean": 0.997},
@@ -156,7 +168,7 @@ def _extra_figures(out: Path, base, x: torch.Tensor, vae_name: str) -> None:
     fool5, _ = fooling_images(base, list(range(10)), eps=0.05, steps=5, seed=0)
     with torch.no_grad():
         probs = [F.softmax(base(v), 1) for v in (noise, fool, fool5)]
-    cap = lambda p: [f"{int(c)} ({v:.2f})" for v, c in zip(*p.max(1))]  # noqa: E731
+    cap = lambda p: [f"{int(c)} ({v:.2f})" for v, c in zip(*p.max(1))]
     save_image_rows(out / "robustness_fooling.png", [("noise", noise), ("1 step", fool), ("5 steps", fool5)],
                     captions=[cap(p) for p in probs],
                     title="fooling images from noise toward classes 0..9 (targeted FGSM: 1 step of 0.2; 5 steps of 0.05): "

@@ -12,7 +12,11 @@ from genprior.cli import main
 from genprior.data import load_dataset
 from genprior.errors import InvalidValueError, ShapeError
 from genprior.io import load_tensors
-from genprior.models.began import BEGANBottleneckDiscriminator, BEGANDiscriminator, BEGANGenerator
+from genprior.models.began import (
+    BEGANBottleneckDiscriminator,
+    BEGANDiscriminator,
+    BEGANGenerator,
+)
 from genprior.models.checkpoint import load_model, save_model
 from genprior.train.began import convergence_measure, train_began, update_k
 

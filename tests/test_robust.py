@@ -124,7 +124,7 @@ def test_band_projections_beat_l2_against_fgsm():
     on the selection images 1000..1099 with L = 200, R = 10: 0.90 (band likelihood), 0.78 (dead zone), 0.51 (l2).
     """
     from genprior import zoo
-    from genprior.robust.defenses import band_likelihood_loss, deadzone_loss
+    from genprior.robust.defenses import deadzone_loss
 
     data = load_dataset("mnist-bundled", "test")
     x, y = data.images[:100], data.labels[:100]

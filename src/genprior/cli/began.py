@@ -43,7 +43,11 @@ def add_parsers(sub, train_sub) -> None:
 
 def cmd_train_began(args) -> int:
     from genprior.data import load_dataset
-    from genprior.models.began import BEGANBottleneckDiscriminator, BEGANDiscriminator, BEGANGenerator
+    from genprior.models.began import (
+        BEGANBottleneckDiscriminator,
+        BEGANDiscriminator,
+        BEGANGenerator,
+    )
     from genprior.models.dcgan import DCGANGenerator
     from genprior.train.began import train_began
 
