@@ -19,6 +19,7 @@ for a like-for-like comparison; this module does not change the thread settings 
 from __future__ import annotations
 
 import math
+import statistics
 import time
 import warnings
 
@@ -53,7 +54,7 @@ def _objective(design: np.ndarray, y: np.ndarray, coef: np.ndarray, alpha: float
 
 
 def lasso_vs_sklearn(images: torch.Tensor, m_list, *, alpha: float = 0.1, basis: str = "pixel",
-                     noise_std: float = 0.1) -> list[dict]:
+                     noise_std: float = 0.1, repeats: int = 3) -> list[dict]:
     """Time the batched Lasso and scikit-learn's per-image ``Lasso`` on the CSGM protocol, per ``m``.
 
     ``images`` ``(B, 1, 28, 28)`` in [0, 1] (the protocol uses the first 300 MNIST test images); for
@@ -61,8 +62,10 @@ def lasso_vs_sklearn(images: torch.Tensor, m_list, *, alpha: float = 0.1, basis:
     Both solve ``min_c 1/2||y - A Psi c||^2 + alpha||c||_1`` (no box: scikit-learn has none) in
     float64; the recovery of both is ``clip(Psi c, 0, 1)``.
 
-    Returns one dict per ``m`` with ``sklearn_seconds`` (the per-image loop), ``ours_seconds`` (one
-    batched call, including building the basis and design), ``ratio`` (sklearn / ours),
+    Both sides are timed ``repeats`` times, alternating (scikit-learn, ours, scikit-learn, ...), so that they
+    share the machine's moments. Returns one dict per ``m`` with ``sklearn_seconds`` (median of the per-image
+    loop's times), ``ours_seconds`` (median of one batched call, including building the basis and design),
+    ``ratio`` (their quotient),
     ``gap_max`` / ``gap_mean`` (relative objective gap ``(ours - sklearn) / sklearn`` per image; <= 0
     means ours is at least as low), ``ours_not_lower`` (images where ours is above sklearn's by more
     than 1e-9 relative), ``sklearn_not_converged``, ``mse_sklearn`` / ``mse_ours`` (error per pixel),
@@ -79,11 +82,14 @@ def lasso_vs_sklearn(images: torch.Tensor, m_list, *, alpha: float = 0.1, basis:
         design = op.matrix().double().numpy() @ psi
         y64 = y.double().numpy()
 
-        sk_coef, sk_seconds, not_converged = _sklearn_per_image(design, y64, alpha)
-
-        start = time.perf_counter()
-        ours = lasso(op, y.double(), basis=basis, alpha=alpha, box=False, dtype=torch.float64)
-        ours_seconds = time.perf_counter() - start
+        sk_times, our_times = [], []
+        for _ in range(repeats):
+            sk_coef, sk_time, not_converged = _sklearn_per_image(design, y64, alpha)
+            start = time.perf_counter()
+            ours = lasso(op, y.double(), basis=basis, alpha=alpha, box=False, dtype=torch.float64)
+            our_times.append(time.perf_counter() - start)
+            sk_times.append(sk_time)
+        sk_seconds, ours_seconds = statistics.median(sk_times), statistics.median(our_times)
 
         our_coef = ours.coef.double().numpy()
         sk_obj = _objective(design, y64, sk_coef, alpha)
@@ -96,6 +102,7 @@ def lasso_vs_sklearn(images: torch.Tensor, m_list, *, alpha: float = 0.1, basis:
             "sklearn_seconds": sk_seconds,
             "ours_seconds": ours_seconds,
             "ratio": sk_seconds / ours_seconds,
+            "repeats": repeats,
             "gap_max": float(gap.max()),
             "gap_mean": float(gap.mean()),
             "ours_not_lower": int((gap > 1e-9).sum()),

@@ -99,7 +99,8 @@ def main() -> None:
         images = load_dataset("mnist-bundled").images[: args.n_images]
         result["lasso_vs_sklearn"] = _lasso_rows(images)
         result["lasso_note"] = (f"Lasso rows re-measured on their own ({time.strftime('%Y-%m-%d %H:%M')}, "
-                                f"load average {os.getloadavg()[0]:.1f}); CSGM figures from the earlier run")
+                                f"load average {os.getloadavg()[0]:.1f} on 2 cores, medians of 3 alternating runs per "
+                                "side, 1 thread); CSGM figures from the earlier run")
         md = _markdown(result)
         write_report(args.out, result, md)
         print(md)
