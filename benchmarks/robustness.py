@@ -204,9 +204,10 @@ def _markdown(meta: dict, results: list[dict]) -> str:
              f"First {meta['n_images']} MNIST test images (adaptive column: first {meta['n_adaptive']}). "
              f"fgsm / pgd ({meta['pgd_steps']} steps, random start) are crafted on the undefended classifier's gradients "
              f"and fed to each defended model; adaptive knows the defense (white-box PGD on the adversarially trained "
-             f"model; PGD on logits / T for distillation; for projection, per image the worse of BPDA-PGD "
+             f"model; PGD on logits / T for distillation; for projection, BPDA-PGD "
              f"({meta.get('bpda_steps', 20)} steps of eps/4, straight-through backward, a projection with L = 50, R = 2 "
-             f"and fresh restarts at every step = EOT) and a latent-space attack). "
+             f"and fresh restarts at every step = EOT), a latent-space attack, and a latent search toward every wrong class "
+             f"for a misread G(z) near the band, per image the first of them that fools the defense). "
              f"Projection: CSGM with the identity operator, L = {meta['projection_L']} Adam steps, "
              f"R = {meta['projection_R']} restarts, loss `{meta.get('projection_loss', 'l2')}`"
              + LOSS_TEXT.get(meta.get("projection_loss", "l2"), "").format(tau=meta["tau"]) +

@@ -190,3 +190,18 @@ def test_cli_projection_defense_uses_the_band_likelihood(tmp_path):
     assert res["loss"] == "band-likelihood" and res["tau"] == 0.3 and res["n_images"] == 20
     assert res["clean_accuracy"] >= 0.8 and res["adversarial_accuracy"] >= 0.6  # undefended FGSM eps 0.3: < 0.3
     assert main([*argv[:-2], "--projection-loss", "nonsense"]) == 2
+
+
+def test_latent_attacks_stay_in_the_band():
+    from genprior.robust.defenses import latent_space_attack
+
+    g = TinyGenerator().eval()
+    torch.manual_seed(0)
+    clf = nn.Sequential(nn.Flatten(), nn.Linear(64, 4)).eval()
+    defense = ProjectionDefense(clf, g, steps=30, restarts=2, loss="l2")
+    with torch.no_grad():
+        x = g(torch.randn(5, 4, generator=torch.Generator().manual_seed(3)))
+        y = clf(x).argmax(1)
+    for kw in ({}, {"every_class": True, "c": 1.0}):
+        xa = latent_space_attack(defense, x, y, eps=0.1, steps=40, **kw)
+        assert xa.shape == x.shape and (xa - x).abs().max() <= 0.1 + 1e-6 and 0 <= xa.min() and xa.max() <= 1

@@ -198,7 +198,7 @@ class ProjectionDefense(nn.Module):
 
 
 def latent_space_attack(defense: ProjectionDefense, x: torch.Tensor, y: torch.Tensor, *, eps: float = 0.3,
-                        steps: int = 200, lr: float = 0.05, c: float = 10.0) -> torch.Tensor:
+                        steps: int = 200, lr: float = 0.05, c: float = 10.0, every_class: bool = False) -> torch.Tensor:
     """Adaptive attack on the projection defense in latent space (after Athalye et al. 2018, Sec. 5.4.1).
 
     Start from the projection ``z0`` of each clean ``x`` and search ``z`` that the classifier gets wrong while
@@ -206,6 +206,11 @@ def latent_space_attack(defense: ProjectionDefense, x: torch.Tensor, y: torch.Te
     is ``x + clip(G(z) - x, -eps, eps)`` in [0, 1], ``(B, C, H, W)``: an l_inf-bounded image near a point of the range that the
     classifier misreads, so the defense's own projection tends to land there. For a class-union generator
     (a conditional GAN) the search starts from the closest point of a wrong class's range instead.
+
+    ``every_class=True``: a targeted search toward every wrong class ``t`` instead,
+    ``min_z J(f(G(z)), t) + c * ||relu(|G(z) - x| - eps)||^2`` from ``z0`` (``K - 1`` searches per image; use a
+    small ``c`` such as 1, or most searches never leave the true class), keeping per image the class whose
+    misread ``G(z)`` lies closest to the band around ``x``.
     """
     import torch.nn.functional as F
 
@@ -214,20 +219,37 @@ def latent_space_attack(defense: ProjectionDefense, x: torch.Tensor, y: torch.Te
     res = defense.project(x)
     z = res.z
     classes = getattr(defense.generator, "classes", None)
-    if classes is not None:  # a class union: start from the closest point of a wrong class's range
+    if classes is not None and not every_class:  # a class union: start from the closest point of a wrong class's range
         wrong = classes(res.z_all.flatten(0, 1)).view(res.z_all.shape[:2]) != y.to(res.z_all.device)[:, None]
         pick = res.restart_losses.masked_fill(~wrong, float("inf")).argmin(1)
         z = res.z_all[torch.arange(len(x)), pick]
+    g, f = defense.generator, defense.classifier
+    n_classes, xs, target = 1, x, y
+    if every_class:
+        with torch.no_grad():
+            n_classes = f(x[:1]).shape[1]
+        xs = x.repeat_interleave(n_classes, 0)
+        target = torch.arange(n_classes, device=y.device).repeat(len(x))
+        z = z.repeat_interleave(n_classes, 0)
     z = z.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
-    g, f = defense.generator, defense.classifier
+    sign = 1.0 if every_class else -1.0  # toward the target class / away from the true one
+
+    def excess_of(gz):
+        return F.relu((gz - xs).abs() - eps).flatten(1).pow(2).sum(1)
+
     with torch.enable_grad(), frozen(g), frozen(f):
         for _ in range(steps):
-            gz = g(z).view_as(x)
-            excess = F.relu((gz - x).abs() - eps).flatten(1).pow(2).sum(1)
-            loss = (-F.cross_entropy(f(gz), y, reduction="none") + c * excess).sum()
+            gz = g(z).view_as(xs)
+            loss = (sign * F.cross_entropy(f(gz), target, reduction="none") + c * excess_of(gz)).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
     with torch.no_grad():
-        return (x + (g(z).view_as(x) - x).clamp(-eps, eps)).clamp(0, 1)
+        gz = g(z).view_as(xs)
+        if every_class:
+            misread = (f(gz).argmax(1) == target) & (target != y.repeat_interleave(n_classes))
+            score = torch.where(misread, excess_of(gz), torch.full_like(target, float("inf"), dtype=gz.dtype))
+            best = score.view(len(x), n_classes).argmin(1)
+            gz = gz.view(len(x), n_classes, *x.shape[1:])[torch.arange(len(x)), best]
+        return (x + (gz - x).clamp(-eps, eps)).clamp(0, 1)

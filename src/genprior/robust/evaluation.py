@@ -5,8 +5,8 @@ Adaptive attacks: adversarial training -> white-box PGD on the trained model its
 the distilled logits divided by T (undoes the softmax saturation; Carlini & Wagner 2016, "Defensive
 distillation is not robust to adversarial examples"); projection -> per image the worse of BPDA-PGD
 (Athalye et al. 2018; ``bpda_steps`` l_inf PGD steps, step eps/4, backward through the projection as the
-identity, a cheaper projection with fresh random restarts at every step = EOT over the restarts) and the
-latent-space attack (``defenses.latent_space_attack``).
+identity, a cheaper projection with fresh random restarts at every step = EOT over the restarts), the
+latent-space attack (``defenses.latent_space_attack``) and its targeted every-wrong-class variant.
 """
 
 from __future__ import annotations
@@ -89,9 +89,12 @@ def build_setup(defense: str, *, classifier: str | None = None, undefended: str 
         finally:
             proj.attacking = False
         xl = latent_space_attack(proj, x, y, eps=eps)
+        xt = latent_space_attack(proj, x, y, eps=eps, c=1.0, every_class=True)
         with torch.no_grad():
             ok_b = proj(xb).argmax(1) == y
-        return torch.where(ok_b[:, None, None, None], xl, xb)  # keep BPDA's image where it already fools
+            ok_l = proj(xl).argmax(1) == y
+        # per image the first attack that fools the defense: BPDA, then the latent attack, then the every-class one
+        return torch.where(ok_b[:, None, None, None], torch.where(ok_l[:, None, None, None], xt, xl), xb)
 
     return Setup(defense, proj, base, adaptive, info)
 
