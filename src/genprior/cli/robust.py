@@ -153,8 +153,9 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--steps", type=int, default=200, help="projection: Adam steps L")
     p.add_argument("--restarts", type=int, default=10, help="projection: random restarts R")
     p.add_argument("--projection-loss", default="band-likelihood",
-                   help=f"projection loss, one of {', '.join(LOSSES)}: band-likelihood = the generator's Bernoulli NLL of the likeliest image within tau "
-                        "of the input (default); deadzone = sum max(|G(z)-x| - tau, 0)^2; l2 = Defense-GAN")
+                   help=f"projection loss, one of {', '.join(LOSSES)}: band-likelihood = the generator's Bernoulli "
+                        "NLL of the likeliest image within tau of the input (default); "
+                        "deadzone = sum max(|G(z)-x| - tau, 0)^2; l2 = Defense-GAN")
     p.add_argument("--tau", type=float, default=0.3, help="projection: band half-width = the l_inf radius defended")
     p.add_argument("--preprocess", default="none", choices=["none", "binarize"],
                    help="projection: binarize the input at 0.5 before projecting (bit-depth squeezing)")

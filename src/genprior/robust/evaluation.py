@@ -3,7 +3,7 @@ classifier's gradients (non-adaptive), and under an adaptive attack that knows t
 
 Adaptive attacks: adversarial training -> white-box PGD on the trained model itself; distillation -> PGD on
 the distilled logits divided by T (undoes the softmax saturation; Carlini & Wagner 2016, "Defensive
-distillation is not robust to adversarial examples"); projection -> per image the worse of BPDA-PGD
+distillation is not robust to adversarial examples"); projection -> per image the first that fools the defense of BPDA-PGD
 (Athalye et al. 2018; ``bpda_steps`` l_inf PGD steps, step eps/4, backward through the projection as the
 identity, a cheaper projection with fresh random restarts at every step = EOT over the restarts), the
 latent-space attack (``defenses.latent_space_attack``) and its targeted every-wrong-class variant.
