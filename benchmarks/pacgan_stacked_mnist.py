@@ -60,7 +60,7 @@ def run_one(name: str, seed: int, data: torch.Tensor, classifier, a: argparse.Na
         data = data[: a.steps * a.batch_size * packing]
     t0 = time.perf_counter()
     # the same number of discriminator steps for both models: PacDCGAN2 sees 2x the samples per step
-    train_gan(G, D, data, packing=packing, epochs=epochs, batch_size=a.batch_size, loss="nonsaturating", lr=a.lr,
+    train_gan(G, D, data, packing=packing, epochs=epochs, batch_size=a.batch_size, loss=a.loss, lr=a.lr,
               betas=(0.5, 0.999), seed=seed, progress=False, command="benchmarks/pacgan_stacked_mnist.py")
     train_seconds = time.perf_counter() - t0
     x = sample(G, a.eval_samples, rng=torch.Generator().manual_seed(50_000 + seed))
@@ -95,7 +95,8 @@ def markdown(results: dict, setup: dict) -> str:
             lines.append(f"| {name} | {seed} | {c['modes']} | {c['kl']:.2f} | {c['confidence']:.3f} | {c['steps']} | {c['train_seconds']:.0f} |")
     lines += ["", "## Budget and deviations from the paper", "",
               (f"- CPU, 1 thread ({setup['machine']}); {setup['steps']} discriminator steps (= generator steps) of "
-               f"{setup['batch_size']} packs per run, Adam lr {setup['lr']}, betas (0.5, 0.999), non-saturating loss."),
+               f"{setup['batch_size']} packs per run, Adam lr {setup['lr']}, betas (0.5, 0.999), "
+               f"{setup.get('loss', 'nonsaturating')} generator loss."),
               (f"- Generator: DCGAN, latent {setup['latent_dim']}, base width {setup['g_channels']}; discriminator: DCGAN, "
                f"base width {setup['d_channels']}"
                f"{' (the small-D setting of PacGAN Table 3)' if setup['d_channels'] < setup['g_channels'] else ''}. Training set: "
@@ -112,6 +113,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3000, help="discriminator steps per run (one generator step each)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--loss", default="nonsaturating", help="generator loss: nonsaturating or minimax")
     p.add_argument("--latent-dim", type=int, default=100)
     p.add_argument("--g-channels", type=int, default=32)
     p.add_argument("--d-channels", type=int, default=8)
@@ -123,7 +125,7 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(1)
     out = Path(a.out)
-    setup = {k: getattr(a, k) for k in ("steps", "batch_size", "lr", "latent_dim", "g_channels", "d_channels",
+    setup = {k: getattr(a, k) for k in ("steps", "batch_size", "lr", "loss", "latent_dim", "g_channels", "d_channels",
                                          "train_samples", "eval_samples")}
     setup["machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}"
     previous = read_json(out.with_suffix(".json")) if out.with_suffix(".json").exists() else {}

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from genprior.cli import main
 
@@ -26,6 +27,8 @@ BAD = [
     (["recover", "--task", "cs", "--m", "10", "--method", "lasso-pixel", "--dataset", "mnist-bundled", "--indices", "0:501"], "out of range"),
     (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--dataset", "mnist", "--data-dir", "/nonexistent"], "looked in: /nonexistent"),
     (["recover", "--task", "superres", "--factor", "3", "--method", "lasso-pixel", "--dataset", "mnist-bundled"], "factor"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--model", "mnist-vae-ensemble", "--dataset", "mnist-bundled"],
+     "only --method hybrid uses ensembles"),
 ]
 
 
@@ -51,14 +54,14 @@ def test_corrupt_model_file(capsys, tmp_path):
 def test_recover_writes_json_and_grid_and_csgm_beats_lasso(capsys, tmp_path):
     """The bundled prior at m = 100 (fast solver, 6 images) beats the pixel Lasso by a wide margin."""
     common = ["recover", "--task", "cs", "--m", "100", "--dataset", "mnist-bundled", "--indices", "0:6"]
-    code, out, _ = run(capsys, *common, "--method", "csgm-fast", "--json", str(tmp_path / "r.json"), "--out", str(tmp_path / "o"))
+    code, _, _ = run(capsys, *common, "--method", "csgm-fast", "--json", str(tmp_path / "r.json"), "--out", str(tmp_path / "o"))
     assert code == 0
     res = json.loads((tmp_path / "r.json").read_text())
     for key in ("task", "method", "m", "n_images", "mse_per_pixel", "mse_se", "psnr", "seconds"):
         assert key in res
     assert res["m"] == 100 and res["n_images"] == 6
     assert (tmp_path / "o" / "recovery.png").stat().st_size > 1000
-    code, out, _ = run(capsys, *common, "--method", "lasso-pixel", "--json", str(tmp_path / "l.json"))
+    code, _, _ = run(capsys, *common, "--method", "lasso-pixel", "--json", str(tmp_path / "l.json"))
     lasso = json.loads((tmp_path / "l.json").read_text())
     assert res["mse_per_pixel"] < 0.5 * lasso["mse_per_pixel"]
 
@@ -71,7 +74,7 @@ def test_recover_hybrid(capsys, tmp_path):
 
 @pytest.mark.parametrize("task,extra", [("inpaint", ["--block", "10"]), ("superres", ["--factor", "2"]), ("denoise", [])])
 def test_recover_other_tasks(capsys, tmp_path, task, extra):
-    code, out, _ = run(capsys, "recover", "--task", task, *extra, "--method", "lasso-dct", "--dataset", "mnist-bundled",
+    code, _, _ = run(capsys, "recover", "--task", task, *extra, "--method", "lasso-dct", "--dataset", "mnist-bundled",
                        "--indices", "0:3", "--json", str(tmp_path / "r.json"))
     assert code == 0 and json.loads((tmp_path / "r.json").read_text())["task"] == task
 
@@ -79,11 +82,33 @@ def test_recover_other_tasks(capsys, tmp_path, task, extra):
 def test_zoo_list(capsys):
     code, out, _ = run(capsys, "zoo", "list")
     assert code == 0 and "mnist-vae" in out
+    assert "| mnist-vae-ensemble | ensemble | 20 |" in out
+
+
+def test_zoo_ensemble_loads_its_members():
+    from genprior import zoo
+    from genprior.errors import GeneratorError
+    from genprior.models.ensemble import GeneratorEnsemble
+
+    ens = zoo.load("mnist-vae-ensemble")
+    assert isinstance(ens, GeneratorEnsemble) and len(ens.members) == 3 and ens.latent_dim == 20
+    first = next(ens.members[0].parameters())
+    assert torch.equal(first, next(zoo.load("mnist-vae").parameters()))
+    assert not torch.equal(first, next(ens.members[1].parameters()))
+    with pytest.raises(GeneratorError, match="no single forward"):
+        ens(torch.zeros(1, 20))
 
 
 def test_demo_small(capsys, tmp_path):
-    code, out, _ = run(capsys, "demo", "--out", str(tmp_path), "--n-images", "3", "--steps", "30")
+    code, _, _ = run(capsys, "demo", "--out", str(tmp_path), "--n-images", "3", "--steps", "30")
     assert code == 0
     rows = json.loads((tmp_path / "demo.json").read_text())["rows"]
     assert {r["method"] for r in rows} == {"csgm", "lasso-pixel", "lasso-dct", "lasso-wavelet"}
     assert (tmp_path / "cs-100.png").is_file() and (tmp_path / "demo.md").is_file()
+
+
+def test_recover_hybrid_defaults_to_the_vae_ensemble(capsys, tmp_path):
+    code, _, _ = run(capsys, "recover", "--task", "cs", "--m", "50", "--method", "hybrid", "--dataset", "mnist-bundled",
+                     "--indices", "0:2", "--json", str(tmp_path / "h.json"))
+    res = json.loads((tmp_path / "h.json").read_text())
+    assert code == 0 and res["model"] == "mnist-vae-ensemble" and res["mse_per_pixel"] < 0.03

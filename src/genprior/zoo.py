@@ -16,9 +16,15 @@ def _root() -> Path:
 
 
 def names() -> list[str]:
-    """Names of the shipped entries (those with both a config and weights)."""
+    """Names of the shipped entries: those with both a config and weights, and ensembles (a config naming members)."""
     root = _root()
-    return sorted(p.stem for p in root.glob("*.json") if (root / f"{p.stem}.safetensors").is_file())
+    return sorted(p.stem for p in root.glob("*.json") if (root / f"{p.stem}.safetensors").is_file() or _is_ensemble(p))
+
+
+def _is_ensemble(path: Path) -> bool:
+    from genprior.io import read_json
+
+    return path.stem.endswith("-ensemble") and "members" in read_json(path)
 
 
 def entry_path(name: str) -> Path:
@@ -33,7 +39,13 @@ def load(name: str) -> nn.Module:
 
 
 def load_with_config(name: str) -> tuple[nn.Module, dict]:
-    return load_model(entry_path(name))
+    path = entry_path(name)
+    if _is_ensemble(path.with_suffix(".json")):
+        from genprior.models.ensemble import GeneratorEnsemble
+
+        cfg = config(name)
+        return GeneratorEnsemble([load(member) for member in cfg["members"]]).eval(), cfg
+    return load_model(path)
 
 
 def config(name: str) -> dict:

@@ -23,7 +23,9 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--noise", choices=("total", "entry"), default="total",
                    help="total: sigma is the noise vector's expected norm (CSGM); entry: each entry's std")
     p.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
-    p.add_argument("--model", default="mnist-vae", help="zoo name or path to a .safetensors/.json pair")
+    p.add_argument("--model", default=None,
+                   help="zoo name or path to a .safetensors/.json pair (default: mnist-vae; for --method hybrid "
+                        "mnist-vae-ensemble, three VAEs trained alike from different seeds)")
     p.add_argument("--lam", type=float, default=0.0, help="latent prior weight lambda in ||y-AG(z)||^2 + lambda||z||^2")
     p.add_argument("--restarts", type=int, default=10)
     p.add_argument("--steps", type=int, default=1000)
@@ -59,6 +61,7 @@ def cmd_recover(args) -> int:
     from genprior.errors import unknown
     from genprior.evaluate.recovery import LATENT_METHODS, METHODS, run_method
     from genprior.io import write_json
+    from genprior.models.ensemble import GeneratorEnsemble
     from genprior.operators import make_operator
     from genprior.reports import markdown_table, save_image_grid, write_report
 
@@ -66,7 +69,11 @@ def cmd_recover(args) -> int:
         raise unknown("method", args.method, METHODS)
     data = load_dataset(args.dataset, args.split, data_dir=args.data_dir)
     images = data.images[parse_indices(args.indices, len(data))]
+    if args.model is None:
+        args.model = "mnist-vae-ensemble" if args.method == "hybrid" else "mnist-vae"
     generator = _load_generator(args.model) if args.method in LATENT_METHODS else None
+    if isinstance(generator, GeneratorEnsemble) and args.method != "hybrid":
+        raise InvalidValueError(f"model {args.model} is an ensemble of generators: only --method hybrid uses ensembles")
     if generator is not None and tuple(generator.output_shape) != tuple(images.shape[1:]):
         raise InvalidValueError(f"model {args.model} makes images of shape {tuple(generator.output_shape)}, "
                                 f"data set {args.dataset} has {tuple(images.shape[1:])}")
