@@ -37,10 +37,13 @@ def test_bad_input_one_line_exit_2(capsys, argv, pattern):
     _one_line_error(*run(capsys, *argv)[::2], pattern)
 
 
-def test_unknown_task_is_exit_2(capsys):
+@pytest.mark.parametrize("argv,pattern", [(["recover", "--task", "deblur", "--method", "csgm"], "invalid choice: 'deblur'"),
+                                          (["recover", "--task", "cs"], "required: --method"),
+                                          (["frobnicate"], "invalid choice: 'frobnicate'")])
+def test_argparse_errors_are_one_line_exit_2(capsys, argv, pattern):
     with pytest.raises(SystemExit) as e:
-        main(["recover", "--task", "deblur", "--method", "csgm"])
-    assert e.value.code == 2
+        main(argv)
+    _one_line_error(e.value.code, capsys.readouterr().err, pattern)
 
 
 def test_corrupt_model_file(capsys, tmp_path):

@@ -54,8 +54,16 @@ def cmd_zoo_list(args) -> int:
     return 0
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """argparse prints its usage before a bad-option message; here a bad option is one line, like every other error
+    (``genprior ... --help`` still shows the usage). Subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"genprior: error: {self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="genprior", description=__doc__)
+    parser = _OneLineErrors(prog="genprior", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p_train = sub.add_parser("train", help="train a generative model")
