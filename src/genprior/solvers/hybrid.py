@@ -234,7 +234,7 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
     losses = torch.cat([f.restart_losses for f in fits], 1)  # (B, K); inf for restarts not kept
     b, kk, _ = z_all.shape
     device = z_all.device
-    source = torch.arange(len(generators), device=device).repeat_interleave(kk // len(generators))  # (K,)
+    source = torch.cat([torch.full((f.z_all.shape[1],), i, device=device) for i, f in enumerate(fits)])  # (K,)
     shape = operator.input_shape
     a = operator.matrix().to(device=device, dtype=torch.float32)
     yf = y.to(device=device, dtype=torch.float32)
