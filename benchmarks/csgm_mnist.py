@@ -214,7 +214,10 @@ def _time_to_quality(curves) -> str:
         return ""
     md = ("\n## Time to quality: the paper's schedule vs `csgm_fast`\n\n`csgm_fast`: 60 Adam steps (lr 0.3, cosine decay), "
           "best 3 of 10 restarts kept, 6 Levenberg-Marquardt steps, all on ||y - A G(z)||^2 + reg ||z||^2 with "
-          "reg = 10/m up to m = 3k, ramping to 0 at m = 4k (k = 20; chosen on MNIST test 300..499). Goal: same mean error (within 2 %) in at most a tenth of the time.\n\n"
+          "reg = 10/m up to m = 3k, ramping to 0 at m = 4k (k = 20; chosen on MNIST test 300..499). Goal: same mean error (within 2 %) in at most a tenth of the time. "
+          "The seconds here are each cell's own, measured when it was computed (cells of one table can be hours and "
+          "load levels apart); the speed-up to quote, with a 95 % interval on each error ratio, is timed in one process "
+          "by `benchmarks/time_to_quality.py` (results/time_to_quality.md).\n\n"
           "| m | error, 1000 Adam steps | error, fast | error ratio | seconds, 1000 steps | seconds, fast | speed-up |\n"
           "|---|---|---|---|---|---|---|\n")
     for m in ms:

@@ -17,6 +17,10 @@ already in the JSON are kept, so the script can be stopped and resumed.
 plain DCGAN collapses with it (results/pacgan_stacked_mnist_minimax.md), the regime where packing has something to
 repair; with the non-saturating loss neither model collapses in 3,000-9,000 CPU steps.
 
+``--g-steps 2`` takes two generator steps per discriminator step, as the PacGAN authors' own stacked-MNIST code does
+(VEEGAN experiment, Table 2: "to make sure that d_loss does not go to zero"); with it and the non-saturating loss a
+full-width D (``--d-channels 32``) is the setting of their Table 2.
+
     python benchmarks/pacgan_stacked_mnist.py [--seeds 3] [--steps 3000] [--loss nonsaturating] [--data-dir ../shared/data]
 """
 
@@ -64,7 +68,7 @@ def run_one(name: str, seed: int, data: torch.Tensor, classifier, a: argparse.Na
         data = data[: a.steps * a.batch_size * packing]
     t0 = time.perf_counter()
     # the same number of discriminator steps for both models: PacDCGAN2 sees 2x the samples per step
-    train_gan(G, D, data, packing=packing, epochs=epochs, batch_size=a.batch_size, loss=a.loss, lr=a.lr,
+    train_gan(G, D, data, packing=packing, epochs=epochs, batch_size=a.batch_size, g_steps=a.g_steps, loss=a.loss, lr=a.lr,
               betas=(0.5, 0.999), seed=seed, progress=False, command="benchmarks/pacgan_stacked_mnist.py")
     train_seconds = time.perf_counter() - t0
     x = sample(G, a.eval_samples, rng=torch.Generator().manual_seed(50_000 + seed))
@@ -100,7 +104,8 @@ def markdown(results: dict, setup: dict) -> str:
     lines += ["", "## Budget and deviations from the paper", "",
               (f"- CPU, 1 thread ({setup['machine']}); {setup['steps']} discriminator steps (= generator steps) of "
                f"{setup['batch_size']} packs per run, Adam lr {setup['lr']}, betas (0.5, 0.999), "
-               f"{setup.get('loss', 'nonsaturating')} generator loss."),
+               f"{setup.get('loss', 'nonsaturating')} generator loss, {setup.get('g_steps', 1)} generator step(s) per "
+               "discriminator step."),
               (f"- Generator: DCGAN, latent {setup['latent_dim']}, base width {setup['g_channels']}; discriminator: DCGAN, "
                f"base width {setup['d_channels']}"
                f"{' (the small-D setting of PacGAN Table 3)' if setup['d_channels'] < setup['g_channels'] else ''}. Training set: "
@@ -114,10 +119,13 @@ def markdown(results: dict, setup: dict) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seed-start", type=int, default=0, help="first seed; runs seeds seed-start .. seed-start+seeds-1 "
+                   "(split seeds over processes with separate --out files)")
     p.add_argument("--steps", type=int, default=3000, help="discriminator steps per run (one generator step each)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--loss", default="nonsaturating", help="generator loss: nonsaturating or minimax")
+    p.add_argument("--g-steps", type=int, default=1, help="generator steps per discriminator step (PacGAN's code: 2)")
     p.add_argument("--latent-dim", type=int, default=100)
     p.add_argument("--g-channels", type=int, default=32)
     p.add_argument("--d-channels", type=int, default=8)
@@ -129,18 +137,18 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(1)
     out = Path(a.out)
-    setup = {k: getattr(a, k) for k in ("steps", "batch_size", "lr", "loss", "latent_dim", "g_channels", "d_channels",
+    setup = {k: getattr(a, k) for k in ("steps", "batch_size", "lr", "loss", "g_steps", "latent_dim", "g_channels", "d_channels",
                                          "train_samples", "eval_samples")}
     setup["machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}"
     previous = read_json(out.with_suffix(".json")) if out.with_suffix(".json").exists() else {}
-    if previous.get("setup", {}).get("steps") not in (None, a.steps):
+    if any(previous.get("setup", {}).get(k, v) != v for k, v in setup.items() if k != "machine"):
         raise SystemExit(f"{out.with_suffix('.json')} holds a run with other settings; move it away or use --out")
     results = {name: previous.get("results", {}).get(name, {"per_seed": {}}) for name in MODELS}
 
     mnist = load_dataset("mnist", "train", data_dir=a.data_dir)
     data, _ = stack_digits(mnist.images, mnist.labels, a.train_samples, generator=torch.Generator().manual_seed(1234))
     classifier, _ = zoo.load_with_config("mnist-classifier")
-    for seed in range(a.seeds):
+    for seed in range(a.seed_start, a.seed_start + a.seeds):
         for name in a.models:
             if str(seed) in results[name]["per_seed"]:
                 continue

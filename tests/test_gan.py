@@ -9,7 +9,7 @@ import torch
 
 from genprior.cli import main
 from genprior.data.toy2d import grid, ring, toy2d
-from genprior.errors import ShapeError, UnknownNameError
+from genprior.errors import InvalidValueError, ShapeError, UnknownNameError
 from genprior.evaluate.modes import mode_statistics
 from genprior.io import load_tensors
 from genprior.models.checkpoint import load_model, save_model
@@ -153,6 +153,13 @@ def test_k_discriminator_steps_per_generator_step():
     data = ring().sample(6 * 8, generator=torch.Generator().manual_seed(0))
     info = train_gan(G, D, data, epochs=1, batch_size=8, d_steps=3, progress=False)
     assert info["d_steps_done"] == 6 and info["g_steps_done"] == 2
+    G, D = _tiny()
+    g0 = [p.detach().clone() for p in G.parameters()]
+    info = train_gan(G, D, data, epochs=1, batch_size=8, d_steps=3, g_steps=2, progress=False)
+    assert info["d_steps_done"] == 6 and info["g_steps_done"] == 4 and info["g_steps"] == 2
+    assert any(not torch.equal(a, b) for a, b in zip(g0, G.parameters()))
+    with pytest.raises(InvalidValueError, match="g_steps"):
+        train_gan(G, D, data, epochs=1, batch_size=8, g_steps=0, progress=False)
 
 
 def test_checkpoint_and_resume_bit_for_bit(tmp_path):

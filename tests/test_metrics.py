@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from genprior.errors import ShapeError
-from genprior.evaluate import mse_per_pixel, psnr, ssim, summarize
+from genprior.errors import InvalidValueError, ShapeError
+from genprior.evaluate import mse_per_pixel, psnr, ratio_of_means_ci, ssim, summarize
 
 
 def test_mse_and_psnr_values():
@@ -36,3 +36,21 @@ def test_summarize_standard_error():
 def test_shape_mismatch():
     with pytest.raises(ShapeError):
         mse_per_pixel(torch.zeros(2, 1, 4, 4), torch.zeros(2, 1, 4, 5))
+
+
+def test_ratio_of_means_ci_is_exact_for_proportional_errors_and_covers_the_ratio():
+    g = torch.Generator().manual_seed(0)
+    b = torch.rand(200, generator=g) + 0.1
+    low, high = ratio_of_means_ci(2 * b, b)
+    assert abs(low - 2) < 1e-12 and abs(high - 2) < 1e-12  # a paired resample keeps the ratio exactly
+    a = b * (1.05 + 0.2 * torch.randn(200, generator=g))  # about 5 % worse, noisily
+    low, high = ratio_of_means_ci(a, b)
+    assert low < float(a.mean() / b.mean()) < high and high - low < 0.1
+    assert low < 1.05 < high
+
+
+def test_ratio_of_means_ci_rejects_bad_input():
+    with pytest.raises(ShapeError, match="one shape"):
+        ratio_of_means_ci(torch.ones(3), torch.ones(4))
+    with pytest.raises(InvalidValueError, match="level"):
+        ratio_of_means_ci(torch.ones(3), torch.ones(3), level=1.5)

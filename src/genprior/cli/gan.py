@@ -29,7 +29,8 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--packing", type=int, default=1, help="PacGAN packing degree m (1 = plain GAN)")
     p.add_argument("--conditional", action="store_true",
                    help="conditional GAN (Mirza & Osindero 2014): G and D get the class label; image data sets only")
-    p.add_argument("--d-steps", type=int, default=1, help="discriminator steps per generator step (k)")
+    p.add_argument("--d-steps", type=int, default=1, help="discriminator steps per generator turn (k)")
+    p.add_argument("--g-steps", type=int, default=1, help="generator steps per generator turn (PacGAN's code: 2)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64, help="packs per discriminator step")
     p.add_argument("--lr", type=float, default=2e-4)
@@ -73,7 +74,7 @@ def cmd_train_gan(args) -> int:
 
     if args.loss not in GENERATOR_LOSSES:
         raise unknown("generator loss", args.loss, GENERATOR_LOSSES)
-    _check_positive(packing=args.packing, d_steps=args.d_steps, batch_size=args.batch_size, limit=args.limit,
+    _check_positive(packing=args.packing, d_steps=args.d_steps, g_steps=args.g_steps, batch_size=args.batch_size, limit=args.limit,
                     toy_samples=args.toy_samples)
     if args.epochs < 0 or args.lr <= 0 or not 0 <= args.beta1 < 1:
         raise InvalidValueError("need --epochs >= 0, --lr > 0 and 0 <= --beta1 < 1")
@@ -117,7 +118,7 @@ def cmd_train_gan(args) -> int:
     else:
         raise unknown("dataset", args.dataset, (*DATASETS, *TOY_SETS))
     info = train_gan(G, D, data, labels=labels, packing=m, epochs=args.epochs, batch_size=args.batch_size, d_steps=args.d_steps,
-                     loss=args.loss, lr=args.lr, betas=(args.beta1, 0.999), seed=args.seed, out_dir=args.out,
+                     g_steps=args.g_steps, loss=args.loss, lr=args.lr, betas=(args.beta1, 0.999), seed=args.seed, out_dir=args.out,
                      resume=args.resume, progress=not args.quiet, samples_every=args.samples_every, data_info=data_info)
     last = info["history"][-1] if info["history"] else {}
     print(f"trained {info['epoch']} epochs ({info['g_steps_done']} generator steps); "

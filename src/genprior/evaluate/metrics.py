@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from genprior.errors import ShapeError
+from genprior.errors import InvalidValueError, ShapeError
 
 
 def _check_pair(x_hat: torch.Tensor, x: torch.Tensor) -> None:
@@ -50,6 +50,25 @@ def ssim(x_hat: torch.Tensor, x: torch.Tensor, *, data_range: float = 1.0, windo
     cov = F.conv2d(x_hat * x, w, groups=c) - mu_a * mu_b
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
     return s.flatten(1).mean(1)
+
+
+def ratio_of_means_ci(a: torch.Tensor, b: torch.Tensor, *, level: float = 0.95, resamples: int = 4000,
+                      seed: int = 0) -> tuple[float, float]:
+    """Paired bootstrap interval for ``mean(a) / mean(b)`` over images (percentile method).
+
+    ``a``, ``b``: ``(B,)`` per-image errors of two methods on the same images (paired: one resample of image
+    indices is applied to both). Returns the ``level`` interval ``(low, high)``.
+    """
+    if a.dim() != 1 or a.shape != b.shape or a.numel() < 2:
+        raise ShapeError(f"need two (B,) tensors of one shape with B >= 2, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if not 0 < level < 1:
+        raise InvalidValueError(f"level must be in (0, 1), got {level}")
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
+    idx = torch.randint(a.numel(), (resamples, a.numel()), generator=torch.Generator().manual_seed(seed))
+    ratios = a[idx].mean(1) / b[idx].mean(1)
+    tail = (1 - level) / 2
+    low, high = torch.quantile(ratios, torch.tensor([tail, 1 - tail], dtype=torch.float64))
+    return float(low), float(high)
 
 
 def summarize(x_hat: torch.Tensor, x: torch.Tensor) -> dict:

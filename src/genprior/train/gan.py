@@ -5,7 +5,8 @@ The game is Eq. 1 of Goodfellow et al. 2014::
     min_G max_D  E_x[log D(x)] + E_z[log(1 - D(G(z)))]
 
 Each iteration takes ``d_steps`` (the paper's k) discriminator steps, each on a fresh mini-batch of real
-data and of generated samples, then one generator step. The generator loss is either
+data and of generated samples, then ``g_steps`` generator steps (1 in Algorithm 1; the PacGAN authors' stacked-MNIST
+code takes 2, "to make sure that d_loss does not go to zero"), each on fresh ``z``. The generator loss is either
 
 * ``minimax``:       minimise E_z log(1 - D(G(z)))   (the game as written; saturates early in training)
 * ``nonsaturating``: minimise -E_z log D(G(z))       (Goodfellow et al. 2014, Sec. 3: strong gradients early on)
@@ -94,7 +95,8 @@ def sample(generator: nn.Module, n: int, *, rng: torch.Generator | None = None, 
 
 def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor, *, labels: torch.Tensor | None = None,
               packing: int = 1,
-              epochs: int = 10, batch_size: int = 64, d_steps: int = 1, loss: str = "nonsaturating",
+              epochs: int = 10, batch_size: int = 64, d_steps: int = 1, g_steps: int = 1,
+              loss: str = "nonsaturating",
               lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), seed: int = 0,
               out_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
               samples_every: int = 1, data_info: dict | None = None, command: str | None = None) -> dict:
@@ -109,8 +111,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
     """
     if loss not in GENERATOR_LOSSES:
         raise unknown("generator loss", loss, GENERATOR_LOSSES)
-    if d_steps < 1 or batch_size < 1 or packing < 1 or epochs < 0:
-        raise InvalidValueError("d_steps, batch_size and packing must be >= 1 and epochs >= 0")
+    if d_steps < 1 or g_steps < 1 or batch_size < 1 or packing < 1 or epochs < 0:
+        raise InvalidValueError("d_steps, g_steps, batch_size and packing must be >= 1 and epochs >= 0")
     per_step = batch_size * packing
     if len(data) < per_step:
         raise InvalidValueError(f"need at least batch_size * packing = {per_step} training samples, got {len(data)}")
@@ -130,7 +132,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
     optimizers = {"generator": opt_g, "discriminator": opt_d}
     command = command or "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     info = {"epoch": 0, "d_steps_done": 0, "g_steps_done": 0, "history": [], "seed": seed, "loss": loss,
-            "packing": packing, "d_steps": d_steps, "batch_size": batch_size, "lr": lr, "betas": list(betas),
+            "packing": packing, "d_steps": d_steps, "g_steps": g_steps, "batch_size": batch_size, "lr": lr, "betas": list(betas),
             "data": data_info or {}, "command": command, "resumed_with": []}
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and resume and (out / "state.json").exists():
@@ -179,8 +181,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
             sums["d_loss"] += d_loss.item()
             sums["d_real"] += torch.sigmoid(logits_real).mean().item()
             sums["d_fake"] += torch.sigmoid(logits_fake).mean().item()
-            # --- generator step after every k discriminator steps
-            if info["d_steps_done"] % d_steps == 0:
+            # --- g_steps generator steps after every k discriminator steps
+            for _ in range(g_steps if info["d_steps_done"] % d_steps == 0 else 0):
                 z, y_fake = torch.randn(per_step, generator.latent_dim, generator=rng), draw_labels(per_step)
                 g_loss = generator_loss(judge(generate(z, y_fake), y_fake), loss)
                 opt_g.zero_grad(set_to_none=True)
@@ -189,6 +191,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
                 info["g_steps_done"] += 1
                 counts["g"] += 1
                 sums["g_loss"] += g_loss.item()
+            if info["d_steps_done"] % d_steps == 0:
                 bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
         info["epoch"] = epoch
         info["history"].append({"epoch": epoch, "d_loss": sums["d_loss"] / max(counts["d"], 1),
@@ -220,5 +223,5 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
 def summary(info: dict) -> dict:
     """What a generator's JSON config records about its training."""
     return {"data": info["data"], "epochs": info["epoch"], "loss": info["loss"], "packing": info["packing"],
-            "d_steps": info["d_steps"], "batch_size": info["batch_size"], "lr": info["lr"], "seed": info["seed"],
+            "d_steps": info["d_steps"], "g_steps": info.get("g_steps", 1), "batch_size": info["batch_size"], "lr": info["lr"], "seed": info["seed"],
             "command": info["command"], "resumed_with": info.get("resumed_with", [])}
