@@ -62,6 +62,7 @@ def run_one(name: str, seed: int, data: torch.Tensor, classifier, a: argparse.Na
     torch.manual_seed(seed)
     G = DCGANGenerator(latent_dim=a.latent_dim, output_shape=(3, 28, 28), base_channels=a.g_channels)
     D = DCGANDiscriminator(input_shape=(3 * packing, 28, 28), base_channels=a.d_channels)
+    G.to(a.device), D.to(a.device)  # train_gan trains on G's device; data and z are drawn on the CPU
     per_epoch = len(data) // (a.batch_size * packing)
     epochs = math.ceil(a.steps / per_epoch)
     if epochs == 1:  # one partial pass gives exactly a.steps steps
@@ -102,7 +103,7 @@ def markdown(results: dict, setup: dict) -> str:
         for seed, c in sorted(r["per_seed"].items(), key=lambda kv: int(kv[0])):
             lines.append(f"| {name} | {seed} | {c['modes']} | {c['kl']:.2f} | {c['confidence']:.3f} | {c['steps']} | {c['train_seconds']:.0f} |")
     lines += ["", "## Budget and deviations from the paper", "",
-              (f"- CPU, 1 thread ({setup['machine']}); {setup['steps']} discriminator steps (= generator steps) of "
+              (f"- {'CPU, 1 thread' if setup.get('device', 'cpu') == 'cpu' else 'GPU'} ({setup['machine']}); {setup['steps']} discriminator steps of "
                f"{setup['batch_size']} packs per run, Adam lr {setup['lr']}, betas (0.5, 0.999), "
                f"{setup.get('loss', 'nonsaturating')} generator loss, {setup.get('g_steps', 1)} generator step(s) per "
                "discriminator step."),
@@ -134,12 +135,17 @@ def main() -> None:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--models", nargs="+", default=list(MODELS))
     p.add_argument("--out", default=str(RESULTS / "pacgan_stacked_mnist"))
+    p.add_argument("--device", default="auto", help="auto (cuda when there is one), cpu or cuda")
     a = p.parse_args()
-    torch.set_num_threads(1)
+    a.device = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
+    if a.device == "cpu":
+        torch.set_num_threads(1)
     out = Path(a.out)
     setup = {k: getattr(a, k) for k in ("steps", "batch_size", "lr", "loss", "g_steps", "latent_dim", "g_channels", "d_channels",
                                          "train_samples", "eval_samples")}
-    setup["machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}"
+    setup["machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}" + (
+        f", {torch.cuda.get_device_name()}" if a.device.startswith("cuda") else "")
+    setup["device"] = a.device
     previous = read_json(out.with_suffix(".json")) if out.with_suffix(".json").exists() else {}
     if any(previous.get("setup", {}).get(k, v) != v for k, v in setup.items() if k != "machine"):
         raise SystemExit(f"{out.with_suffix('.json')} holds a run with other settings; move it away or use --out")

@@ -201,6 +201,7 @@ def test_cli_unknown_loss_exits_2(tmp_path, capsys):
 def test_cli_bad_values_exit_2(tmp_path):
     assert main(["train", "gan", "--dataset", "spiral", "--out", str(tmp_path)]) == 2
     assert main(["train", "gan", "--dataset", "ring", "--packing", "0", "--out", str(tmp_path)]) == 2
+    assert main(["train", "gan", "--dataset", "ring", "--g-steps", "0", "--out", str(tmp_path)]) == 2
 
 
 def test_cli_train_toy_and_walk(tmp_path, capsys):

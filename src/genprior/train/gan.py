@@ -84,10 +84,14 @@ def save_scatter(path: str | Path, points: torch.Tensor, real: torch.Tensor | No
 
 @torch.no_grad()
 def sample(generator: nn.Module, n: int, *, rng: torch.Generator | None = None, batch_size: int = 2500) -> torch.Tensor:
-    """``n`` samples from ``generator`` in eval mode (batch norm on running statistics); restores the mode."""
+    """``n`` samples from ``generator`` in eval mode (batch norm on running statistics), on the CPU; restores the mode.
+
+    ``z`` is drawn on the CPU from ``rng`` and moved to the generator's device, so a seed gives the same latents on
+    every device."""
     was_training = generator.training
     generator.eval()
-    out = [generator(torch.randn(min(batch_size, n - i), generator.latent_dim, generator=rng))
+    device = next(generator.parameters()).device
+    out = [generator(torch.randn(min(batch_size, n - i), generator.latent_dim, generator=rng).to(device)).cpu()
            for i in range(0, n, batch_size)]
     generator.train(was_training)
     return torch.cat(out)
@@ -125,6 +129,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
         packed = discriminator
     else:
         packed = discriminator if isinstance(discriminator, PackedDiscriminator) else PackedDiscriminator(discriminator, packing)
+    device = next(generator.parameters()).device  # train where G lives; data and z are drawn on the CPU, then moved
+    packed.to(device)
     pair = GANPair(generator, packed)
     rng = torch.Generator().manual_seed(seed)
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
@@ -138,11 +144,11 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
     if out is not None and resume and (out / "state.json").exists():
         info = load_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng)
         info.setdefault("resumed_with", []).append({"after_epoch": info["epoch"], "command": command})
-    fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
+    fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
     fixed_y = None
     if labels is not None:  # a 10 x K grid: row c shows class c
         fixed_z = torch.randn(10 * num_classes, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
-        fixed_y = torch.arange(num_classes).repeat_interleave(10)
+        fixed_z, fixed_y = fixed_z.to(device), torch.arange(num_classes).repeat_interleave(10).to(device)
 
     def generate(z, y):
         return generator(z) if y is None else generator(z, y)
@@ -151,7 +157,10 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
         return packed(x) if y is None else packed(x, y)
 
     def draw_labels(count):
-        return None if labels is None else torch.randint(num_classes, (count,), generator=rng)
+        return None if labels is None else torch.randint(num_classes, (count,), generator=rng).to(device)
+
+    def draw_z(count):
+        return torch.randn(count, generator.latent_dim, generator=rng).to(device)
 
     is_image = data.dim() == 4
     n = len(data)
@@ -166,9 +175,9 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
         bar = tqdm(range(0, n - per_step + 1, per_step), desc=f"epoch {epoch}", disable=not progress, leave=False)
         for i in bar:
             # --- discriminator step: ascend log D(x) + log(1 - D(G(z))) on m-packs of real / fake samples
-            real = data[perm[i:i + per_step]]
-            y_real = None if labels is None else labels[perm[i:i + per_step]]
-            z, y_fake = torch.randn(per_step, generator.latent_dim, generator=rng), draw_labels(per_step)
+            real = data[perm[i:i + per_step]].to(device)
+            y_real = None if labels is None else labels[perm[i:i + per_step]].to(device)
+            z, y_fake = draw_z(per_step), draw_labels(per_step)
             with torch.no_grad():
                 fake = generate(z, y_fake)
             logits_real, logits_fake = judge(real, y_real), judge(fake, y_fake)
@@ -183,7 +192,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
             sums["d_fake"] += torch.sigmoid(logits_fake).mean().item()
             # --- g_steps generator steps after every k discriminator steps
             for _ in range(g_steps if info["d_steps_done"] % d_steps == 0 else 0):
-                z, y_fake = torch.randn(per_step, generator.latent_dim, generator=rng), draw_labels(per_step)
+                z, y_fake = draw_z(per_step), draw_labels(per_step)
                 g_loss = generator_loss(judge(generate(z, y_fake), y_fake), loss)
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
