@@ -38,7 +38,7 @@ from genprior import zoo
 from genprior.data import load_dataset
 from genprior.data.stacked import mode_of_digits, stack_digits
 from genprior.evaluate.modes import discrete_mode_statistics
-from genprior.io import atomic_write_text, read_json, write_json
+from genprior.io import atomic_write_bytes, atomic_write_text, read_json, write_json
 from genprior.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from genprior.plotting import save_tiled
 from genprior.train.classifier import predict
@@ -52,8 +52,8 @@ PUBLISHED = {"DCGAN": {"modes": 99.0, "kl": 3.40}, "PacDCGAN2": {"modes": 1000.0
 
 def classify_channels(classifier: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Digits ``(N, 3)`` and mean max-softmax confidence for stacked samples ``x`` ``(N, 3, H, W)``."""
-    logits = predict(classifier, x.reshape(-1, 1, *x.shape[2:]))
-    prob = logits.softmax(1)
+    device = next(classifier.parameters()).device
+    prob = predict(classifier, x.reshape(-1, 1, *x.shape[2:]).to(device)).softmax(1).cpu()
     return prob.argmax(1).view(x.shape[0], x.shape[1]), float(prob.max(1).values.mean())
 
 
@@ -117,6 +117,40 @@ def markdown(results: dict, setup: dict) -> str:
     return "\n".join(lines)
 
 
+def _same_settings(one: dict, other: dict) -> bool:
+    """Do two runs' setups agree on every training setting (the machine line aside)?"""
+    return all(one.get(k, v) == v for k, v in other.items() if k != "machine")
+
+
+def merge_runs(parts: list[Path], out: Path) -> dict:
+    """Merge the per-seed results of runs ``parts`` (their JSON files) into ``out`` (``.json``/``.md``, and the seed-0
+    sample PNGs); refuses runs with other settings or a seed computed twice. Returns the merged results."""
+    runs = [read_json(f) for f in parts]
+    if out.with_suffix(".json").exists():
+        runs.insert(0, read_json(out.with_suffix(".json")))
+        parts = [out.with_suffix(".json"), *parts]
+    setup = runs[0]["setup"]
+    results: dict = {}
+    for f, run in zip(parts, runs):
+        if not _same_settings(run["setup"], setup):
+            raise SystemExit(f"{f} was run with other settings than {parts[0]}; it cannot be merged")
+        for name, r in run["results"].items():
+            for seed, row in r["per_seed"].items():
+                if seed in results.setdefault(name, {"per_seed": {}})["per_seed"]:
+                    raise SystemExit(f"{name} seed {seed} is in more than one of the files to merge")
+                results[name]["per_seed"][seed] = row
+                png = f.parent / f"{f.stem}_{name.lower()}_samples.png"
+                if seed == "0" and png.exists() and f.stem != out.name:
+                    atomic_write_bytes(out.parent / f"{out.name}_{name.lower()}_samples.png", png.read_bytes())
+    results = {n: results[n] for n in MODELS if n in results}
+    for r in results.values():
+        r["summary"] = summarize(list(r["per_seed"].values()))
+    write_json(out.with_suffix(".json"), {"results": results, "setup": setup})
+    atomic_write_text(out.with_suffix(".md"), markdown(results, setup))
+    print(markdown(results, setup))
+    return results
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
@@ -136,7 +170,12 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=list(MODELS))
     p.add_argument("--out", default=str(RESULTS / "pacgan_stacked_mnist"))
     p.add_argument("--device", default="auto", help="auto (cuda when there is one), cpu or cuda")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="train nothing: merge these runs' seeds (same settings, e.g. one process per seed) into --out")
     a = p.parse_args()
+    if a.merge:
+        merge_runs([Path(f) for f in a.merge], Path(a.out))
+        return
     a.device = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
     if a.device == "cpu":
         torch.set_num_threads(1)
@@ -147,13 +186,14 @@ def main() -> None:
         f", {torch.cuda.get_device_name()}" if a.device.startswith("cuda") else "")
     setup["device"] = a.device
     previous = read_json(out.with_suffix(".json")) if out.with_suffix(".json").exists() else {}
-    if any(previous.get("setup", {}).get(k, v) != v for k, v in setup.items() if k != "machine"):
+    if not _same_settings(previous.get("setup", {}), setup):
         raise SystemExit(f"{out.with_suffix('.json')} holds a run with other settings; move it away or use --out")
     results = {name: previous.get("results", {}).get(name, {"per_seed": {}}) for name in MODELS}
 
     mnist = load_dataset("mnist", "train", data_dir=a.data_dir)
     data, _ = stack_digits(mnist.images, mnist.labels, a.train_samples, generator=torch.Generator().manual_seed(1234))
     classifier, _ = zoo.load_with_config("mnist-classifier")
+    classifier.to(a.device)
     for seed in range(a.seed_start, a.seed_start + a.seeds):
         for name in a.models:
             if str(seed) in results[name]["per_seed"]:
