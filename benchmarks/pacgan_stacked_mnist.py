@@ -117,6 +117,17 @@ def markdown(results: dict, setup: dict) -> str:
     return "\n".join(lines)
 
 
+def _write(out: Path, results: dict, setup: dict) -> str:
+    """Write ``out``.json and .md for the models with results (their summaries recomputed); returns the Markdown."""
+    results = {n: r for n, r in results.items() if r["per_seed"]}
+    for r in results.values():
+        r["summary"] = summarize(list(r["per_seed"].values()))
+    md = markdown(results, setup)
+    write_json(out.with_suffix(".json"), {"results": results, "setup": setup})
+    atomic_write_text(out.with_suffix(".md"), md)
+    return md
+
+
 def _same_settings(one: dict, other: dict) -> bool:
     """Do two runs' setups agree on every training setting (the machine line aside)?"""
     return all(one.get(k, v) == v for k, v in other.items() if k != "machine")
@@ -143,11 +154,7 @@ def merge_runs(parts: list[Path], out: Path) -> dict:
                 if seed == "0" and png.exists() and f.stem != out.name:
                     atomic_write_bytes(out.parent / f"{out.name}_{name.lower()}_samples.png", png.read_bytes())
     results = {n: results[n] for n in MODELS if n in results}
-    for r in results.values():
-        r["summary"] = summarize(list(r["per_seed"].values()))
-    write_json(out.with_suffix(".json"), {"results": results, "setup": setup})
-    atomic_write_text(out.with_suffix(".md"), markdown(results, setup))
-    print(markdown(results, setup))
+    print(_write(out, results, setup))
     return results
 
 
@@ -156,7 +163,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--seed-start", type=int, default=0, help="first seed; runs seeds seed-start .. seed-start+seeds-1 "
                    "(split seeds over processes with separate --out files)")
-    p.add_argument("--steps", type=int, default=3000, help="discriminator steps per run (one generator step each)")
+    p.add_argument("--steps", type=int, default=3000, help="discriminator steps per run (each followed by --g-steps generator steps)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--loss", default="nonsaturating", help="generator loss: nonsaturating or minimax")
@@ -169,7 +176,7 @@ def main() -> None:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--models", nargs="+", default=list(MODELS))
     p.add_argument("--out", default=str(RESULTS / "pacgan_stacked_mnist"))
-    p.add_argument("--device", default="auto", help="auto (cuda when there is one), cpu or cuda")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: cuda when there is one")
     p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                    help="train nothing: merge these runs' seeds (same settings, e.g. one process per seed) into --out")
     a = p.parse_args()
@@ -200,15 +207,13 @@ def main() -> None:
                 continue
             row, x = run_one(name, seed, data, classifier, a)
             results[name]["per_seed"][str(seed)] = row
-            results[name]["summary"] = summarize(list(results[name]["per_seed"].values()))
             print(f"{name:9s} seed {seed}: modes {row['modes']:4d}  KL {row['kl']:.3f}  confidence {row['confidence']:.3f}"
                   f"  ({row['train_seconds']:.0f}s)", flush=True)
             if seed == 0:
                 save_tiled(out.parent / f"{out.name}_{name.lower()}_samples.png", x)
-            done = {n: r for n, r in results.items() if r["per_seed"]}
-            write_json(out.with_suffix(".json"), {"results": done, "setup": setup})
-            atomic_write_text(out.with_suffix(".md"), markdown(done, setup))
-    print(markdown({n: r for n, r in results.items() if r["per_seed"]}, setup))
+            _write(out, results, setup)
+    if any(r["per_seed"] for r in results.values()):
+        print(_write(out, results, setup))
 
 
 if __name__ == "__main__":

@@ -138,7 +138,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
     optimizers = {"generator": opt_g, "discriminator": opt_d}
     command = command or "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     info = {"epoch": 0, "d_steps_done": 0, "g_steps_done": 0, "history": [], "seed": seed, "loss": loss,
-            "packing": packing, "d_steps": d_steps, "g_steps": g_steps, "batch_size": batch_size, "lr": lr, "betas": list(betas),
+            "packing": packing, "d_steps": d_steps, "g_steps": g_steps, "batch_size": batch_size, "lr": lr,
+            "betas": list(betas),
             "data": data_info or {}, "command": command, "resumed_with": []}
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and resume and (out / "state.json").exists():
@@ -191,16 +192,16 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
             sums["d_real"] += torch.sigmoid(logits_real).mean().item()
             sums["d_fake"] += torch.sigmoid(logits_fake).mean().item()
             # --- g_steps generator steps after every k discriminator steps
-            for _ in range(g_steps if info["d_steps_done"] % d_steps == 0 else 0):
-                z, y_fake = draw_z(per_step), draw_labels(per_step)
-                g_loss = generator_loss(judge(generate(z, y_fake), y_fake), loss)
-                opt_g.zero_grad(set_to_none=True)
-                g_loss.backward()
-                opt_g.step()
-                info["g_steps_done"] += 1
-                counts["g"] += 1
-                sums["g_loss"] += g_loss.item()
             if info["d_steps_done"] % d_steps == 0:
+                for _ in range(g_steps):
+                    z, y_fake = draw_z(per_step), draw_labels(per_step)
+                    g_loss = generator_loss(judge(generate(z, y_fake), y_fake), loss)
+                    opt_g.zero_grad(set_to_none=True)
+                    g_loss.backward()
+                    opt_g.step()
+                    info["g_steps_done"] += 1
+                    counts["g"] += 1
+                    sums["g_loss"] += g_loss.item()
                 bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
         info["epoch"] = epoch
         info["history"].append({"epoch": epoch, "d_loss": sums["d_loss"] / max(counts["d"], 1),
@@ -232,5 +233,6 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
 def summary(info: dict) -> dict:
     """What a generator's JSON config records about its training."""
     return {"data": info["data"], "epochs": info["epoch"], "loss": info["loss"], "packing": info["packing"],
-            "d_steps": info["d_steps"], "g_steps": info.get("g_steps", 1), "batch_size": info["batch_size"], "lr": info["lr"], "seed": info["seed"],
+            "d_steps": info["d_steps"], "g_steps": info.get("g_steps", 1), "batch_size": info["batch_size"],
+            "lr": info["lr"], "seed": info["seed"],
             "command": info["command"], "resumed_with": info.get("resumed_with", [])}
