@@ -2,14 +2,19 @@
 # The GPU checks, prepared as one short script for a session that is lent a GPU (the `device` tool: about 15
 # minutes of device time in all, 10 minutes per command). Run from the repository root:
 #
-#     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [speed] [ttq] [stacked]
+#     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [speed] [ttq] [csgm] [stacked] [tiny]
 #
-# With no arguments it runs all three; each writes its JSON / Markdown (and PNG) under $OUT:
+# With no arguments it runs all five; each writes its JSON / Markdown (and PNG) under $OUT:
 #   speed    benchmarks/speed.py (GEMM peak, batched CSGM step, batched vs one-at-a-time; Lasso skipped)
 #   ttq      benchmarks/time_to_quality.py (paper schedule vs csgm_fast on the benchmark's 300 images)
+#   csgm     benchmarks/csgm_mnist.py, compressed-sensing curve only, CSGM-VAE (1000 steps x 10 restarts) and
+#            CSGM-VAE fast at every m: the per-image seconds to put beside the CPU table
 #   stacked  benchmarks/pacgan_stacked_mnist.py in the PacGAN authors' settings (2 G steps per D step, full-width
 #            D, G width 64), STEPS steps (default 30000), SEEDS seeds (default 5), one process per model and seed
 #            on the one GPU, merged at the end into $OUT/pacgan_stacked_mnist_gpu.{json,md}
+#   tiny     the same with the tiny D of PacGAN's Table 3 (D width 2, G width 32, 1 G step) and the optimiser of the
+#            authors' code for it (batch 128, latent 256, lr 2e-4 for D and 1e-4 for G, beta2 0.99), into
+#            $OUT/pacgan_stacked_mnist_tiny_gpu.{json,md}: does DCGAN stay collapsed with 10x the CPU budget?
 # The data folder is ../shared/data unless GENPRIOR_DATA says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,29 +25,36 @@ SEEDS=${SEEDS:-5}
 EVAL=${EVAL:-26000}
 mkdir -p "$OUT"
 checks=("$@")
-[ ${#checks[@]} -eq 0 ] && checks=(speed ttq stacked)
+[ ${#checks[@]} -eq 0 ] && checks=(speed ttq csgm stacked tiny)
 python -c "import torch; print('torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'NO GPU: running on the CPU')"
+
+# stacked NAME FLAGS...: both models x SEEDS seeds of pacgan_stacked_mnist.py with FLAGS, one process each, side by
+# side on the one GPU, merged into $OUT/NAME.{json,md}
+stacked() {
+  local name=$1 parts=() pids=() failed=0 part seed model
+  shift
+  for seed in $(seq 0 $((SEEDS - 1))); do
+    for model in DCGAN PacDCGAN2; do
+      part="$OUT/${name}_${model}_${seed}"
+      parts+=("$part.json")
+      OMP_NUM_THREADS=1 python benchmarks/pacgan_stacked_mnist.py "$@" --steps "$STEPS" --eval-samples "$EVAL" \
+        --models "$model" --seed-start "$seed" --seeds 1 --data-dir "$DATA" --out "$part" > "$part.log" 2>&1 &
+      pids+=($!)
+    done
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+  [ "$failed" -eq 0 ] || { echo "gpu_checks.sh: $failed stacked-MNIST runs failed (see $OUT/${name}_*.log)" >&2; exit 1; }
+  python benchmarks/pacgan_stacked_mnist.py --merge "${parts[@]}" --out "$OUT/$name"
+}
 
 for check in "${checks[@]}"; do
   case "$check" in
     speed) python benchmarks/speed.py --skip-lasso --out "$OUT/speed" ;;
     ttq) python benchmarks/time_to_quality.py --data-dir "$DATA" --out "$OUT/time_to_quality" ;;
-    stacked)
-      parts=() pids=()
-      for seed in $(seq 0 $((SEEDS - 1))); do
-        for model in DCGAN PacDCGAN2; do
-          part="$OUT/stacked_${model}_${seed}"
-          parts+=("$part.json")
-          OMP_NUM_THREADS=1 python benchmarks/pacgan_stacked_mnist.py --g-steps 2 --g-channels 64 --d-channels 64 --steps "$STEPS" \
-            --eval-samples "$EVAL" --models "$model" --seed-start "$seed" --seeds 1 --data-dir "$DATA" \
-            --out "$part" > "$part.log" 2>&1 &
-          pids+=($!)
-        done
-      done
-      failed=0
-      for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
-      [ "$failed" -eq 0 ] || { echo "gpu_checks.sh: $failed stacked-MNIST runs failed (see $OUT/stacked_*.log)" >&2; exit 1; }
-      python benchmarks/pacgan_stacked_mnist.py --merge "${parts[@]}" --out "$OUT/pacgan_stacked_mnist_gpu" ;;
-    *) echo "gpu_checks.sh: unknown check '$check' (speed, ttq, stacked)" >&2; exit 2 ;;
+    csgm) python benchmarks/csgm_mnist.py --skip-tasks --methods "CSGM-VAE" "CSGM-VAE fast" --data-dir "$DATA" \
+            --out "$OUT/csgm_mnist_gpu" ;;
+    stacked) stacked pacgan_stacked_mnist_gpu --g-steps 2 --g-channels 64 --d-channels 64 ;;
+    tiny) stacked pacgan_stacked_mnist_tiny_gpu --d-channels 2 --batch-size 128 --latent-dim 256 --g-lr 1e-4 --beta2 0.99 ;;
+    *) echo "gpu_checks.sh: unknown check '$check' (speed, ttq, csgm, stacked, tiny)" >&2; exit 2 ;;
   esac
 done

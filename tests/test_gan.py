@@ -92,7 +92,7 @@ def test_toy2d_mixtures():
     assert g.modes.shape == (25, 2) and set(g.modes.flatten().tolist()) == {-4.0, -2.0, 0.0, 2.0, 4.0}
     for mix in (r, g):
         x = mix.sample(20000, generator=torch.Generator().manual_seed(0))
-        d, idx = torch.cdist(x, mix.modes).min(1)
+        _, idx = torch.cdist(x, mix.modes).min(1)
         counts = torch.bincount(idx, minlength=len(mix.modes)).double()
         assert (counts / len(x) - 1 / len(mix.modes)).abs().max() < 0.015  # uniform over modes
         resid = x - mix.modes[idx]
@@ -162,9 +162,32 @@ def test_k_discriminator_steps_per_generator_step():
         train_gan(G, D, data, epochs=1, batch_size=8, g_steps=0, progress=False)
 
 
+def test_generator_learning_rate_of_its_own(tmp_path):
+    """``g_lr`` scales only G's Adam steps: with g_lr = 0.5 lr the first G step moves every weight half as far
+    (Adam's first step is lr * sign(grad) up to eps), D's step is unchanged, and the checkpoint records it."""
+    data = ring().sample(8, generator=torch.Generator().manual_seed(0))
+
+    def first_moves(tag, **kw):
+        G, D = _tiny()
+        g0, d0 = [p.detach().clone() for p in G.parameters()], [p.detach().clone() for p in D.parameters()]
+        info = train_gan(G, D, data, epochs=1, batch_size=8, progress=False, seed=1, out_dir=tmp_path / tag, **kw)
+        return ([(p - q).abs().max() for p, q in zip(G.parameters(), g0)],
+                [(p - q).abs().max() for p, q in zip(D.parameters(), d0)], info)
+
+    g_same, d_same, info_same = first_moves("same", lr=2e-4)
+    g_half, d_half, info_half = first_moves("half", lr=2e-4, g_lr=1e-4)
+    assert info_same["g_lr"] == 2e-4 and info_half["g_lr"] == 1e-4
+    assert all(torch.allclose(h, s / 2, rtol=1e-3) for h, s in zip(g_half, g_same))
+    assert all(torch.equal(h, s) for h, s in zip(d_half, d_same))
+    assert load_model(tmp_path / "half" / "generator")[1]["g_lr"] == 1e-4
+    G, D = _tiny()
+    with pytest.raises(InvalidValueError, match="g_lr"):
+        train_gan(G, D, data, epochs=1, batch_size=8, g_lr=0.0, progress=False)
+
+
 def test_checkpoint_and_resume_bit_for_bit(tmp_path):
     data = grid().sample(64, generator=torch.Generator().manual_seed(0))
-    kw = dict(packing=2, batch_size=8, progress=False, seed=3, samples_every=0)
+    kw = {"packing": 2, "batch_size": 8, "progress": False, "seed": 3, "samples_every": 0}
     G1, D1 = _tiny(2)
     train_gan(G1, D1, data, epochs=3, out_dir=tmp_path / "straight", **kw)
     G2, D2 = _tiny(2)
@@ -202,6 +225,8 @@ def test_cli_bad_values_exit_2(tmp_path):
     assert main(["train", "gan", "--dataset", "spiral", "--out", str(tmp_path)]) == 2
     assert main(["train", "gan", "--dataset", "ring", "--packing", "0", "--out", str(tmp_path)]) == 2
     assert main(["train", "gan", "--dataset", "ring", "--g-steps", "0", "--out", str(tmp_path)]) == 2
+    assert main(["train", "gan", "--dataset", "ring", "--g-lr", "0", "--out", str(tmp_path)]) == 2
+    assert main(["train", "gan", "--dataset", "ring", "--beta2", "1.0", "--out", str(tmp_path)]) == 2
 
 
 def test_cli_train_toy_and_walk(tmp_path, capsys):

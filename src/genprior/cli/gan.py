@@ -33,8 +33,10 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--g-steps", type=int, default=1, help="generator steps per generator turn (PacGAN's code: 2)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64, help="packs per discriminator step")
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (of both players unless --g-lr)")
+    p.add_argument("--g-lr", type=float, default=None, help="the generator's own Adam learning rate")
     p.add_argument("--beta1", type=float, default=0.5)
+    p.add_argument("--beta2", type=float, default=0.999)
     p.add_argument("--latent-dim", type=int, default=None, help="default: 100 for images, 2 for 2-D data")
     p.add_argument("--g-channels", type=int, default=64, help="DCGAN generator base channels")
     p.add_argument("--d-channels", type=int, default=64, help="DCGAN discriminator base channels")
@@ -76,8 +78,9 @@ def cmd_train_gan(args) -> int:
         raise unknown("generator loss", args.loss, GENERATOR_LOSSES)
     _check_positive(packing=args.packing, d_steps=args.d_steps, g_steps=args.g_steps, batch_size=args.batch_size, limit=args.limit,
                     toy_samples=args.toy_samples)
-    if args.epochs < 0 or args.lr <= 0 or not 0 <= args.beta1 < 1:
-        raise InvalidValueError("need --epochs >= 0, --lr > 0 and 0 <= --beta1 < 1")
+    if (args.epochs < 0 or not args.lr > 0 or not (args.g_lr is None or args.g_lr > 0)
+            or not (0 <= args.beta1 < 1 and 0 <= args.beta2 < 1)):
+        raise InvalidValueError("need --epochs >= 0, --lr > 0, --g-lr > 0 and 0 <= --beta1, --beta2 < 1")
     torch.manual_seed(args.seed)
     m = args.packing
     labels = None
@@ -118,8 +121,9 @@ def cmd_train_gan(args) -> int:
     else:
         raise unknown("dataset", args.dataset, (*DATASETS, *TOY_SETS))
     info = train_gan(G, D, data, labels=labels, packing=m, epochs=args.epochs, batch_size=args.batch_size, d_steps=args.d_steps,
-                     g_steps=args.g_steps, loss=args.loss, lr=args.lr, betas=(args.beta1, 0.999), seed=args.seed, out_dir=args.out,
-                     resume=args.resume, progress=not args.quiet, samples_every=args.samples_every, data_info=data_info)
+                     g_steps=args.g_steps, loss=args.loss, lr=args.lr, g_lr=args.g_lr, betas=(args.beta1, args.beta2),
+                     seed=args.seed, out_dir=args.out, resume=args.resume, progress=not args.quiet,
+                     samples_every=args.samples_every, data_info=data_info)
     last = info["history"][-1] if info["history"] else {}
     print(f"trained {info['epoch']} epochs ({info['g_steps_done']} generator steps); "
           f"D(x) {last.get('d_real', float('nan')):.2f}, D(G(z)) {last.get('d_fake', float('nan')):.2f}; "

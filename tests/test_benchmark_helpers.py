@@ -1,0 +1,86 @@
+"""The benchmark scripts' own bookkeeping: merging stacked-MNIST runs made in separate processes."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+stacked = _load("pacgan_stacked_mnist")
+
+SETUP = {"steps": 30, "batch_size": 8, "lr": 2e-4, "loss": "nonsaturating", "g_steps": 1, "latent_dim": 100,
+         "g_channels": 32, "d_channels": 8, "train_samples": 500, "eval_samples": 260, "machine": "test", "device": "cpu"}
+
+
+def _row(modes: int, kl: float) -> dict:
+    return {"modes": modes, "kl": kl, "confidence": 0.5, "train_seconds": 1.0, "steps": 30}
+
+
+def _run(path: Path, per_model: dict, **setup) -> Path:
+    results = {name: {"per_seed": {str(s): _row(*v) for s, v in seeds.items()}} for name, seeds in per_model.items()}
+    path.write_text(json.dumps({"results": results, "setup": {**SETUP, **setup}}))
+    return path
+
+
+def test_merge_collects_every_seed_and_recomputes_the_summary(tmp_path):
+    a = _run(tmp_path / "a.json", {"DCGAN": {0: (100, 3.0)}, "PacDCGAN2": {0: (300, 2.0)}})
+    b = _run(tmp_path / "b.json", {"DCGAN": {1: (200, 4.0)}, "PacDCGAN2": {1: (500, 1.0)}}, machine="another")
+    merged = stacked.merge_runs([a, b], tmp_path / "merged")
+    assert set(merged) == {"DCGAN", "PacDCGAN2"}
+    assert set(merged["DCGAN"]["per_seed"]) == {"0", "1"}
+    written = json.loads((tmp_path / "merged.json").read_text())
+    s = written["results"]["PacDCGAN2"]["summary"]
+    assert s["seeds"] == 2 and s["modes_mean"] == pytest.approx(400.0) and s["kl_mean"] == pytest.approx(1.5)
+    assert s["modes_se"] == pytest.approx(100.0)  # sample std 141.4 / sqrt(2)
+    assert "| PacDCGAN2 | 2 | 3,641 | 400.0 ± 100.0 |" in (tmp_path / "merged.md").read_text()
+
+
+def test_a_setting_missing_from_an_older_run_means_its_default():
+    old = {k: v for k, v in SETUP.items() if k not in ("loss", "g_steps", "device")}
+    assert stacked._same_settings(old, {**SETUP, "g_lr": None, "beta2": 0.999})
+    assert not stacked._same_settings(old, {**SETUP, "loss": "minimax"})
+
+
+def test_merge_adds_to_an_existing_merged_file(tmp_path):
+    stacked.merge_runs([_run(tmp_path / "a.json", {"DCGAN": {0: (100, 3.0)}})], tmp_path / "merged")
+    merged = stacked.merge_runs([_run(tmp_path / "b.json", {"DCGAN": {1: (120, 3.2)}})], tmp_path / "merged")
+    assert set(merged["DCGAN"]["per_seed"]) == {"0", "1"}
+
+
+def test_merge_refuses_a_seed_twice(tmp_path):
+    a = _run(tmp_path / "a.json", {"DCGAN": {0: (100, 3.0)}})
+    b = _run(tmp_path / "b.json", {"DCGAN": {0: (110, 3.1)}})
+    with pytest.raises(SystemExit, match="DCGAN seed 0 is in more than one"):
+        stacked.merge_runs([a, b], tmp_path / "merged")
+    assert not (tmp_path / "merged.json").exists()
+
+
+@pytest.mark.parametrize("other", [{"d_channels": 32}, {"g_lr": 1e-4}, {"beta2": 0.99}])
+def test_merge_refuses_other_settings(tmp_path, other):
+    """Also when the setting is recorded in only one of the runs (the other ran before the option existed)."""
+    a = _run(tmp_path / "a.json", {"DCGAN": {0: (100, 3.0)}})
+    b = _run(tmp_path / "b.json", {"DCGAN": {1: (110, 3.1)}}, **other)
+    with pytest.raises(SystemExit, match="other settings"):
+        stacked.merge_runs([a, b], tmp_path / "merged")
+    assert not (tmp_path / "merged.json").exists()
+
+
+def test_packing_difference_is_pac_minus_plain_with_welch_p():
+    results = {"DCGAN": {"per_seed": {"0": _row(100, 3.0), "1": _row(200, 4.0)}},
+               "PacDCGAN2": {"per_seed": {"0": _row(300, 2.0), "1": _row(500, 1.0)}}}
+    diff, se, p = stacked.packing_difference(results, "modes")
+    assert diff == pytest.approx(250.0) and se == pytest.approx((100.0 ** 2 + 50.0 ** 2) ** 0.5)
+    assert 0.0 < p < 1.0
+    assert stacked.packing_difference(results, "kl")[0] == pytest.approx(-2.0)
+    del results["PacDCGAN2"]["per_seed"]["1"]
+    assert stacked.packing_difference(results, "modes") is None
