@@ -117,13 +117,12 @@ def packing_difference(results: dict, key: str) -> tuple[float, float, float] | 
 
     if not all(len(results.get(n, {}).get("per_seed", {})) >= 2 for n in MODELS):
         return None
-    pac, plain = ([r[key] for r in results[n]["per_seed"].values()] for n in ("PacDCGAN2", "DCGAN"))
-    mean_se = [summarize(list(results[n]["per_seed"].values()))[f"{key}_{s}"] for n in ("PacDCGAN2", "DCGAN")
-               for s in ("mean", "se")]
+    pac, plain = (list(results[n]["per_seed"].values()) for n in ("PacDCGAN2", "DCGAN"))
+    pac_s, plain_s = summarize(pac), summarize(plain)
     with warnings.catch_warnings():  # identical per-seed values (p = nan) make scipy warn
         warnings.simplefilter("ignore", RuntimeWarning)
-        p = float(ttest_ind(pac, plain, equal_var=False).pvalue)
-    return mean_se[0] - mean_se[2], math.hypot(mean_se[1], mean_se[3]), p
+        p = float(ttest_ind([r[key] for r in pac], [r[key] for r in plain], equal_var=False).pvalue)
+    return pac_s[f"{key}_mean"] - plain_s[f"{key}_mean"], math.hypot(pac_s[f"{key}_se"], plain_s[f"{key}_se"]), p
 
 
 def _difference_lines(results: dict) -> list[str]:
