@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 
@@ -106,7 +108,7 @@ def test_bad_generators_and_inputs(relu_net):
 
 
 def test_fast_solver_reaches_the_paper_schedule_quality(relu_net):
-    """csgm_fast (60 Adam steps + Levenberg-Marquardt) recovers as well as 600 Adam steps, with noise (m = 5k: no shrinkage)."""
+    """csgm_fast (screened Adam + Levenberg-Marquardt) recovers as well as 600 Adam steps, with noise (m = 5k: no shrinkage)."""
     x = relu_net(torch.randn(8, 20, generator=torch.Generator().manual_seed(3))).detach()
     op = Gaussian(m=100, noise_std=0.05, seed=2)
     y = op.measure(x, seed=4)
@@ -115,6 +117,24 @@ def test_fast_solver_reaches_the_paper_schedule_quality(relu_net):
     err_slow, err_fast = (slow.x - x).pow(2).mean().item(), (fast.x - x).pow(2).mean().item()
     assert err_fast <= 1.05 * err_slow + 1e-6
     assert fast.z_all.shape == (8, 3, 20) and torch.equal(fast.measurement_loss, fast.restart_losses.min(1).values)
+
+
+def test_fast_screening_keeps_the_best_restarts(relu_net):
+    """After screen_steps, only each image's `survivors` restarts of lowest objective go on: with three starts at the
+    true latent (noiseless, reg 0: zero gradient, so Adam leaves them there) and three far off, keep=6 still returns
+    just the three survivors, and they are the true latent."""
+    z_true = torch.randn(2, 20, generator=torch.Generator().manual_seed(8))
+    x = relu_net(z_true).detach()
+    op = Gaussian(m=60, seed=3)
+    far = 4.0 * torch.randn(2, 3, 20, generator=torch.Generator().manual_seed(9))
+    z_init = torch.cat([far[:, :1], z_true[:, None].expand(2, 3, 20), far[:, 1:]], 1)  # good ones at slots 1..3
+    rec = csgm_fast(relu_net, op, op.measure(x), z_init=z_init, screen_steps=2, survivors=3, keep=6, reg=0.0)
+    assert rec.z_all.shape == (2, 3, 20)
+    assert torch.allclose(rec.z_all, z_true[:, None].expand(2, 3, 20), atol=1e-4)
+    with pytest.raises(InvalidValueError, match="screen_steps"):
+        csgm_fast(relu_net, op, op.measure(x), screen_steps=-1)
+    with pytest.raises(InvalidValueError, match="survivors"):
+        csgm_fast(relu_net, op, op.measure(x), survivors=0)
 
 
 def test_fast_solver_noiseless_exact(relu_net):
@@ -132,7 +152,7 @@ def test_custom_residual_loss_ignores_a_dead_zone(relu_net):
 
     op = Identity()
     y = (x + shift).flatten(1)
-    dead_zone = lambda r, y: (r.abs() - 0.31).clamp_min(0).pow(2).sum(1)  # noqa: E731
+    dead_zone = lambda r, y: (r.abs() - 0.31).clamp_min(0).pow(2).sum(1)
     plain = csgm(relu_net, op, y, restarts=4, steps=400, seed=0)
     robust = csgm(relu_net, op, y, restarts=4, steps=400, seed=0, residual_loss=dead_zone)
     assert (robust.x - x).pow(2).mean() < 0.5 * (plain.x - x).pow(2).mean()
@@ -145,7 +165,7 @@ def test_search_weight_rule():
     assert search_weight(20, 70) == pytest.approx(0.5 * 10 / 70)
     assert search_weight(20, 80) == 0.0 and search_weight(20, 400) == 0.0
     ws = [search_weight(20, m) for m in range(1, 200)]
-    assert all(a >= b for a, b in zip(ws, ws[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(ws))
 
 
 def test_fast_winner_minimises_the_penalised_objective(relu_net):

@@ -228,8 +228,9 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
 
     # reg=0: the restart average below does the small-m regularisation (csgm_fast's default shrinkage is off here);
     # the first generator keeps the single-generator seed, so a one-element ensemble is the plain method
-    fits = [csgm_fast(g, operator, y, lam=lam, restarts=restarts, steps=steps, lr=lr, keep=keep, lm_steps=lm_steps,
-                      reg=0.0, seed=seed + 7919 * i, max_batch=max_batch) for i, g in enumerate(generators)]
+    fits = [csgm_fast(g, operator, y, lam=lam, restarts=restarts, screen_steps=0, steps=steps, lr=lr, keep=keep,
+                      lm_steps=lm_steps, reg=0.0, seed=seed + 7919 * i, max_batch=max_batch)
+            for i, g in enumerate(generators)]
     z_all = torch.cat([f.z_all for f in fits], 1)  # (B, K, k), K = restarts per generator x generators
     losses = torch.cat([f.restart_losses for f in fits], 1)  # (B, K); inf for restarts not kept
     b, kk, _ = z_all.shape
