@@ -233,7 +233,7 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
             for i, g in enumerate(generators)]
     z_all = torch.cat([f.z_all for f in fits], 1)  # (B, K, k), K = restarts per generator x generators
     losses = torch.cat([f.restart_losses for f in fits], 1)  # (B, K); inf for restarts not kept
-    b, kk, _ = z_all.shape
+    b = z_all.shape[0]
     device = z_all.device
     source = torch.cat([torch.full((f.z_all.shape[1],), i, device=device) for i, f in enumerate(fits)])  # (K,)
     shape = operator.input_shape
