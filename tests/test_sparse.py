@@ -9,7 +9,7 @@ from sklearn.linear_model import Lasso
 
 from genprior.errors import GenpriorError, InvalidValueError, ShapeError, UnknownNameError
 from genprior.operators import Gaussian, Magnitude
-from genprior.solvers.sparse import BASES, basis_matrix, haar_level, lasso, select_alpha
+from genprior.solvers.sparse import BASES, POLISH_MAX_ITER, basis_matrix, haar_level, lasso, select_alpha
 
 
 def _problem(shape=(1, 8, 8), m=40, batch=4, noise_std=0.1, seed=0):
@@ -223,12 +223,13 @@ def test_homotopy_large_alpha_gives_zero_and_unfinished_rows_fall_back_to_fista(
 # --- float32 FISTA + exact float64 solve on the support ("polish") ---------------------------------
 
 @pytest.mark.parametrize("shape,m,basis", [((1, 8, 8), 40, "pixel"), ((1, 8, 8), 30, "dct"),
-                                           ((1, 28, 28), 400, "pixel")])
+                                           ((1, 28, 28), 400, "pixel"), ((1, 28, 28), 200, "pixel")])
 def test_polish_reaches_scikit_learn_objective_exactly(shape, m, basis):
     op, _, y = _problem(shape=shape, m=m, batch=3)
     y = y.double()
     alpha = 0.1
     ours = lasso(op, y, basis=basis, alpha=alpha, box=False, solver="polish")
+    assert ours.iterations < POLISH_MAX_ITER  # accepted by the polish itself, not rescued by float64 FISTA
     design = (op.matrix().double() @ basis_matrix(basis, op.input_shape)).numpy()
     for i in range(y.shape[0]):
         target = y[i].numpy()

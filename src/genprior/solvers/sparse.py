@@ -39,6 +39,12 @@ SOLVERS = ("auto", "fista", "homotopy", "polish")
 # solver="auto" (no box, alpha > 0) follows the homotopy path when n >= HOMOTOPY_MAX_RATIO * m (few
 # kinks, each cheap), else float32 FISTA + an exact float64 solve on the support ("polish")
 HOMOTOPY_MAX_RATIO = 5
+# the homotopy forms D_A d_A from the gathered active columns when n >= HOMOTOPY_GATHER_RATIO * m, else by a
+# dense product over all n coordinates
+HOMOTOPY_GATHER_RATIO = 16
+# polish's gradient: z G costs n^2 per row through the Gram matrix, 2mn as (z D^T) D; two thin products run below
+# the GEMM peak, so the design route is taken only when n >= POLISH_DESIGN_RATIO * m
+POLISH_DESIGN_RATIO = 3
 POLISH_MAX_ITER = 2000  # float32 iterations before the rows not yet accepted go to float64 FISTA
 
 
@@ -237,7 +243,7 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
         return out, ok, 0
     limit = min(m, n)  # a Lasso solution of a design in general position has at most m nonzeros
     use_gram = 2 * m >= n  # a = d @ G (n^2 per row) or (d @ D^T) @ D (2mn per row)
-    gather = 16 * m <= n  # small m: D_A d_A from gathered columns beats the dense product
+    gather = HOMOTOPY_GATHER_RATIO * m <= n  # small m: D_A d_A from gathered columns beats the dense product
     rho, lam, first, bb = b[rows].clone(), lam[rows], first[rows], b[rows]
     live_n = rows.numel()
     ar = torch.arange(live_n, device=dev)
@@ -452,7 +458,8 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     if batch == 0 or lipschitz == 0.0:
         return out, ok, 0
     step, threshold = 1.0 / lipschitz, alpha / lipschitz
-    g32 = gram.to(torch.float32)
+    g32 = gram.to(torch.float32) if POLISH_DESIGN_RATIO * design.shape[0] > n else None
+    d32, d32_t = design.to(torch.float32), design.T.to(torch.float32).contiguous()
     shift = b.to(torch.float32) * step  # z - step (z G - b) = (z + step b) - step z G
     rows = torch.arange(batch, device=dev)
     c = torch.zeros(batch, n, dtype=torch.float32, device=dev)
@@ -463,7 +470,8 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     iterations = 0
     for k in range(1, max_iter + 1):
         iterations = k
-        v = torch.addmm(z + shift, z, g32, alpha=-step)
+        v = torch.addmm(z + shift, z, g32, alpha=-step) if g32 is not None else torch.addmm(
+            z + shift, z @ d32_t, d32, alpha=-step)
         c_new = v.sub_(v.clamp(-threshold, threshold))
         z, t, _ = fista_momentum(z, c, c_new, t)
         c = c_new
