@@ -97,9 +97,10 @@ def csgm_fast(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.
     and 3k..4k) were chosen with the mnist-vae on MNIST test images 300..499 (m = 10, 25, 50, 100, 400;
     sigma = 0.1), and the screening (40 starts, 8 steps, 12 survivors, 16 decaying steps) on images 500..799
     (m = 10 to 750, four restart seeds each), never on the benchmark's images 0..299. Against the 1000-step
-    schedule on images 500..799 the mean error was 0.79, 0.78, 0.92, 0.83, 0.82 and 0.81 x at m = 10, 25, 50,
+    schedule on images 500..799 the mean error is 0.80, 0.77, 0.92, 0.83, 0.82 and 0.81 x at m = 10, 25, 50,
     100, 200 and 750; the single-stage search it replaced (10 restarts x 60 decaying steps, the same keep and
-    Levenberg-Marquardt) was 0.81, 0.88, 0.97, 0.91, 0.84 and 0.82 x at a little more cost.
+    Levenberg-Marquardt) is 0.81, 0.91, 0.98, 0.91, 0.86 and 0.83 x at a little more cost
+    (``benchmarks/csgm_fast_schedule.py``).
     """
     for name, v in (("steps", steps), ("survivors", survivors), ("keep", keep), ("lm_steps", lm_steps)):
         _check_positive_int(name, v)

@@ -15,7 +15,7 @@ gradient-based adaptive restart of O'Donoghue & Candes (2015); all images are so
 batched iteration, and each image stops as soon as its own iterates settle.
 
 Without the box (and ``alpha > 0``), ``solver="auto"`` instead solves exactly: with few measurements
-(``n >= 5 m``) it follows the Lasso homotopy path (LARS-Lasso) for all images at once; otherwise it
+(``n >= 6 m``) it follows the Lasso homotopy path (LARS-Lasso) for all images at once; otherwise it
 runs FISTA in float32 on the shared Gram matrix only until each image's signs settle and then solves
 on that support exactly in float64 ("polish"). Either way it checks the optimality conditions of
 every result in float64 and finishes any row that fails them by float64 FISTA from where it stopped.
@@ -38,7 +38,7 @@ BASES = ("pixel", "dct", "wavelet")
 SOLVERS = ("auto", "fista", "homotopy", "polish")
 # solver="auto" (no box, alpha > 0) follows the homotopy path when n >= HOMOTOPY_MAX_RATIO * m (few
 # kinks, each cheap), else float32 FISTA + an exact float64 solve on the support ("polish")
-HOMOTOPY_MAX_RATIO = 5
+HOMOTOPY_MAX_RATIO = 6  # the crossover with polish is near n = 5.8 m (784 pixels: m = 135)
 # the homotopy forms D_A d_A from the gathered active columns when n >= HOMOTOPY_GATHER_RATIO * m, else by a
 # dense product over all n coordinates
 HOMOTOPY_GATHER_RATIO = 16
@@ -532,7 +532,7 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     ``alpha > 0`` only, ``max_iter`` caps its kinks), ``"polish"`` (float32 FISTA on the Gram matrix
     until each row's signs settle, then an exact float64 solve on that support, accepted where the
     optimality conditions hold in float64; unboxed, ``alpha > 0``) or ``"auto"``: without the box and
-    with ``alpha > 0``, the homotopy when ``n >= 5 m`` (its cost grows with the number of kinks, about
+    with ``alpha > 0``, the homotopy when ``n >= 6 m`` (its cost grows with the number of kinks, about
     ``1.3 m``) and polish otherwise; FISTA with the box. Rows the exact solvers do not finish are
     finished by float64 FISTA.
 
