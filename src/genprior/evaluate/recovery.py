@@ -48,11 +48,10 @@ def recover(method: str, operator: Operator, y: torch.Tensor, *, generator=None,
             if not operator.linear:
                 raise InvalidValueError(f"method hybrid needs a linear operator, {operator.name} is not")
             return hybrid(generator, operator, y, lam=lam, seed=seed).x
+        starts = {} if restarts is None else {"restarts": restarts}  # None: the solver's own default
         if method == "csgm-fast":  # its own schedule: screened Adam + Levenberg-Marquardt (steps/lr not used)
-            starts = {} if restarts is None else {"restarts": restarts}
             return csgm_fast(generator, operator, y, lam=lam, seed=seed, progress=progress, **starts).x
-        return csgm(generator, operator, y, lam=lam, restarts=10 if restarts is None else restarts, steps=steps, lr=lr,
-                    seed=seed, progress=progress).x
+        return csgm(generator, operator, y, lam=lam, steps=steps, lr=lr, seed=seed, progress=progress, **starts).x
     if not operator.linear:
         raise InvalidValueError(f"method {method} needs a linear operator, {operator.name} is not")
     from genprior.solvers.sparse import lasso

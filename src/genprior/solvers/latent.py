@@ -41,9 +41,10 @@ class LatentRecovery:
     steps: int
 
 
-def _check_positive_int(name: str, v) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-        raise InvalidValueError(f"{name} must be a positive integer, got {v!r}")
+def _check_positive_int(name: str, v, *, allow_zero: bool = False) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < (0 if allow_zero else 1):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise InvalidValueError(f"{name} must be {kind} integer, got {v!r}")
     return v
 
 
@@ -104,8 +105,7 @@ def csgm_fast(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.
     """
     for name, v in (("steps", steps), ("survivors", survivors), ("keep", keep), ("lm_steps", lm_steps)):
         _check_positive_int(name, v)
-    if isinstance(screen_steps, bool) or not isinstance(screen_steps, int) or screen_steps < 0:
-        raise InvalidValueError(f"screen_steps must be a non-negative integer, got {screen_steps!r}")
+    _check_positive_int("screen_steps", screen_steps, allow_zero=True)
     y = operator.check_measurements(y)
     if reg is None:
         reg = search_weight(latent_dim_of(generator), operator.output_size) * _energy_gain(operator)

@@ -458,8 +458,12 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     if batch == 0 or lipschitz == 0.0:
         return out, ok, 0
     step, threshold = 1.0 / lipschitz, alpha / lipschitz
-    g32 = gram.to(torch.float32) if POLISH_DESIGN_RATIO * design.shape[0] > n else None
-    d32, d32_t = design.to(torch.float32), design.T.to(torch.float32).contiguous()
+    if POLISH_DESIGN_RATIO * design.shape[0] > n:  # z G through the Gram matrix
+        left, right = (lambda z: z), gram.to(torch.float32)
+    else:  # (z D^T) D
+        d32 = design.to(torch.float32)
+        d32_t = d32.T.contiguous()
+        left, right = (lambda z: z @ d32_t), d32
     shift = b.to(torch.float32) * step  # z - step (z G - b) = (z + step b) - step z G
     rows = torch.arange(batch, device=dev)
     c = torch.zeros(batch, n, dtype=torch.float32, device=dev)
@@ -470,8 +474,7 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     iterations = 0
     for k in range(1, max_iter + 1):
         iterations = k
-        v = torch.addmm(z + shift, z, g32, alpha=-step) if g32 is not None else torch.addmm(
-            z + shift, z @ d32_t, d32, alpha=-step)
+        v = torch.addmm(z + shift, left(z), right, alpha=-step)
         c_new = v.sub_(v.clamp(-threshold, threshold))
         z, t, _ = fista_momentum(z, c, c_new, t)
         c = c_new
