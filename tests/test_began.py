@@ -126,7 +126,7 @@ def test_one_epoch_writes_state_and_samples(tmp_path, digits):
 
 def test_resume_bit_for_bit(tmp_path, digits):
     data = digits[:64]
-    kw = dict(batch_size=16, lambda_k=0.05, progress=False, seed=3, samples_every=0)
+    kw = {"batch_size": 16, "lambda_k": 0.05, "progress": False, "seed": 3, "samples_every": 0}
     G1, D1 = _nets()
     info1 = train_began(G1, D1, data, epochs=2, out_dir=tmp_path / "straight", **kw)
     G2, D2 = _nets()
@@ -145,7 +145,7 @@ def test_resume_bit_for_bit(tmp_path, digits):
 def test_train_rejects_bad_inputs():
     G, D = _nets()
     x = torch.rand(32, 1, 28, 28)
-    for bad in (dict(gamma=0.0), dict(gamma=1.5), dict(epochs=-1), dict(lambda_k=-0.1), dict(batch_size=64)):
+    for bad in ({"gamma": 0.0}, {"gamma": 1.5}, {"epochs": -1}, {"lambda_k": -0.1}, {"batch_size": 64}):
         with pytest.raises(InvalidValueError):
             train_began(G, D, x, progress=False, **{"batch_size": 8, **bad})
     with pytest.raises(ShapeError):

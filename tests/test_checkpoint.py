@@ -56,7 +56,7 @@ def test_training_resume_matches_uninterrupted_run(tmp_path):
     straight = VAE(output_shape=(1, 4, 4), hidden=(16,), latent_dim=2)
     torch.manual_seed(0)
     resumed = VAE(output_shape=(1, 4, 4), hidden=(16,), latent_dim=2)
-    opts = dict(batch_size=16, patience=100, progress=False, seed=3)
+    opts = {"batch_size": 16, "patience": 100, "progress": False, "seed": 3}
     train_vae(straight, train, test, out_dir=tmp_path / "a", max_epochs=4, **opts)
     train_vae(resumed, train, test, out_dir=tmp_path / "b", max_epochs=2, **opts)
     torch.manual_seed(123)  # a resumed run must not depend on the global RNG

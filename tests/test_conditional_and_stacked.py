@@ -14,8 +14,8 @@ from genprior.evaluate.modes import discrete_mode_statistics
 from genprior.io import load_tensors
 from genprior.models.checkpoint import load_model
 from genprior.models.conditional import ConditionalDiscriminator, ConditionalGenerator
-from genprior.solvers import csgm
 from genprior.operators import Identity
+from genprior.solvers import csgm
 from genprior.train.gan import train_gan
 
 
@@ -37,7 +37,7 @@ def test_conditional_shapes_and_label_use():
 
 
 def test_conditional_bad_labels_are_clear():
-    G, D = _pair()
+    G, _ = _pair()
     z = torch.randn(2, 4)
     with pytest.raises(ShapeError, match="needs labels"):
         G(z)
@@ -63,7 +63,7 @@ def test_fixed_label_generator_is_a_prior():
 def test_conditional_training_and_resume_bit_for_bit(tmp_path):
     data = torch.rand(48, 1, 28, 28)
     labels = torch.randint(3, (48,), generator=torch.Generator().manual_seed(1))
-    kw = dict(labels=labels, batch_size=8, progress=False, seed=5)
+    kw = {"labels": labels, "batch_size": 8, "progress": False, "seed": 5}
     G1, D1 = _pair()
     train_gan(G1, D1, data, epochs=2, out_dir=tmp_path / "straight", **kw)
     G2, D2 = _pair()

@@ -2,7 +2,15 @@ import pytest
 import torch
 
 from genprior.errors import InvalidValueError, ShapeError
-from genprior.operators import Downsample, Gaussian, Identity, Inpaint, Magnitude, Sign, make_operator
+from genprior.operators import (
+    Downsample,
+    Gaussian,
+    Identity,
+    Inpaint,
+    Magnitude,
+    Sign,
+    make_operator,
+)
 
 LINEAR = [
     ("gaussian", lambda: Gaussian(m=100, shape=(1, 28, 28), noise_std=0.1, seed=1)),

@@ -49,7 +49,7 @@ def test_pgd_no_worse_than_fgsm(digits):
 
 
 def test_targeted_fgsm_raises_target_logit(digits):
-    model, x, y = digits
+    model, x, _ = digits
     target = 3
     with torch.no_grad():
         before = model(x)[:, target] - model(x).logsumexp(1)

@@ -7,9 +7,21 @@ import scipy.fft
 import torch
 from sklearn.linear_model import Lasso
 
-from genprior.errors import GenpriorError, InvalidValueError, ShapeError, UnknownNameError
+from genprior.errors import (
+    GenpriorError,
+    InvalidValueError,
+    ShapeError,
+    UnknownNameError,
+)
 from genprior.operators import Gaussian, Magnitude
-from genprior.solvers.sparse import BASES, POLISH_MAX_ITER, basis_matrix, haar_level, lasso, select_alpha
+from genprior.solvers.sparse import (
+    BASES,
+    POLISH_MAX_ITER,
+    basis_matrix,
+    haar_level,
+    lasso,
+    select_alpha,
+)
 
 
 def _problem(shape=(1, 8, 8), m=40, batch=4, noise_std=0.1, seed=0):
@@ -198,7 +210,7 @@ def test_homotopy_batch_equals_one_row_at_a_time():
 
 
 def test_homotopy_large_alpha_gives_zero_and_unfinished_rows_fall_back_to_fista(monkeypatch):
-    import genprior.solvers.sparse as sparse
+    from genprior.solvers import sparse
 
     op, _, y = _problem(shape=(1, 8, 8), m=10)
     y = y.double()
@@ -254,7 +266,7 @@ def test_auto_solver_picks_polish_for_many_measurements_and_it_matches_tight_fis
 
 
 def test_support_solve_and_polish_fallback(monkeypatch):
-    import genprior.solvers.sparse as sparse
+    from genprior.solvers import sparse
 
     op, _, y = _problem(shape=(1, 8, 8), m=40, batch=4)
     y = y.double()

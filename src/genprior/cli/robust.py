@@ -31,8 +31,8 @@ def cmd_train_classifier(args) -> int:
         train = type(train)(train.name, train.split, train.images[:args.train_images], train.labels[:args.train_images])
     model = Classifier(input_shape=tuple(train.images.shape[1:]), channels=tuple(args.channels), hidden=args.hidden)
     data_info = {"dataset": args.dataset, "train_images": len(train), "test_images": len(test)}
-    common = dict(out_dir=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                  resume=args.resume, data_info=data_info)
+    common = {"out_dir": args.out, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+              "seed": args.seed, "resume": args.resume, "data_info": data_info}
     if args.adv_eps is not None and args.distill_temperature is not None:
         raise InvalidValueError("choose one of --adv-eps (adversarial training) and --distill-temperature")
     if args.init is not None:

@@ -7,6 +7,8 @@ Widths and depths are arguments so that benchmarks can shrink them to a CPU budg
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -35,7 +37,7 @@ class MLPGenerator(nn.Module):
         self.batch_norm = bool(batch_norm)
         layers: list[nn.Module] = []
         sizes = (self.latent_dim, *self.hidden)
-        for a, b in zip(sizes[:-1], sizes[1:]):
+        for a, b in itertools.pairwise(sizes):
             layers.append(nn.Linear(a, b))
             if self.batch_norm:
                 layers.append(nn.BatchNorm1d(b))
@@ -62,7 +64,7 @@ class MLPDiscriminator(nn.Module):
         self.pieces = int(pieces)
         layers: list[nn.Module] = []
         sizes = (self.input_dim, *self.hidden)
-        for a, b in zip(sizes[:-1], sizes[1:]):
+        for a, b in itertools.pairwise(sizes):
             layers += [Maxout(a, b, self.pieces)] if self.pieces > 1 else [nn.Linear(a, b), nn.ReLU()]
         layers.append(nn.Linear(sizes[-1], 1))
         self.net = nn.Sequential(*layers)

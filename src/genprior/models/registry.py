@@ -37,9 +37,13 @@ def build_model(architecture: dict) -> nn.Module:
 def _register_builtin() -> None:
     if _BUILDERS:
         return
+    # imported here, not at the top: these modules import this one (register); the calls set the order of names()
+    from genprior.models.began import register_families as began_families
+    from genprior.models.classifier import Classifier
+    from genprior.models.pack import register_families as pack_families
     from genprior.models.vae import VAE
 
     register("vae")(VAE)
-    from genprior.models.pack import register_families; register_families(register)
-    from genprior.models.classifier import Classifier; register("classifier")(Classifier)
-    from genprior.models.began import register_families as _began; _began(register)
+    pack_families(register)
+    register("classifier")(Classifier)
+    began_families(register)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -25,13 +26,13 @@ class VAE(nn.Module):
         n = math.prod(self.output_shape)
         enc, dec = [], []
         sizes = (n, *self.hidden)
-        for a, b in zip(sizes[:-1], sizes[1:]):
+        for a, b in itertools.pairwise(sizes):
             enc += [nn.Linear(a, b), nn.Softplus()]
         self.encoder = nn.Sequential(*enc)
         self.to_mu = nn.Linear(sizes[-1], self.latent_dim)
         self.to_logvar = nn.Linear(sizes[-1], self.latent_dim)
         rev = (self.latent_dim, *reversed(self.hidden))
-        for a, b in zip(rev[:-1], rev[1:]):
+        for a, b in itertools.pairwise(rev):
             dec += [nn.Linear(a, b), nn.Softplus()]
         dec += [nn.Linear(rev[-1], n)]
         self.decoder = nn.Sequential(*dec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from genprior.io import atomic_write_text, write_json
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        if v != v:
+        if math.isnan(v):
             return "nan"
         if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
             return f"{v:.2e}"

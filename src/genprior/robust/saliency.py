@@ -49,7 +49,7 @@ def occlusion(model: Model, x: torch.Tensor, target: torch.Tensor | int | None =
     with top-left corner ``(i * stride, j * stride)``. Large positive values mark evidence for class ``c``.
     """
     check_images(x)
-    b, ch, h, w = x.shape
+    b, _, h, w = x.shape
     if not (1 <= size <= min(h, w)) or stride < 1:
         raise InvalidValueError(f"occlusion needs 1 <= size <= {min(h, w)} and stride >= 1, got {size}, {stride}")
     c = _classes(model, x, target)
