@@ -116,41 +116,41 @@ def main() -> None:
 
 def markdown(results: dict, setup: dict) -> str:
     lines = ["# PacGAN 2-D mode collapse (Lin et al. 2018, Tables 1-2) on a CPU budget", "",
-             f"Each cell: mean ± standard error over {next(iter(next(iter(results.values())).values()))['seeds']} seeds; "
+             (f"Each cell: mean ± standard error over {next(iter(next(iter(results.values())).values()))['seeds']} seeds; "
              "2,500 samples per run; a sample is high quality within 3 std of its nearest mode; "
-             "reverse KL of the high-quality samples' mode histogram against uniform.", ""]
-    for ds in results:
+             "reverse KL of the high-quality samples' mode histogram against uniform."), ""]
+    for ds, rows in results.items():
         M = 25 if ds == "grid" else 8
         lines += [f"## {ds} ({M} modes)", "", "| model | modes (ours) | modes (published) | high-quality fraction | reverse KL |",
                   "|---|---|---|---|---|"]
-        for name, r in results[ds].items():
+        for name, r in rows.items():
             lines.append(f"| {name} | {r['modes_mean']:.1f} ± {r['modes_se']:.1f} | {r['published_modes']} | "
                          f"{r['high_quality_mean']:.3f} | {r['reverse_kl_mean']:.3f} ± {r['reverse_kl_se']:.3f} |")
         lines.append("")
     lines += ["## Budget and deviations from the paper", "",
-              f"- CPU, 1 thread, {setup['seconds_total'] / 60:.1f} min wall for the whole script on a shared, noisy machine "
-              f"({setup['machine']}).",
-              f"- Shrunk to fit: G {setup['generator']['hidden']} ReLU{' + batch norm' if setup['generator']['batch_norm'] else ', no batch norm'} "
+              (f"- CPU, 1 thread, {setup['seconds_total'] / 60:.1f} min wall for the whole script on a shared, noisy machine "
+              f"({setup['machine']})."),
+              (f"- Shrunk to fit: G {setup['generator']['hidden']} ReLU{' + batch norm' if setup['generator']['batch_norm'] else ', no batch norm'} "
               "(paper 4 x 400 + batch norm), "
               f"D {setup['discriminator']['hidden']} maxout-{setup['discriminator']['maxout_pieces']} (paper 3 x 200 maxout-5), "
               f"{setup['steps']} steps of {setup['batch_size_packs']} packs with Adam lr {setup['lr']}, betas (0.5, 0.999), "
               f"the last {setup['fine_tune_fraction']:.0%} of the steps at lr / 10 with fresh Adam state "
-              "(paper: lr 1e-4, beta1 0.8, 400 epochs of 100,000 points in batches of 100 = 400,000 steps per run, on GPUs).",
-              "- PacGAN-m uses the same number of packs per step as the GAN, so its D and G see m times as many samples "
-              "per step; G and everything else are identical.",
+              "(paper: lr 1e-4, beta1 0.8, 400 epochs of 100,000 points in batches of 100 = 400,000 steps per run, on GPUs)."),
+              ("- PacGAN-m uses the same number of packs per step as the GAN, so its D and G see m times as many samples "
+              "per step; G and everything else are identical."),
               "- Samples are drawn with the generator in eval mode (batch norm, if any, on running statistics).",
-              "- Published values are modes captured only (mean over the paper's trials); high-quality fractions and "
-              "reverse KL are ours.", ""]
+              ("- Published values are modes captured only (mean over the paper's trials); high-quality fractions and "
+              "reverse KL are ours."), ""]
     low = [f"{ds} (high-quality fraction {min(r['high_quality_mean'] for r in results[ds].values()):.2f}-"
            f"{max(r['high_quality_mean'] for r in results[ds].values()):.2f})"
            for ds in results if min(r["high_quality_mean"] for r in results[ds].values()) < 0.5]
     if low:
         lines += ["## Caveat: not converged", "",
-                  f"Under this budget the generators are far from converged on {', '.join(low)}: most samples are not "
+                  (f"Under this budget the generators are far from converged on {', '.join(low)}: most samples are not "
                   "within 3 std of any mode (see the PNG: on the grid the samples are a diffuse smear over the square). "
                   "'Modes captured' then counts which modes the smear happens to touch, so it measures coverage, not "
                   "mode capture in the paper's sense. Treat the ordering of models on such a data set as weak "
-                  "evidence; the paper's high-quality fractions are close to 1.", ""]
+                  "evidence; the paper's high-quality fractions are close to 1."), ""]
     return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ import torch
 
 from genprior import zoo
 from genprior.data import load_dataset
+from genprior.errors import GenpriorError
 from genprior.io import atomic_write_text, write_json
 from genprior.robust.attacks import (
     autoencoder_attack,
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     for row, defense, kw in rows:
         try:
             setup = build_setup(defense, steps=args.steps, restarts=args.restarts, pgd_steps=args.pgd_steps, **kw)
-        except Exception as e:  # a missing zoo entry skips the row, loudly
+        except GenpriorError as e:  # a missing zoo entry skips the row, loudly
             print(f"row {row} skipped: {e}", file=sys.stderr)
             continue
         t0 = time.perf_counter()
