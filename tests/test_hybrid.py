@@ -104,6 +104,23 @@ def test_bad_inputs_raise(relu_net):
         hybrid(relu_net, op, y, restarts=0)
     with pytest.raises(InvalidValueError):
         hybrid(relu_net, op, y, rounds=-1)
+    for bad_search in ({"screen_steps": -1}, {"survivors": 0}, {"screen_steps": 2.5}):
+        with pytest.raises(InvalidValueError, match=next(iter(bad_search))):
+            hybrid(relu_net, op, y, **bad_search)
+
+
+def test_screening_keeps_the_best_survivors(relu_net):
+    """With screening on, only ``survivors`` restarts go on, ``keep`` of them come back; screening off
+    (``screen_steps=0``) is the single-stage search; each is seeded and different from the other."""
+    x, _ = _sparse_plus_range(relu_net, b=2)
+    op = Gaussian(m=60, noise_std=0.1, seed=4)
+    y = op.measure(x, seed=5)
+    kw = {"restarts": 12, "survivors": 5, "keep": 3, "steps": 6, "lm_steps": 1, "seed": 9}
+    screened = hybrid(relu_net, op, y, screen_steps=4, **kw)
+    single = hybrid(relu_net, op, y, screen_steps=0, **kw)
+    assert screened.z_all.shape == single.z_all.shape == (2, 3, 20)
+    assert torch.equal(screened.x, hybrid(relu_net, op, y, screen_steps=4, **kw).x)
+    assert not torch.equal(screened.z_all, single.z_all)
 
 
 def test_one_generator_ensemble_is_the_plain_method(relu_net):
