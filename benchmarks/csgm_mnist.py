@@ -129,16 +129,14 @@ def main() -> None:
         _write(out, curves, tasks, args, t_all)
     for m in args.m:
         done = {meth for meth, rows in curves.items() if any(r["m"] == m for r in rows)}
-        rows, recs, _ = run_setting(Gaussian(m=m, shape=shape, noise_std=0.1, seed=m), images, holdout,
-                                    methods=args.methods, args=args, seed=1000 + m, done=done)
+        rows, recs, _ = _cs_setting(m, images, holdout, methods=args.methods, args=args, done=done)
         for method, row in rows.items():
             curves.setdefault(method, []).append(row)
             curves[method].sort(key=lambda r: r["m"])
         if rows:
             _write(out, curves, tasks, args, t_all)
         if m in GRID_M and rows:
-            save_image_grid(Path(f"{_grid_stem(out, recs)}-cs-m{m}.png"), {"truth": images, **recs},
-                            title=f"compressed sensing m={m}")
+            _cs_grid(_grid_stem(out, recs), m, images, recs)
 
     if not args.skip_tasks:
         for name, op in _task_operators(shape).items():
@@ -147,8 +145,18 @@ def main() -> None:
             tasks.setdefault(name, {}).update(rows)
             _write(out, curves, tasks, args, t_all)
             if rows:
-                _task_grid(f"{_grid_stem(out, recs)}", name, op, images, y, recs)
+                _task_grid(_grid_stem(out, recs), name, op, images, y, recs)
     print(f"wrote {out}.json/.md/.png")
+
+
+def _cs_setting(m: int, images, holdout, *, methods, args, done=()):
+    """run_setting on the protocol's Gaussian operator for ``m`` (operator seed ``m``, run seed ``1000 + m``)."""
+    op = Gaussian(m=m, shape=tuple(images.shape[1:]), noise_std=0.1, seed=m)
+    return run_setting(op, images, holdout, methods=methods, args=args, seed=1000 + m, done=done)
+
+
+def _cs_grid(stem: str, m: int, images, recs) -> None:
+    save_image_grid(Path(f"{stem}-cs-m{m}.png"), {"truth": images, **recs}, title=f"compressed sensing m={m}")
 
 
 def _task_operators(shape) -> dict:
@@ -173,9 +181,8 @@ def _grids(out: Path, images, holdout, args) -> None:
     them again beside the others without re-running every method on all 300 images."""
     shape = tuple(images.shape[1:])
     for m in GRID_M:
-        _, recs, _ = run_setting(Gaussian(m=m, shape=shape, noise_std=0.1, seed=m), images, holdout, methods=METHODS,
-                                 args=args, seed=1000 + m)
-        save_image_grid(Path(f"{out}-cs-m{m}.png"), {"truth": images, **recs}, title=f"compressed sensing m={m}")
+        _, recs, _ = _cs_setting(m, images, holdout, methods=METHODS, args=args)
+        _cs_grid(str(out), m, images, recs)
     for name, op in _task_operators(shape).items():
         _, recs, y = run_setting(op, images, holdout, methods=METHODS, args=args, seed=TASK_SEED)
         _task_grid(str(out), name, op, images, y, recs)

@@ -74,8 +74,8 @@ def lasso_vs_sklearn(images: torch.Tensor, m_list, *, alpha: float = 0.1, basis:
 
     Both sides are timed ``repeats`` times, alternating (scikit-learn, ours, scikit-learn, ...), so that they
     share the machine's moments. ``device``: where ours runs (scikit-learn always runs on the CPU); on a GPU one
-    untimed call first warms it up, and each timed call ends with a synchronisation. Returns one dict per ``m`` with ``sklearn_seconds`` (median of the per-image
-    loop's times), ``ours_seconds`` (median of one batched call, including building the basis and design),
+    untimed call first warms it up, and each timed call ends with a synchronisation. Returns one dict per ``m``
+    with ``sklearn_seconds`` (median of the per-image loop's times), ``ours_seconds`` (median of one batched call, including building the basis and design),
     ``ratio`` (their quotient),
     ``gap_max`` / ``gap_mean`` (relative objective gap ``(ours - sklearn) / sklearn`` per image; <= 0
     means ours is at least as low), ``ours_not_lower`` (images where ours is above sklearn's by more
