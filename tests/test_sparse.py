@@ -232,7 +232,7 @@ def test_homotopy_large_alpha_gives_zero_and_unfinished_rows_fall_back_to_fista(
     assert torch.allclose(rescued.objective, exact.objective, rtol=1e-8)
 
 
-# --- float32 FISTA + exact float64 solve on the support ("polish") ---------------------------------
+# --- float32 ADMM + exact float64 solves on the support ("polish") --------------------------------
 
 @pytest.mark.parametrize("shape,m,basis", [((1, 8, 8), 40, "pixel"), ((1, 8, 8), 30, "dct"),
                                            ((1, 28, 28), 400, "pixel"), ((1, 28, 28), 200, "pixel")])
@@ -263,6 +263,39 @@ def test_auto_solver_picks_polish_for_many_measurements_and_it_matches_tight_fis
     assert torch.allclose(polish.coef, fista.coef, atol=1e-6)
     with pytest.raises(InvalidValueError):
         lasso(op, y, alpha=0.1, box=True, solver="polish")
+
+
+@pytest.mark.parametrize("rho", [3e-3, 10.0])
+def test_polish_is_exact_whatever_its_admm_penalty(rho):
+    # ADMM converges for any rho > 0 and only its speed depends on it; exactness comes from the solve and the check.
+    # Far from the default (about 0.5 here) float32 z can settle a little off the support (the active-set
+    # corrections repair that) or, at a large rho, overshoot it until polish hands the row to float64 FISTA
+    from genprior.solvers import sparse
+
+    op, _, y = _problem(shape=(1, 8, 8), m=40, batch=4)
+    y = y.double()
+    design = op.matrix().double()
+    reference = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
+    coef, ok, iterations = sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER, rho=rho)
+    assert bool(ok.any()) and iterations < POLISH_MAX_ITER
+    assert torch.allclose(coef[ok], reference.coef[ok], atol=1e-9)
+    assert bool(sparse._kkt_holds(design, y[ok], coef[ok], 0.1).all()) and torch.isfinite(coef).all()
+
+
+def test_polish_hands_a_degenerate_design_to_fista_early():
+    # 2x2 block averaging: every column appears four times, G_SS of any support with two copies is singular and
+    # the minimiser is not unique; polish must give such rows up soon instead of running to POLISH_MAX_ITER
+    from genprior.operators import Downsample
+    from genprior.solvers import sparse
+
+    op = Downsample(factor=2, shape=(1, 8, 8), noise_std=0.1)
+    x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = op.measure(x, seed=3).double()
+    _, ok, iterations = sparse._gram_polish(op.matrix().double(), y, 0.1, max_iter=POLISH_MAX_ITER)
+    assert not bool(ok.any()) and iterations < POLISH_MAX_ITER // 10
+    ours = lasso(op, y, alpha=0.1, box=False, solver="polish")
+    tight = lasso(op, y, alpha=0.1, box=False, solver="fista", tol=1e-13, max_iter=200000)
+    assert torch.allclose(ours.objective, tight.objective, rtol=1e-7)
 
 
 def test_support_solve_and_polish_fallback(monkeypatch):

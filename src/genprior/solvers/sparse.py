@@ -15,10 +15,11 @@ gradient-based adaptive restart of O'Donoghue & Candes (2015); all images are so
 batched iteration, and each image stops as soon as its own iterates settle.
 
 Without the box (and ``alpha > 0``), ``solver="auto"`` instead solves exactly: with few measurements
-(``n >= 6 m``) it follows the Lasso homotopy path (LARS-Lasso) for all images at once; otherwise it
-runs FISTA in float32 on the shared Gram matrix only until each image's signs settle and then solves
-on that support exactly in float64 ("polish"). Either way it checks the optimality conditions of
-every result in float64 and finishes any row that fails them by float64 FISTA from where it stopped.
+(``n >= 6.5 m``) it follows the Lasso homotopy path (LARS-Lasso) for all images at once; otherwise it
+runs ADMM in float32 with the shared Gram matrix only until each image's signs settle and then solves
+on that support exactly in float64, corrected by primal-dual active-set steps ("polish"). Either way it
+checks the optimality conditions of every result in float64 and finishes any row that fails them by
+float64 FISTA from where it stopped.
 """
 
 from __future__ import annotations
@@ -37,15 +38,13 @@ from genprior.operators.base import Operator
 BASES = ("pixel", "dct", "wavelet")
 SOLVERS = ("auto", "fista", "homotopy", "polish")
 # solver="auto" (no box, alpha > 0) follows the homotopy path when n >= HOMOTOPY_MAX_RATIO * m (few
-# kinks, each cheap), else float32 FISTA + an exact float64 solve on the support ("polish")
-HOMOTOPY_MAX_RATIO = 6  # the crossover with polish is near n = 5.8 m (784 pixels: m = 135)
+# kinks, each cheap), else float32 ADMM + exact float64 solves on the support ("polish")
+HOMOTOPY_MAX_RATIO = 6.5  # the crossover with polish is near n = 6.4 m (784 pixels: m = 122)
 # the homotopy forms D_A d_A from the gathered active columns when n >= HOMOTOPY_GATHER_RATIO * m, else by a
 # dense product over all n coordinates
 HOMOTOPY_GATHER_RATIO = 16
-# polish's gradient: z G costs n^2 per row through the Gram matrix, 2mn as (z D^T) D; two thin products run below
-# the GEMM peak, so the design route is taken only when n >= POLISH_DESIGN_RATIO * m
-POLISH_DESIGN_RATIO = 3
-POLISH_MAX_ITER = 2000  # float32 iterations before the rows not yet accepted go to float64 FISTA
+POLISH_MAX_ITER = 2000  # float32 ADMM iterations before the rows not yet accepted go to float64 FISTA
+GIVE_UP_SINGULAR = 3  # singular solves on a row's settled supports before polish hands it to float64 FISTA
 
 
 # --- bases --------------------------------------------------------------------------------------
@@ -426,77 +425,96 @@ def _support_solve(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tensor, alph
     return out
 
 
-def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int, first: int = 30,
-                 every: int = 10, stable: int = 8) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Lasso ``1/2||y - D c||^2 + alpha||c||_1`` (``alpha > 0``) by float32 FISTA to find each row's support,
-    then an exact float64 solve on it.
+def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int, rho: float | None = None,
+                 first: int = 20, every: int = 10, stable: int = 5, rounds: int = 3
+                 ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Lasso ``1/2||y - D c||^2 + alpha||c||_1`` (``alpha > 0``): float32 ADMM finds each row's support, exact
+    float64 solves on it finish.
 
-    All rows run FISTA with adaptive restart on the Gram form (``D^T D`` and ``D^T y`` shared, float32)
-    from ``c = 0``. From iteration ``first`` on, every ``every`` iterations, each row whose signs have not
-    changed for ``stable`` iterations is solved exactly on that support and those signs in float64
-    (:func:`_support_solve`); it is accepted, and leaves the batch, when the result satisfies the
-    optimality conditions in float64 (:func:`_kkt_holds`). A row never accepted within ``max_iter``
-    iterations is handed back unfinished at its float32 iterate.
+    ADMM in its scaled form for the Lasso (Boyd et al. 2011, section 6.4), all rows at once, with the inverse
+    of ``D^T D + rho I`` shared by the rows: ``x = (D^T y + rho (z - u)) (D^T D + rho I)^{-1}``,
+    ``z = soft_threshold(x + u, alpha / rho)``, ``u += x - z``. It converges for any ``rho > 0``; the default
+    ``rho = 0.8 (m / n) tr(D^T D) / n`` grows with the share of measurements, like the spread of the
+    restricted spectrum it has to balance (chosen on held-out images 300..499).
+
+    From iteration ``first`` on, every ``every`` iterations, each row whose signs of ``z`` have not changed
+    for ``stable`` iterations is solved exactly on that support in float64 (:func:`_support_solve`). A
+    result that satisfies the optimality conditions (:func:`_kkt_from_correlation`) is accepted and its row
+    leaves the batch; one that does not gets up to ``rounds - 1`` primal-dual active-set corrections (Fan,
+    Jiao & Lu 2014: the next support is where ``|c_j + q_j / G_jj| > alpha / G_jj``, ``q = D^T r``). Rows
+    not accepted within ``max_iter`` iterations come back unfinished at their float32 ``z``, and so do rows
+    whose settled support had a singular ``G_SS`` ``GIVE_UP_SINGULAR`` times (a design with repeated or zero
+    columns, where the minimiser need not be unique).
 
     ``design``: ``(m, n)`` float64; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)`` (in ``y``'s
     dtype), the ``(B,)`` mask of accepted rows and the iterations run.
     """
-    n = design.shape[1]
+    m, n = design.shape
     batch = y.shape[0]
     dev = y.device
     gram = design.T @ design
+    diag = gram.diagonal().clamp(min=1e-300)
     b = y @ design
     out = torch.zeros_like(b)
     ok = torch.zeros(batch, dtype=torch.bool, device=dev)
-    # the largest eigenvalue of D^T D by power iteration, rounded up (a step a little short of 1/L only
-    # slows FISTA; the exactness comes from the solve and the check)
-    vec = torch.ones(n, dtype=gram.dtype, device=dev)
-    for _ in range(30):
-        vec = gram @ vec
-        vec = vec / torch.linalg.vector_norm(vec).clamp(min=1e-300)
-    lipschitz = 1.05 * float(vec @ (gram @ vec))
-    if batch == 0 or lipschitz == 0.0:
+    scale = float(gram.trace()) / n
+    if batch == 0 or scale == 0.0:
         return out, ok, 0
-    step, threshold = 1.0 / lipschitz, alpha / lipschitz
-    if POLISH_DESIGN_RATIO * design.shape[0] > n:  # z G through the Gram matrix
-        left, right = (lambda z: z), gram.to(torch.float32)
-    else:  # (z D^T) D
-        d32 = design.to(torch.float32)
-        d32_t = d32.T.contiguous()
-        left, right = (lambda z: z @ d32_t), d32
-    shift = b.to(torch.float32) * step  # z - step (z G - b) = (z + step b) - step z G
+    rho = 0.8 * min(m / n, 1.0) * scale if rho is None else float(rho)
+    inverse = torch.linalg.inv(gram + rho * torch.eye(n, dtype=gram.dtype, device=dev))
+    shift = (b @ inverse).to(torch.float32)  # x = (b + rho (z - u)) M = b M + rho (z - u) M
+    inverse = inverse.to(torch.float32)
+    threshold = alpha / rho
     rows = torch.arange(batch, device=dev)
-    c = torch.zeros(batch, n, dtype=torch.float32, device=dev)
-    z = c.clone()
-    t = torch.ones(batch, 1, dtype=torch.float32, device=dev)
+    z = torch.zeros(batch, n, dtype=torch.float32, device=dev)
+    u = torch.zeros_like(z)
     sign = torch.zeros(batch, n, dtype=torch.int8, device=dev)
     still = torch.zeros(batch, dtype=torch.long, device=dev)  # iterations since the signs last changed
+    singular = torch.zeros(batch, dtype=torch.long, device=dev)  # settled supports that were singular
     iterations = 0
     for k in range(1, max_iter + 1):
         iterations = k
-        v = torch.addmm(z + shift, left(z), right, alpha=-step)
-        c_new = v.sub_(v.clamp(-threshold, threshold))
-        z, t, _ = fista_momentum(z, c, c_new, t)
-        c = c_new
-        new_sign = torch.sign(c).to(torch.int8)
+        v = torch.addmm(shift, z - u, inverse, alpha=rho).add_(u)
+        z = v - v.clamp(-threshold, threshold)
+        u = v.sub_(z)
+        new_sign = torch.sign(z).to(torch.int8)
         still = torch.where((new_sign != sign).any(1), torch.zeros_like(still), still + 1)
         sign = new_sign
-        if k >= first and (k - first) % every == 0:
-            cand = torch.nonzero(still >= stable).squeeze(1)
-            if cand.numel():
-                coef = _support_solve(gram, b[rows[cand]], sign[cand], alpha)
-                good = torch.isfinite(coef).all(1) & _kkt_holds(design, y[rows[cand]], coef, alpha)
-                acc = cand[good]
-                out[rows[acc]] = coef[good]
-                ok[rows[acc]] = True
-                if acc.numel():
-                    keep = torch.ones(rows.numel(), dtype=torch.bool, device=dev)
-                    keep[acc] = False
-                    rows, c, z, t, sign, still, shift = (x_[keep] for x_ in (rows, c, z, t, sign, still, shift))
-                    if rows.numel() == 0:
-                        break
+        if k < first or (k - first) % every:
+            continue
+        cand = torch.nonzero(still >= stable).squeeze(1)
+        trial, leaving = sign[cand], []
+        for round_ in range(rounds):
+            if not cand.numel():
+                break
+            coef = _support_solve(gram, b[rows[cand]], trial, alpha)
+            finite = torch.isfinite(coef).all(1)
+            if round_ == 0:
+                # a settled support whose G_SS is singular again and again has dependent columns (a degenerate design:
+                # repeated or zero columns, where ADMM's iterate spreads over the copies); float64 FISTA finishes it
+                singular[cand] += (~finite).long()
+                given_up = cand[singular[cand] >= GIVE_UP_SINGULAR]
+                out[rows[given_up]] = z[given_up].to(out.dtype)
+                leaving.append(given_up)
+            coef = torch.where(finite.unsqueeze(1), coef, torch.zeros_like(coef))
+            corr = b[rows[cand]] - coef @ gram  # D^T (y - D c)
+            good = finite & _kkt_from_correlation(corr, coef, alpha)
+            out[rows[cand[good]]] = coef[good]
+            ok[rows[cand[good]]] = True
+            leaving.append(cand[good])
+            retry = finite & ~good
+            w = coef[retry] + corr[retry] / diag
+            trial = torch.where(w.abs() > alpha / diag, torch.sign(w), torch.zeros_like(w)).to(torch.int8)
+            cand = cand[retry]
+        gone = torch.cat(leaving) if leaving else cand[:0]
+        if gone.numel():
+            keep = torch.ones(rows.numel(), dtype=torch.bool, device=dev)
+            keep[gone] = False
+            rows, z, u, sign, still, singular, shift = (t_[keep] for t_ in (rows, z, u, sign, still, singular, shift))
+            if rows.numel() == 0:
+                break
     if rows.numel():
-        out[rows] = c.to(out.dtype)
+        out[rows] = z.to(out.dtype)
     return out, ok, iterations
 
 
@@ -507,10 +525,15 @@ def _kkt_holds(design: torch.Tensor, y: torch.Tensor, coef: torch.Tensor, alpha:
     ``|D_j^T r| <= alpha`` everywhere and ``D_j^T r = alpha sign(c_j)`` on the support, ``r = y - D c``.
     A violation of ``rtol * alpha`` can lower the objective by only ``O((rtol * alpha)^2)``.
     """
-    rho = (y - coef @ design.T) @ design
-    slack = alpha * rtol + 1e-12 * rho.abs().amax(1, keepdim=True)
-    within = (rho.abs() <= alpha + slack).all(1)
-    on_support = torch.where(coef != 0, (rho - alpha * torch.sign(coef)).abs() <= slack, True).all(1)
+    return _kkt_from_correlation((y - coef @ design.T) @ design, coef, alpha, rtol=rtol)
+
+
+def _kkt_from_correlation(corr: torch.Tensor, coef: torch.Tensor, alpha: float, *, rtol: float = 1e-6
+                          ) -> torch.Tensor:
+    """:func:`_kkt_holds` given the correlations ``corr = D^T (y - D c)`` ``(B, n)``."""
+    slack = alpha * rtol + 1e-12 * corr.abs().amax(1, keepdim=True)
+    within = (corr.abs() <= alpha + slack).all(1)
+    on_support = torch.where(coef != 0, (corr - alpha * torch.sign(coef)).abs() <= slack, True).all(1)
     return within & on_support
 
 
@@ -532,12 +555,12 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     by FISTA with adaptive restart in ``dtype`` (float64 by default) on ``y``'s device.
 
     ``solver``: ``"fista"``, ``"homotopy"`` (the exact LARS-Lasso path; unboxed problems with
-    ``alpha > 0`` only, ``max_iter`` caps its kinks), ``"polish"`` (float32 FISTA on the Gram matrix
-    until each row's signs settle, then an exact float64 solve on that support, accepted where the
-    optimality conditions hold in float64; unboxed, ``alpha > 0``) or ``"auto"``: without the box and
-    with ``alpha > 0``, the homotopy when ``n >= 6 m`` (its cost grows with the number of kinks, about
-    ``1.3 m``) and polish otherwise; FISTA with the box. Rows the exact solvers do not finish are
-    finished by float64 FISTA.
+    ``alpha > 0`` only, ``max_iter`` caps its kinks), ``"polish"`` (float32 ADMM with the Gram matrix
+    until each row's signs settle, then exact float64 solves on that support and up to two active-set
+    corrections, accepted where the optimality conditions hold in float64; unboxed, ``alpha > 0``) or
+    ``"auto"``: without the box and with ``alpha > 0``, the homotopy when ``n >= 6.5 m`` (its cost grows
+    with the number of kinks, about ``1.3 m``) and polish otherwise; FISTA with the box. Rows the exact
+    solvers do not finish are finished by float64 FISTA.
 
     ``box``: in the pixel basis, solve with the constraint ``0 <= c <= 1`` inside FISTA (its prox,
     ``clip(soft_threshold(.), 0, 1)``, is exact there because the basis is separable); in the other
