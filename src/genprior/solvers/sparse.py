@@ -383,7 +383,7 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
 
 
 def _support_solve(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tensor, alpha: float, *,
-                   chunk: int = 16) -> torch.Tensor:
+                   chunk: int = 4) -> torch.Tensor:
     """Per row, the Lasso stationary point on the support and signs ``sign`` ``(B, n)`` (entries -1, 0, 1).
 
     Solves ``G_SS c_S = b_S - alpha s_S`` exactly (Cholesky, in ``gram``'s dtype) with ``c = 0`` off the
@@ -396,32 +396,30 @@ def _support_solve(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tensor, alph
     out = torch.zeros_like(b)
     support = sign != 0
     sizes = support.sum(1)
-    largest = int(sizes.max()) if batch else 0
-    if largest == 0:
+    if batch == 0 or int(sizes.max()) == 0:
         return out
-    # padding slot i of a row points at coordinate n + i of the extended Gram matrix diag(G, I)
-    ext = torch.block_diag(gram, torch.eye(largest, dtype=gram.dtype, device=gram.device))
-    flat, width = ext.reshape(-1), n + largest
-    b_ext = torch.nn.functional.pad(b, (0, largest))
-    sign_ext = torch.nn.functional.pad(sign, (0, largest))
+    flat = gram.reshape(-1)
     order_rows = torch.argsort(sizes)
     for start in range(0, batch, chunk):
         rows = order_rows[start:start + chunk]
         size = int(sizes[rows].max())
         if size == 0:
             continue
-        sup = support[rows]
-        # the support's coordinates first (in increasing order), then padding
-        cols = torch.argsort(sup.to(torch.int8), dim=1, descending=True, stable=True)[:, :size]
-        pos = torch.arange(size, device=b.device)
-        cols = torch.where(pos < sizes[rows].unsqueeze(1), cols, n + pos)
-        rhs = b_ext[rows].gather(1, cols) - alpha * sign_ext[rows].gather(1, cols).to(b.dtype)
-        sub = flat.take(cols.unsqueeze(2) * width + cols.unsqueeze(1))
+        # the support's coordinates first (in increasing order); padding slots repeat coordinate 0 and are
+        # masked to identity rows and columns
+        cols = torch.argsort(support[rows].to(torch.int8), dim=1, descending=True, stable=True)[:, :size]
+        valid = torch.arange(size, device=b.device) < sizes[rows].unsqueeze(1)
+        cols = cols.masked_fill(~valid, 0)
+        pair = valid.unsqueeze(2) & valid.unsqueeze(1)
+        sub = flat.take(cols.unsqueeze(2) * n + cols.unsqueeze(1)).masked_fill_(~pair, 0.0)
+        sub.diagonal(dim1=1, dim2=2).masked_fill_(~valid, 1.0)
+        rhs = (b[rows].gather(1, cols) - alpha * sign[rows].gather(1, cols).to(b.dtype)).masked_fill_(~valid, 0.0)
         factor, info = torch.linalg.cholesky_ex(sub)
         sol = torch.linalg.solve_triangular(factor, rhs.unsqueeze(2), upper=False)
         sol = torch.linalg.solve_triangular(factor.mT, sol, upper=True).squeeze(2)
         sol = torch.where((info == 0).unsqueeze(1), sol, torch.full_like(sol, math.nan))
-        out[rows] = torch.zeros(rows.numel(), width, dtype=b.dtype, device=b.device).scatter_(1, cols, sol)[:, :n]
+        sol = sol.masked_fill(~valid, 0.0)
+        out[rows] = torch.zeros(rows.numel(), n, dtype=b.dtype, device=b.device).scatter_add_(1, cols, sol)
     return out
 
 
@@ -461,7 +459,7 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     if batch == 0 or scale == 0.0:
         return out, ok, 0
     rho = 0.8 * min(m / n, 1.0) * scale if rho is None else float(rho)
-    inverse = torch.linalg.inv(gram + rho * torch.eye(n, dtype=gram.dtype, device=dev))
+    inverse = torch.cholesky_inverse(torch.linalg.cholesky(gram + rho * torch.eye(n, dtype=gram.dtype, device=dev)))
     shift = (b @ inverse).to(torch.float32)  # x = (b + rho (z - u)) M = b M + rho (z - u) M
     inverse = inverse.to(torch.float32)
     threshold = alpha / rho
