@@ -1,5 +1,7 @@
 """Tests of the Lasso baselines: bases, agreement with scikit-learn, batching, recovery, errors."""
 
+import math
+
 import numpy as np
 import pytest
 import pywt
@@ -183,7 +185,7 @@ def test_homotopy_reaches_scikit_learn_objective(shape, m, basis):
 
 
 def test_auto_solver_picks_homotopy_for_few_measurements_and_fista_with_the_box():
-    op, _, y = _problem(shape=(1, 8, 8), m=8)
+    op, _, y = _problem(shape=(1, 8, 8), m=6)  # n = 64 >= HOMOTOPY_MAX_RATIO * m
     y = y.double()
     auto = lasso(op, y, alpha=0.1, box=False)
     path = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
@@ -282,9 +284,48 @@ def test_polish_is_exact_whatever_its_admm_penalty(rho):
     assert bool(sparse._kkt_holds(design, y[ok], coef[ok], 0.1).all()) and torch.isfinite(coef).all()
 
 
+@pytest.mark.parametrize("factored_ratio", [0.0, math.inf])
+@pytest.mark.parametrize("relax", [1.0, 1.8])
+def test_polish_admm_with_and_without_the_woodbury_factor_is_exact(monkeypatch, factored_ratio, relax):
+    # (G + rho I)^{-1} applied directly or through the m x m factor, with or without over-relaxation: the same math,
+    # so the same minimiser (the homotopy's) and every row accepted by polish itself
+    from genprior.solvers import sparse
+
+    monkeypatch.setattr(sparse, "FACTORED_RATIO", factored_ratio)
+    op, _, y = _problem(shape=(1, 8, 8), m=20, batch=5)
+    y = y.double()
+    design = op.matrix().double()
+    reference = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
+    coef, ok, iterations = sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER, relax=relax)
+    assert bool(ok.all()) and iterations < POLISH_MAX_ITER
+    assert torch.allclose(coef, reference.coef, atol=1e-9)
+
+
+def test_polish_hands_its_slow_tail_to_the_homotopy(monkeypatch):
+    from genprior.solvers import sparse
+
+    op, _, y = _problem(shape=(1, 8, 8), m=20, batch=8)
+    y = y.double()
+    design = op.matrix().double()
+    reference = sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER)
+    calls = []
+    real = sparse._homotopy
+
+    def spy(design_, y_, *args, **kwargs):
+        calls.append(y_.shape[0])
+        return real(design_, y_, *args, **kwargs)
+
+    monkeypatch.setattr(sparse, "_homotopy", spy)
+    monkeypatch.setattr(sparse, "TAIL_FACTOR", 1)  # hand over at the check that accepted half the rows
+    coef, ok, iterations = sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER)
+    assert len(calls) == 1 and 0 < calls[0] <= 4 and iterations <= reference[2]
+    assert bool(ok.all()) and torch.allclose(coef, reference[0], atol=1e-9)
+
+
 def test_polish_hands_a_degenerate_design_to_fista_early():
     # 2x2 block averaging: every column appears four times, G_SS of any support with two copies is singular and
-    # the minimiser is not unique; polish must give such rows up soon instead of running to POLISH_MAX_ITER
+    # the minimiser is not unique (ADMM settles on all the copies, more than m of them); polish must give such rows
+    # up soon instead of running to POLISH_MAX_ITER
     from genprior.operators import Downsample
     from genprior.solvers import sparse
 
@@ -292,7 +333,7 @@ def test_polish_hands_a_degenerate_design_to_fista_early():
     x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     y = op.measure(x, seed=3).double()
     _, ok, iterations = sparse._gram_polish(op.matrix().double(), y, 0.1, max_iter=POLISH_MAX_ITER)
-    assert not bool(ok.any()) and iterations < POLISH_MAX_ITER // 10
+    assert not bool(ok.any()) and iterations < POLISH_MAX_ITER // 8
     ours = lasso(op, y, alpha=0.1, box=False, solver="polish")
     tight = lasso(op, y, alpha=0.1, box=False, solver="fista", tol=1e-13, max_iter=200000)
     assert torch.allclose(ours.objective, tight.objective, rtol=1e-7)

@@ -15,8 +15,8 @@ gradient-based adaptive restart of O'Donoghue & Candes (2015); all images are so
 batched iteration, and each image stops as soon as its own iterates settle.
 
 Without the box (and ``alpha > 0``), ``solver="auto"`` instead solves exactly: with few measurements
-(``n >= 6.5 m``) it follows the Lasso homotopy path (LARS-Lasso) for all images at once; otherwise it
-runs ADMM in float32 with the shared Gram matrix only until each image's signs settle and then solves
+(``n >= 10.5 m``) it follows the Lasso homotopy path (LARS-Lasso) for all images at once; otherwise it
+runs over-relaxed ADMM in float32 with the shared Gram matrix only until each image's signs settle and then solves
 on that support exactly in float64, corrected by primal-dual active-set steps ("polish"). Either way it
 checks the optimality conditions of every result in float64 and finishes any row that fails them by
 float64 FISTA from where it stopped.
@@ -39,12 +39,15 @@ BASES = ("pixel", "dct", "wavelet")
 SOLVERS = ("auto", "fista", "homotopy", "polish")
 # solver="auto" (no box, alpha > 0) follows the homotopy path when n >= HOMOTOPY_MAX_RATIO * m (few
 # kinks, each cheap), else float32 ADMM + exact float64 solves on the support ("polish")
-HOMOTOPY_MAX_RATIO = 6.5  # the crossover with polish is near n = 6.4 m (784 pixels: m = 122)
+HOMOTOPY_MAX_RATIO = 10.5  # the crossover with polish is near n = 10.5 m (784 pixels: m = 75)
 # the homotopy forms D_A d_A from the gathered active columns when n >= HOMOTOPY_GATHER_RATIO * m, else by a
 # dense product over all n coordinates
 HOMOTOPY_GATHER_RATIO = 16
 POLISH_MAX_ITER = 2000  # float32 ADMM iterations before the rows not yet accepted go to float64 FISTA
 GIVE_UP_SINGULAR = 3  # singular solves on a row's settled supports before polish hands it to float64 FISTA
+GIVE_UP_OVERSIZE = 15  # checks with settled signs on more than m coordinates before the same hand-over
+TAIL_FACTOR = 3  # polish hands the rows left after 3x the iterations that accepted half the rows to the homotopy
+FACTORED_RATIO = 2.0  # ADMM applies (G + rho I)^{-1} through the m x m Woodbury factor when n > 2 m
 
 
 # --- bases --------------------------------------------------------------------------------------
@@ -424,25 +427,31 @@ def _support_solve(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tensor, alph
 
 
 def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int, rho: float | None = None,
-                 first: int = 20, every: int = 10, stable: int = 5, rounds: int = 3
+                 first: int = 20, every: int = 10, stable: int = 5, rounds: int = 3, relax: float = 1.8
                  ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Lasso ``1/2||y - D c||^2 + alpha||c||_1`` (``alpha > 0``): float32 ADMM finds each row's support, exact
     float64 solves on it finish.
 
-    ADMM in its scaled form for the Lasso (Boyd et al. 2011, section 6.4), all rows at once, with the inverse
-    of ``D^T D + rho I`` shared by the rows: ``x = (D^T y + rho (z - u)) (D^T D + rho I)^{-1}``,
-    ``z = soft_threshold(x + u, alpha / rho)``, ``u += x - z``. It converges for any ``rho > 0``; the default
-    ``rho = 0.8 (m / n) tr(D^T D) / n`` grows with the share of measurements, like the spread of the
-    restricted spectrum it has to balance (chosen on held-out images 300..499).
+    Over-relaxed ADMM in its scaled form for the Lasso (Boyd et al. 2011, sections 3.4.3 and 6.4), all rows at
+    once, with the inverse of ``D^T D + rho I`` shared by the rows: ``x = (D^T y + rho (z - u)) (D^T D + rho I)^{-1}``,
+    ``x' = relax x + (1 - relax) z``, ``z = soft_threshold(x' + u, alpha / rho)``, ``u += x' - z``. When ``n >
+    FACTORED_RATIO m`` the inverse is applied through the ``m x m`` matrix of the Woodbury identity,
+    ``rho (D^T D + rho I)^{-1} = I - D^T (rho I + D D^T)^{-1} D`` (``4mn`` instead of ``2n^2`` flops per row).
+    It converges for any ``rho > 0`` and ``0 < relax < 2``; the defaults ``relax = 1.8`` and ``rho = 0.8 (m / n)
+    tr(D^T D) / n`` (growing with the share of measurements, like the spread of the restricted spectrum it has to
+    balance) were chosen on held-out images 300..499.
 
     From iteration ``first`` on, every ``every`` iterations, each row whose signs of ``z`` have not changed
-    for ``stable`` iterations is solved exactly on that support in float64 (:func:`_support_solve`). A
-    result that satisfies the optimality conditions (:func:`_kkt_from_correlation`) is accepted and its row
-    leaves the batch; one that does not gets up to ``rounds - 1`` primal-dual active-set corrections (Fan,
-    Jiao & Lu 2014: the next support is where ``|c_j + q_j / G_jj| > alpha / G_jj``, ``q = D^T r``). Rows
-    not accepted within ``max_iter`` iterations come back unfinished at their float32 ``z``, and so do rows
-    whose settled support had a singular ``G_SS`` ``GIVE_UP_SINGULAR`` times (a design with repeated or zero
-    columns, where the minimiser need not be unique).
+    for ``stable`` iterations, and which was not yet tried on these signs, is solved exactly on that support in
+    float64 (:func:`_support_solve`). A result that satisfies the optimality conditions
+    (:func:`_kkt_from_correlation`) is accepted and its row leaves the batch; one that does not gets up to
+    ``rounds - 1`` primal-dual active-set corrections (Fan, Jiao & Lu 2014: the next support is where
+    ``|c_j + q_j / G_jj| > alpha / G_jj``, ``q = D^T r``). Settled signs on more than ``m`` coordinates are not
+    solved (``G_SS`` is singular for any design). Once ``TAIL_FACTOR`` times the iterations that accepted half the
+    rows have run, the rows left are handed to the exact homotopy (:func:`_homotopy`). Rows not accepted within
+    ``max_iter`` iterations come back unfinished at their float32 ``z``. So do rows whose settled support had a
+    singular ``G_SS`` ``GIVE_UP_SINGULAR`` times, or stayed on more than ``m`` coordinates for
+    ``GIVE_UP_OVERSIZE`` checks (a design with repeated columns, where the minimiser need not be unique).
 
     ``design``: ``(m, n)`` float64; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)`` (in ``y``'s
     dtype), the ``(B,)`` mask of accepted rows and the iterations run.
@@ -459,29 +468,58 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     if batch == 0 or scale == 0.0:
         return out, ok, 0
     rho = 0.8 * min(m / n, 1.0) * scale if rho is None else float(rho)
-    inverse = torch.cholesky_inverse(torch.linalg.cholesky(gram + rho * torch.eye(n, dtype=gram.dtype, device=dev)))
-    shift = (b @ inverse).to(torch.float32)  # x = (b + rho (z - u)) M = b M + rho (z - u) M
-    inverse = inverse.to(torch.float32)
+    # x = (b + rho w) M with w = z - u and M = (G + rho I)^{-1}; rho M = I - D^T (rho I + D D^T)^{-1} D
+    # (Woodbury) is the cheaper product when 2m < n: 4mn instead of 2n^2 flops per row
+    factored = FACTORED_RATIO * m < n
+    if factored:
+        small = design @ design.T + rho * torch.eye(m, dtype=gram.dtype, device=dev)
+        right = torch.cholesky_solve(design, torch.linalg.cholesky(small))  # (rho I + D D^T)^{-1} D, (m, n)
+        shift = ((b - (b @ design.T) @ right) / rho).to(torch.float32)
+        left, right = design.T.to(torch.float32).contiguous(), right.to(torch.float32)
+    else:
+        inverse = torch.cholesky_inverse(torch.linalg.cholesky(gram + rho * torch.eye(n, dtype=gram.dtype, device=dev)))
+        shift = (b @ inverse).to(torch.float32)
+        inverse = inverse.to(torch.float32)
     threshold = alpha / rho
     rows = torch.arange(batch, device=dev)
     z = torch.zeros(batch, n, dtype=torch.float32, device=dev)
     u = torch.zeros_like(z)
     sign = torch.zeros(batch, n, dtype=torch.int8, device=dev)
     still = torch.zeros(batch, dtype=torch.long, device=dev)  # iterations since the signs last changed
+    oversize = torch.zeros(batch, dtype=torch.long, device=dev)  # checks with settled signs on more than m
     singular = torch.zeros(batch, dtype=torch.long, device=dev)  # settled supports that were singular
-    iterations = 0
+    untried = torch.ones(batch, dtype=torch.bool, device=dev)  # no solve on the present signs yet
+    iterations, half_at = 0, None  # half_at: the check by which half the rows were accepted
     for k in range(1, max_iter + 1):
         iterations = k
-        v = torch.addmm(shift, z - u, inverse, alpha=rho).add_(u)
+        w = z - u
+        if factored:
+            x = (shift + w).sub_((w @ left) @ right)
+        else:
+            x = torch.addmm(shift, w, inverse, alpha=rho)
+        if relax != 1.0:
+            x = x.mul_(relax).add_(z, alpha=1.0 - relax)
+        v = x.add_(u)
         z = v - v.clamp(-threshold, threshold)
         u = v.sub_(z)
         new_sign = torch.sign(z).to(torch.int8)
-        still = torch.where((new_sign != sign).any(1), torch.zeros_like(still), still + 1)
+        changed = (new_sign != sign).any(1)
+        still = torch.where(changed, torch.zeros_like(still), still + 1)
+        untried |= changed
         sign = new_sign
         if k < first or (k - first) % every:
             continue
-        cand = torch.nonzero(still >= stable).squeeze(1)
-        trial, leaving = sign[cand], []
+        # more than m nonzeros make G_SS singular whatever the design: not solved, and not counted as singular
+        # unless it lasts (at small m, ADMM can dwell on such signs for a long time and still get there)
+        settled = still >= stable
+        over = settled & ((sign != 0).sum(1) > m)
+        oversize += over.long()
+        hopeless = torch.nonzero(oversize >= GIVE_UP_OVERSIZE).squeeze(1)
+        # a row already tried on its present signs would fail the same way again: it waits for new signs (unless
+        # G_SS was singular: that is tried and counted again, below)
+        cand = torch.nonzero(settled & untried & ~over).squeeze(1)
+        trial, leaving = sign[cand], [hopeless]
+        out[rows[hopeless]] = z[hopeless].to(out.dtype)
         for round_ in range(rounds):
             if not cand.numel():
                 break
@@ -491,6 +529,7 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
                 # a settled support whose G_SS is singular again and again has dependent columns (a degenerate design:
                 # repeated or zero columns, where ADMM's iterate spreads over the copies); float64 FISTA finishes it
                 singular[cand] += (~finite).long()
+                untried[cand] = ~finite
                 given_up = cand[singular[cand] >= GIVE_UP_SINGULAR]
                 out[rows[given_up]] = z[given_up].to(out.dtype)
                 leaving.append(given_up)
@@ -508,9 +547,18 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
         if gone.numel():
             keep = torch.ones(rows.numel(), dtype=torch.bool, device=dev)
             keep[gone] = False
-            rows, z, u, sign, still, singular, shift = (t_[keep] for t_ in (rows, z, u, sign, still, singular, shift))
+            rows, z, u, sign, still, untried, singular, oversize, shift = (
+                t_[keep] for t_ in (rows, z, u, sign, still, untried, singular, oversize, shift))
             if rows.numel() == 0:
                 break
+        if half_at is None and int(ok.sum()) * 2 >= batch:
+            half_at = k
+        if half_at is not None and k >= TAIL_FACTOR * half_at:
+            # a few slow rows would keep the loop going for hundreds of iterations: the exact path finishes them
+            coef, done, _ = _homotopy(design, y[rows], alpha, max_kinks=max_iter)
+            done &= _kkt_holds(design, y[rows], coef, alpha)
+            out[rows], ok[rows] = torch.where(done.unsqueeze(1), coef, z.to(out.dtype)), done
+            return out, ok, iterations
     if rows.numel():
         out[rows] = z.to(out.dtype)
     return out, ok, iterations
@@ -556,7 +604,7 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     ``alpha > 0`` only, ``max_iter`` caps its kinks), ``"polish"`` (float32 ADMM with the Gram matrix
     until each row's signs settle, then exact float64 solves on that support and up to two active-set
     corrections, accepted where the optimality conditions hold in float64; unboxed, ``alpha > 0``) or
-    ``"auto"``: without the box and with ``alpha > 0``, the homotopy when ``n >= 6.5 m`` (its cost grows
+    ``"auto"``: without the box and with ``alpha > 0``, the homotopy when ``n >= 10.5 m`` (its cost grows
     with the number of kinks, about ``1.3 m``) and polish otherwise; FISTA with the box. Rows the exact
     solvers do not finish are finished by float64 FISTA.
 
