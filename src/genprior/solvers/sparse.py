@@ -484,11 +484,11 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     rows = torch.arange(batch, device=dev)
     z = torch.zeros(batch, n, dtype=torch.float32, device=dev)
     u = torch.zeros_like(z)
-    sign = torch.zeros(batch, n, dtype=torch.int8, device=dev)
-    still = torch.zeros(batch, dtype=torch.long, device=dev)  # iterations since the signs last changed
+    before = torch.zeros(batch, n, dtype=torch.int8, device=dev)
+    tried = torch.full((batch, n), 2, dtype=torch.int8, device=dev)  # the signs of the row's last solve (2: none)
+    was_singular = torch.zeros(batch, dtype=torch.bool, device=dev)  # and whether its G_SS was singular
     oversize = torch.zeros(batch, dtype=torch.long, device=dev)  # checks with settled signs on more than m
     singular = torch.zeros(batch, dtype=torch.long, device=dev)  # settled supports that were singular
-    untried = torch.ones(batch, dtype=torch.bool, device=dev)  # no solve on the present signs yet
     iterations, half_at = 0, None  # half_at: the check by which half the rows were accepted
     for k in range(1, max_iter + 1):
         iterations = k
@@ -502,21 +502,20 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
         v = x.add_(u)
         z = v - v.clamp(-threshold, threshold)
         u = v.sub_(z)
-        new_sign = torch.sign(z).to(torch.int8)
-        changed = (new_sign != sign).any(1)
-        still = torch.where(changed, torch.zeros_like(still), still + 1)
-        untried |= changed
-        sign = new_sign
+        if k >= first - stable and (k - first + stable) % every == 0:
+            before = torch.sign(z).to(torch.int8)  # the signs ``stable`` iterations before the next check
         if k < first or (k - first) % every:
             continue
+        sign = torch.sign(z).to(torch.int8)
+        settled = (sign == before).all(1)
         # more than m nonzeros make G_SS singular whatever the design: not solved, and not counted as singular
         # unless it lasts (at small m, ADMM can dwell on such signs for a long time and still get there)
-        settled = still >= stable
         over = settled & ((sign != 0).sum(1) > m)
         oversize += over.long()
         hopeless = torch.nonzero(oversize >= GIVE_UP_OVERSIZE).squeeze(1)
         # a row already tried on its present signs would fail the same way again: it waits for new signs (unless
         # G_SS was singular: that is tried and counted again, below)
+        untried = (sign != tried).any(1) | was_singular
         cand = torch.nonzero(settled & untried & ~over).squeeze(1)
         trial, leaving = sign[cand], [hopeless]
         out[rows[hopeless]] = z[hopeless].to(out.dtype)
@@ -529,7 +528,7 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
                 # a settled support whose G_SS is singular again and again has dependent columns (a degenerate design:
                 # repeated or zero columns, where ADMM's iterate spreads over the copies); float64 FISTA finishes it
                 singular[cand] += (~finite).long()
-                untried[cand] = ~finite
+                tried[cand], was_singular[cand] = sign[cand], ~finite
                 given_up = cand[singular[cand] >= GIVE_UP_SINGULAR]
                 out[rows[given_up]] = z[given_up].to(out.dtype)
                 leaving.append(given_up)
@@ -547,8 +546,8 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
         if gone.numel():
             keep = torch.ones(rows.numel(), dtype=torch.bool, device=dev)
             keep[gone] = False
-            rows, z, u, sign, still, untried, singular, oversize, shift = (
-                t_[keep] for t_ in (rows, z, u, sign, still, untried, singular, oversize, shift))
+            rows, z, u, before, tried, was_singular, singular, oversize, shift = (
+                t_[keep] for t_ in (rows, z, u, before, tried, was_singular, singular, oversize, shift))
             if rows.numel() == 0:
                 break
         if half_at is None and int(ok.sum()) * 2 >= batch:
