@@ -77,7 +77,8 @@ def run_setting(op, images, holdout, *, methods, args, seed, done=()):
         seconds = time.perf_counter() - t0
         s = summarize(x.cpu(), images)
         rows[method] = {"m": op.output_size, "mse_per_pixel": s["mse_per_pixel"], "mse_se": s["mse_se"], "psnr": s["psnr"],
-                        "ssim": s["ssim"], "seconds": seconds, "seconds_per_image": seconds / len(images), **extra}
+                        "ssim": s["ssim"], "seconds": seconds, "seconds_per_image": seconds / len(images),
+                        "threads": torch.get_num_threads(), **extra}
         recs[method] = x.cpu()
         print(f"  {op.name:10s} m={op.output_size:4d} {method:22s} mse {s['mse_per_pixel']:.5f} ± {1.96 * s['mse_se']:.5f}"
               f"  {seconds:7.1f}s", flush=True)
@@ -235,11 +236,22 @@ def _markdown(curves, tasks, settings) -> str:
           f"`{settings['model']}` alone.\n\n"
           + head + body + "\n## Seconds per image inside the estimator\n\nReference (original CSGM code): CSGM-VAE "
           + REFERENCE_SECONDS["CSGM-VAE"] + "; scikit-learn Lasso " + REFERENCE_SECONDS["Lasso (scikit-learn)"] + ".\n\n" + times)
-    md += _time_to_quality(curves) + _goal(curves)
+    md += _other_threads(curves, tasks, settings["threads"]) + _time_to_quality(curves) + _goal(curves)
     for name, rows in tasks.items():
         md += f"\n## {name} (m = {next(iter(rows.values()))['m']})\n\n" + markdown_table(
             [{"method": k, **rows[k]} for k in sorted(rows, key=_method_order)], ["method", "mse_per_pixel", "mse_se", "psnr", "ssim", "seconds"])
     return md
+
+
+def _other_threads(curves, tasks, threads: int) -> str:
+    """A line naming the methods whose seconds were measured (by a later, merged run) on another thread count."""
+    rows = [(k, r) for k, rs in curves.items() for r in rs] + [(k, r) for t in tasks.values() for k, r in t.items()]
+    other: dict[int, set] = {}
+    for method, row in rows:
+        if row.get("threads", threads) != threads:
+            other.setdefault(row["threads"], set()).add(method)
+    return "".join(f"\nSeconds of {', '.join(sorted(ms, key=_method_order))} (curve and tasks) were measured by a later "
+                   f"run on {n} thread{'s' if n != 1 else ''}.\n" for n, ms in sorted(other.items()))
 
 
 def _method_order(name: str) -> int:
