@@ -304,7 +304,7 @@ def test_polish_admm_with_and_without_the_woodbury_factor_is_exact(monkeypatch, 
 def test_polish_hands_its_slow_tail_to_the_homotopy(monkeypatch):
     from genprior.solvers import sparse
 
-    op, _, y = _problem(shape=(1, 8, 8), m=20, batch=8)
+    op, _, y = _problem(shape=(1, 8, 8), m=16, batch=8)  # n = TAIL_MIN_RATIO * m
     y = y.double()
     design = op.matrix().double()
     reference = sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER)
@@ -320,6 +320,11 @@ def test_polish_hands_its_slow_tail_to_the_homotopy(monkeypatch):
     coef, ok, iterations = sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER)
     assert len(calls) == 1 and 0 < calls[0] <= 4 and iterations <= reference[2]
     assert bool(ok.all()) and torch.allclose(coef, reference[0], atol=1e-9)
+    # with more measurements (n < TAIL_MIN_RATIO * m) the path is long and ADMM keeps its rows
+    op, _, y = _problem(shape=(1, 8, 8), m=20, batch=8)
+    calls.clear()
+    sparse._gram_polish(op.matrix().double(), y.double(), 0.1, max_iter=POLISH_MAX_ITER)
+    assert not calls
 
 
 def test_polish_hands_a_degenerate_design_to_fista_early():

@@ -46,7 +46,8 @@ HOMOTOPY_GATHER_RATIO = 16
 POLISH_MAX_ITER = 2000  # float32 ADMM iterations before the rows not yet accepted go to float64 FISTA
 GIVE_UP_SINGULAR = 3  # singular solves on a row's settled supports before polish hands it to float64 FISTA
 GIVE_UP_OVERSIZE = 15  # checks with settled signs on more than m coordinates before the same hand-over
-TAIL_FACTOR = 3  # polish hands the rows left after 3x the iterations that accepted half the rows to the homotopy
+TAIL_FACTOR = 3  # polish hands the rows left after 3x the iterations that accepted half the rows to the homotopy,
+TAIL_MIN_RATIO = 4  # when n >= 4 m (a short path); with more measurements ADMM finishes them sooner
 FACTORED_RATIO = 2.0  # ADMM applies (G + rho I)^{-1} through the m x m Woodbury factor when n > 2 m
 
 
@@ -447,11 +448,12 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     (:func:`_kkt_from_correlation`) is accepted and its row leaves the batch; one that does not gets up to
     ``rounds - 1`` primal-dual active-set corrections (Fan, Jiao & Lu 2014: the next support is where
     ``|c_j + q_j / G_jj| > alpha / G_jj``, ``q = D^T r``). Settled signs on more than ``m`` coordinates are not
-    solved (``G_SS`` is singular for any design). Once ``TAIL_FACTOR`` times the iterations that accepted half the
-    rows have run, the rows left are handed to the exact homotopy (:func:`_homotopy`). Rows not accepted within
-    ``max_iter`` iterations come back unfinished at their float32 ``z``. So do rows whose settled support had a
-    singular ``G_SS`` ``GIVE_UP_SINGULAR`` times, or stayed on more than ``m`` coordinates for
-    ``GIVE_UP_OVERSIZE`` checks (a design with repeated columns, where the minimiser need not be unique).
+    solved (``G_SS`` is singular for any design). When ``n >= TAIL_MIN_RATIO m`` and ``TAIL_FACTOR`` times the
+    iterations that accepted half the rows have run, the rows left are handed to the exact homotopy
+    (:func:`_homotopy`). Rows not accepted within ``max_iter`` iterations come back unfinished at their float32
+    ``z``. So do rows whose settled support had a singular ``G_SS`` ``GIVE_UP_SINGULAR`` times, or stayed on more
+    than ``m`` coordinates for ``GIVE_UP_OVERSIZE`` checks (a design with repeated columns, where the minimiser
+    need not be unique).
 
     ``design``: ``(m, n)`` float64; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)`` (in ``y``'s
     dtype), the ``(B,)`` mask of accepted rows and the iterations run.
@@ -552,7 +554,7 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
                 break
         if half_at is None and int(ok.sum()) * 2 >= batch:
             half_at = k
-        if half_at is not None and k >= TAIL_FACTOR * half_at:
+        if half_at is not None and k >= TAIL_FACTOR * half_at and n >= TAIL_MIN_RATIO * m:
             # a few slow rows would keep the loop going for hundreds of iterations: the exact path finishes them
             coef, done, _ = _homotopy(design, y[rows], alpha, max_kinks=max_iter)
             done &= _kkt_holds(design, y[rows], coef, alpha)
