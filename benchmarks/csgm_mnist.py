@@ -250,7 +250,7 @@ def _other_threads(curves, tasks, threads: int) -> str:
     for method, row in rows:
         if row.get("threads", threads) != threads:
             other.setdefault(row["threads"], set()).add(method)
-    return "".join(f"\nSeconds of {', '.join(sorted(ms, key=_method_order))} (curve and tasks) were measured by a later "
+    return "".join(f"\nSeconds of {', '.join(sorted(ms, key=_method_order))} were measured by a later "
                    f"run on {n} thread{'s' if n != 1 else ''}.\n" for n, ms in sorted(other.items()))
 
 

@@ -267,6 +267,18 @@ def test_auto_solver_picks_polish_for_many_measurements_and_it_matches_tight_fis
         lasso(op, y, alpha=0.1, box=True, solver="polish")
 
 
+def _polish_beside_homotopy(*, m: int, batch: int, **polish_options):
+    """``_gram_polish`` (its coef, ok, iterations) on an 8x8 Gaussian problem, the homotopy's exact result on it, the
+    float64 design and measurements."""
+    from genprior.solvers import sparse
+
+    op, _, y = _problem(shape=(1, 8, 8), m=m, batch=batch)
+    y = y.double()
+    design = op.matrix().double()
+    reference = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
+    return sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER, **polish_options), reference, design, y
+
+
 @pytest.mark.parametrize("rho", [3e-3, 10.0])
 def test_polish_is_exact_whatever_its_admm_penalty(rho):
     # ADMM converges for any rho > 0 and only its speed depends on it; exactness comes from the solve and the check.
@@ -274,11 +286,7 @@ def test_polish_is_exact_whatever_its_admm_penalty(rho):
     # corrections repair that) or, at a large rho, overshoot it until polish hands the row to float64 FISTA
     from genprior.solvers import sparse
 
-    op, _, y = _problem(shape=(1, 8, 8), m=40, batch=4)
-    y = y.double()
-    design = op.matrix().double()
-    reference = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
-    coef, ok, iterations = sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER, rho=rho)
+    (coef, ok, iterations), reference, design, y = _polish_beside_homotopy(m=40, batch=4, rho=rho)
     assert bool(ok.any()) and iterations < POLISH_MAX_ITER
     assert torch.allclose(coef[ok], reference.coef[ok], atol=1e-9)
     assert bool(sparse._kkt_holds(design, y[ok], coef[ok], 0.1).all()) and torch.isfinite(coef).all()
@@ -292,11 +300,7 @@ def test_polish_admm_with_and_without_the_woodbury_factor_is_exact(monkeypatch, 
     from genprior.solvers import sparse
 
     monkeypatch.setattr(sparse, "FACTORED_RATIO", factored_ratio)
-    op, _, y = _problem(shape=(1, 8, 8), m=20, batch=5)
-    y = y.double()
-    design = op.matrix().double()
-    reference = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
-    coef, ok, iterations = sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER, relax=relax)
+    (coef, ok, iterations), reference, _, _ = _polish_beside_homotopy(m=20, batch=5, relax=relax)
     assert bool(ok.all()) and iterations < POLISH_MAX_ITER
     assert torch.allclose(coef, reference.coef, atol=1e-9)
 
