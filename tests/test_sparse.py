@@ -185,7 +185,7 @@ def test_homotopy_reaches_scikit_learn_objective(shape, m, basis):
 
 
 def test_auto_solver_picks_homotopy_for_few_measurements_and_fista_with_the_box():
-    op, _, y = _problem(shape=(1, 8, 8), m=6)  # n = 64 >= HOMOTOPY_MAX_RATIO * m
+    op, _, y = _problem(shape=(1, 8, 8), m=5)  # n = 64 >= HOMOTOPY_MAX_RATIO * m
     y = y.double()
     auto = lasso(op, y, alpha=0.1, box=False)
     path = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
@@ -348,21 +348,35 @@ def test_polish_hands_a_degenerate_design_to_fista_early():
     assert torch.allclose(ours.objective, tight.objective, rtol=1e-7)
 
 
-def test_support_solve_and_polish_fallback(monkeypatch):
+@pytest.mark.parametrize("solve", ["_support_solve_lapack", "_support_solve_batched"])
+def test_support_solve_finds_the_minimiser_on_its_support_and_flags_singular_rows(solve):
     from genprior.solvers import sparse
 
+    solve = getattr(sparse, solve)  # the CPU path (LAPACK per row) and the batched path other devices take
     op, _, y = _problem(shape=(1, 8, 8), m=40, batch=4)
     y = y.double()
     exact = lasso(op, y, alpha=0.1, box=False, solver="polish")
     design = op.matrix().double()
     gram, b = design.T @ design, y @ design
     # the solve on the minimiser's own support and signs gives the minimiser back; no support gives 0
-    again = sparse._support_solve(gram, b, torch.sign(exact.coef).to(torch.int8), 0.1)
-    assert torch.allclose(again, exact.coef, atol=1e-10)
-    assert torch.count_nonzero(sparse._support_solve(gram, b, torch.zeros_like(b, dtype=torch.int8), 0.1)) == 0
-    # a support larger than m: G_SS is singular, the row comes back as NaN (and is then rejected)
-    full = torch.ones(1, 64, dtype=torch.int8)
-    assert torch.isnan(sparse._support_solve(gram, b[:1], full, 0.1)).all()
+    signs = torch.sign(exact.coef).to(torch.int8)
+    assert torch.allclose(solve(gram, b, signs, 0.1), exact.coef, rtol=0, atol=1e-10)
+    assert torch.count_nonzero(solve(gram, b, torch.zeros_like(signs), 0.1)) == 0
+    # a support larger than m makes G_SS singular: that row alone comes back as NaN (and is then rejected)
+    signs[1] = 1
+    mixed = solve(gram, b, signs, 0.1)
+    assert torch.isnan(mixed[1]).all()
+    keep = torch.tensor([0, 2, 3])
+    assert torch.allclose(mixed[keep], exact.coef[keep], rtol=0, atol=1e-10)
+
+
+def test_polish_fallback(monkeypatch):
+    from genprior.solvers import sparse
+
+    op, _, y = _problem(shape=(1, 8, 8), m=40, batch=4)
+    y = y.double()
+    exact = lasso(op, y, alpha=0.1, box=False, solver="polish")
+    design = op.matrix().double()
     # rows not accepted in time are finished by float64 FISTA from the float32 iterate
     coef, ok, iterations = sparse._gram_polish(design, y, 0.1, max_iter=3)
     assert iterations == 3 and not bool(ok.any()) and torch.isfinite(coef).all()

@@ -15,7 +15,7 @@ gradient-based adaptive restart of O'Donoghue & Candes (2015); all images are so
 batched iteration, and each image stops as soon as its own iterates settle.
 
 Without the box (and ``alpha > 0``), ``solver="auto"`` instead solves exactly: with few measurements
-(``n >= 10.5 m``) it follows the Lasso homotopy path (LARS-Lasso) for all images at once; otherwise it
+(``n >= 12.5 m``) it follows the Lasso homotopy path (LARS-Lasso) for all images at once; otherwise it
 runs over-relaxed ADMM in float32 with the shared Gram matrix only until each image's signs settle and then solves
 on that support exactly in float64, corrected by primal-dual active-set steps ("polish"). Either way it
 checks the optimality conditions of every result in float64 and finishes any row that fails them by
@@ -39,7 +39,7 @@ BASES = ("pixel", "dct", "wavelet")
 SOLVERS = ("auto", "fista", "homotopy", "polish")
 # solver="auto" (no box, alpha > 0) follows the homotopy path when n >= HOMOTOPY_MAX_RATIO * m (few
 # kinks, each cheap), else float32 ADMM + exact float64 solves on the support ("polish")
-HOMOTOPY_MAX_RATIO = 10.5  # the crossover with polish is near n = 10.5 m (784 pixels: m = 75)
+HOMOTOPY_MAX_RATIO = 12.5  # the crossover with polish is near n = 12.5 m (784 pixels: m = 63)
 # the homotopy forms D_A d_A from the gathered active columns when n >= HOMOTOPY_GATHER_RATIO * m, else by a
 # dense product over all n coordinates
 HOMOTOPY_GATHER_RATIO = 16
@@ -391,11 +391,20 @@ def _support_solve(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tensor, alph
     """Per row, the Lasso stationary point on the support and signs ``sign`` ``(B, n)`` (entries -1, 0, 1).
 
     Solves ``G_SS c_S = b_S - alpha s_S`` exactly (Cholesky, in ``gram``'s dtype) with ``c = 0`` off the
-    support ``S = {j : sign_j != 0}``; ``gram = D^T D`` ``(n, n)``, ``b = D^T y`` ``(B, n)``. Rows are solved
-    in chunks of similar support size, each padded to its largest support with identity rows. If the
-    support and signs are those of the minimiser, the result is the minimiser; a row whose ``G_SS`` is
-    not positive definite comes back as NaNs.
+    support ``S = {j : sign_j != 0}``; ``gram = D^T D`` ``(n, n)``, ``b = D^T y`` ``(B, n)``. On the CPU each row
+    is one LAPACK ``potrf`` / ``potrs`` pair on its gathered ``G_SS``; elsewhere rows are solved in batched
+    chunks of similar support size, each padded to its largest support with identity rows. If the support and
+    signs are those of the minimiser, the result is the minimiser; a row whose ``G_SS`` is not positive
+    definite comes back as NaNs.
     """
+    if b.device.type == "cpu":
+        return _support_solve_lapack(gram, b, sign, alpha)
+    return _support_solve_batched(gram, b, sign, alpha, chunk=chunk)
+
+
+def _support_solve_batched(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tensor, alpha: float, *,
+                           chunk: int = 4) -> torch.Tensor:
+    """:func:`_support_solve` by batched torch Cholesky factorisations, ``chunk`` rows at a time (any device)."""
     batch, n = b.shape
     out = torch.zeros_like(b)
     support = sign != 0
@@ -427,6 +436,32 @@ def _support_solve(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tensor, alph
     return out
 
 
+def _support_solve_lapack(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tensor, alpha: float) -> torch.Tensor:
+    """:func:`_support_solve` on the CPU, row by row: torch's batched Cholesky spends more time zeroing the
+    factors' upper triangles and gathering padded blocks than factoring (it was 2x slower here)."""
+    from scipy.linalg import get_lapack_funcs
+
+    g = gram.detach().numpy()
+    rhs_all = b.detach().numpy()
+    signs = sign.detach().numpy()
+    n = g.shape[0]
+    potrf, potrs = get_lapack_funcs(("potrf", "potrs"), (g,))
+    out = np.zeros_like(rhs_all)
+    for i in range(rhs_all.shape[0]):
+        cols = np.flatnonzero(signs[i])
+        if not cols.size:
+            continue
+        # G_SS is symmetric, so its C-ordered gather read as Fortran order (.T) is the same matrix with no copy
+        sub = g.take(cols[:, None] * n + cols)
+        factor, info = potrf(sub.T, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            out[i] = math.nan
+            continue
+        sol, info = potrs(factor, rhs_all[i, cols] - alpha * signs[i, cols], lower=1)
+        out[i, cols] = sol if info == 0 else math.nan
+    return torch.from_numpy(out)
+
+
 def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int, rho: float | None = None,
                  first: int = 20, every: int = 10, stable: int = 5, rounds: int = 3, relax: float = 1.8
                  ) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -448,12 +483,13 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     (:func:`_kkt_from_correlation`) is accepted and its row leaves the batch; one that does not gets up to
     ``rounds - 1`` primal-dual active-set corrections (Fan, Jiao & Lu 2014: the next support is where
     ``|c_j + q_j / G_jj| > alpha / G_jj``, ``q = D^T r``). Settled signs on more than ``m`` coordinates are not
-    solved (``G_SS`` is singular for any design). When ``n >= TAIL_MIN_RATIO m`` and ``TAIL_FACTOR`` times the
-    iterations that accepted half the rows have run, the rows left are handed to the exact homotopy
-    (:func:`_homotopy`). Rows not accepted within ``max_iter`` iterations come back unfinished at their float32
-    ``z``. So do rows whose settled support had a singular ``G_SS`` ``GIVE_UP_SINGULAR`` times, or stayed on more
-    than ``m`` coordinates for ``GIVE_UP_OVERSIZE`` checks (a design with repeated columns, where the minimiser
-    need not be unique).
+    solved (``G_SS`` is singular for any design). ADMM gives up on a row whose settled support had a singular
+    ``G_SS`` ``GIVE_UP_SINGULAR`` times, or stayed on more than ``m`` coordinates for ``GIVE_UP_OVERSIZE`` checks
+    (a design with repeated columns, where the minimiser need not be unique, or a minimiser on nearly ``m``
+    coordinates). When ``n >= TAIL_MIN_RATIO m`` (a short path), the rows given up on, and those left once
+    ``TAIL_FACTOR`` times the iterations that accepted half the rows have run, are handed to the exact homotopy
+    (:func:`_homotopy`). Rows not accepted by either, or within ``max_iter`` iterations, come back unfinished at
+    their float32 ``z``.
 
     ``design``: ``(m, n)`` float64; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)`` (in ``y``'s
     dtype), the ``(B,)`` mask of accepted rows and the iterations run.
@@ -473,16 +509,19 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     # x = (b + rho w) M with w = z - u and M = (G + rho I)^{-1}; rho M = I - D^T (rho I + D D^T)^{-1} D
     # (Woodbury) is the cheaper product when 2m < n: 4mn instead of 2n^2 flops per row
     factored = FACTORED_RATIO * m < n
+    # ADMM only has to find the support, so its matrices are float32 (the (G + rho I) factor too: its condition
+    # number is at most 1 + ||G|| / rho); the solves on the support are float64
     if factored:
         small = design @ design.T + rho * torch.eye(m, dtype=gram.dtype, device=dev)
         right = torch.cholesky_solve(design, torch.linalg.cholesky(small))  # (rho I + D D^T)^{-1} D, (m, n)
-        shift = ((b - (b @ design.T) @ right) / rho).to(torch.float32)
+        shift = ((b - (b @ design.T) @ right) * (relax / rho)).to(torch.float32)
         left, right = design.T.to(torch.float32).contiguous(), right.to(torch.float32)
     else:
-        inverse = torch.cholesky_inverse(torch.linalg.cholesky(gram + rho * torch.eye(n, dtype=gram.dtype, device=dev)))
-        shift = (b @ inverse).to(torch.float32)
-        inverse = inverse.to(torch.float32)
+        shifted = gram.to(torch.float32) + rho * torch.eye(n, dtype=torch.float32, device=dev)
+        inverse = torch.cholesky_inverse(torch.linalg.cholesky(shifted))
+        shift = (b.to(torch.float32) @ inverse).mul_(relax)
     threshold = alpha / rho
+    short_path = n >= TAIL_MIN_RATIO * m  # the homotopy's path has few kinks: it finishes the rows ADMM is slow on
     rows = torch.arange(batch, device=dev)
     z = torch.zeros(batch, n, dtype=torch.float32, device=dev)
     u = torch.zeros_like(z)
@@ -494,15 +533,15 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     iterations, half_at = 0, None  # half_at: the check by which half the rows were accepted
     for k in range(1, max_iter + 1):
         iterations = k
+        # v = relax x + (1 - relax) z + u with x = (b + rho w) M, shift = relax b M, in as few passes as possible
         w = z - u
         if factored:
-            x = (shift + w).sub_((w @ left) @ right)
+            base = torch.add(shift, w, alpha=relax).add_(z, alpha=1.0 - relax).add_(u)
+            v = torch.addmm(base, w @ left, right, alpha=-relax)
         else:
-            x = torch.addmm(shift, w, inverse, alpha=rho)
-        if relax != 1.0:
-            x = x.mul_(relax).add_(z, alpha=1.0 - relax)
-        v = x.add_(u)
-        z = v - v.clamp(-threshold, threshold)
+            base = torch.add(shift, z, alpha=1.0 - relax).add_(u)
+            v = torch.addmm(base, w, inverse, alpha=rho * relax)
+        z = torch.nn.functional.softshrink(v, threshold)
         u = v.sub_(z)
         if k >= first - stable and (k - first + stable) % every == 0:
             before = torch.sign(z).to(torch.int8)  # the signs ``stable`` iterations before the next check
@@ -554,14 +593,16 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
                 break
         if half_at is None and int(ok.sum()) * 2 >= batch:
             half_at = k
-        if half_at is not None and k >= TAIL_FACTOR * half_at and n >= TAIL_MIN_RATIO * m:
-            # a few slow rows would keep the loop going for hundreds of iterations: the exact path finishes them
-            coef, done, _ = _homotopy(design, y[rows], alpha, max_kinks=max_iter)
-            done &= _kkt_holds(design, y[rows], coef, alpha)
-            out[rows], ok[rows] = torch.where(done.unsqueeze(1), coef, z.to(out.dtype)), done
-            return out, ok, iterations
+        if half_at is not None and k >= TAIL_FACTOR * half_at and short_path:
+            break  # a few slow rows would keep the loop going for hundreds of iterations: the exact path finishes them
     if rows.numel():
         out[rows] = z.to(out.dtype)
+    rest = torch.nonzero(~ok).squeeze(1)
+    if short_path and rest.numel():  # the slow rows and those given up on
+        coef, done, _ = _homotopy(design, y[rest], alpha, max_kinks=max_iter)
+        done &= _kkt_holds(design, y[rest], coef, alpha)
+        out[rest] = torch.where(done.unsqueeze(1), coef, out[rest])
+        ok[rest] = done
     return out, ok, iterations
 
 
@@ -605,7 +646,7 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     ``alpha > 0`` only, ``max_iter`` caps its kinks), ``"polish"`` (float32 ADMM with the Gram matrix
     until each row's signs settle, then exact float64 solves on that support and up to two active-set
     corrections, accepted where the optimality conditions hold in float64; unboxed, ``alpha > 0``) or
-    ``"auto"``: without the box and with ``alpha > 0``, the homotopy when ``n >= 10.5 m`` (its cost grows
+    ``"auto"``: without the box and with ``alpha > 0``, the homotopy when ``n >= 12.5 m`` (its cost grows
     with the number of kinks, about ``1.3 m``) and polish otherwise; FISTA with the box. Rows the exact
     solvers do not finish are finished by float64 FISTA.
 
