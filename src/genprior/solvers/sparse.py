@@ -535,8 +535,8 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
         iterations = k
         # v = relax x + (1 - relax) z + u with x = (b + rho w) M, shift = relax b M, in as few passes as possible
         w = z - u
-        if factored:
-            base = torch.add(shift, w, alpha=relax).add_(z, alpha=1.0 - relax).add_(u)
+        if factored:  # relax x = shift + relax (w - (w D^T) right), and relax w + (1 - relax) z + u = z + (1 - relax) u
+            base = torch.add(shift, z).add_(u, alpha=1.0 - relax)
             v = torch.addmm(base, w @ left, right, alpha=-relax)
         else:
             base = torch.add(shift, z, alpha=1.0 - relax).add_(u)
