@@ -384,3 +384,19 @@ def test_polish_fallback(monkeypatch):
     rescued = lasso(op, y, alpha=0.1, box=False, solver="polish", tol=1e-12, max_iter=200000)
     assert rescued.iterations > 3
     assert torch.allclose(rescued.objective, exact.objective, rtol=1e-8)
+
+
+def test_polish_hands_the_rows_it_gives_up_on_to_the_homotopy_only_on_a_short_path(monkeypatch):
+    from genprior.solvers import sparse
+
+    monkeypatch.setattr(sparse, "GIVE_UP_OVERSIZE", 0)  # every row is given up on at the first check
+    op, _, y = _problem(shape=(1, 8, 8), m=12, batch=4)  # n = 64 >= TAIL_MIN_RATIO * m: a short path
+    y, design = y.double(), op.matrix().double()
+    coef, ok, iterations = sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER)
+    path, done, _ = sparse._homotopy(design, y, 0.1, max_kinks=1000)
+    assert bool(done.all()) and bool(ok.all()) and iterations == 20  # the first check
+    assert torch.allclose(coef, path, rtol=0, atol=1e-12)
+    op, _, y = _problem(shape=(1, 8, 8), m=40, batch=4)  # 64 < 4 * 40: given up rows come back unfinished
+    coef, ok, iterations = sparse._gram_polish(op.matrix().double(), y.double(), 0.1, max_iter=POLISH_MAX_ITER)
+    # (a row whose settled support was solved and accepted at that same check keeps its exact answer)
+    assert not bool(ok.all()) and iterations == 20 and torch.isfinite(coef).all()
