@@ -305,6 +305,18 @@ def test_polish_admm_with_and_without_the_woodbury_factor_is_exact(monkeypatch, 
     assert torch.allclose(coef, reference.coef, atol=1e-9)
 
 
+@pytest.mark.parametrize("resync", [0, 5, 1000])
+def test_polish_with_bfloat16_increments_of_its_admm_product_is_exact(resync):
+    # 0: float32 products only; 5: the default where bfloat16 is fast (forced here on any CPU); 1000: the exact
+    # product only at the first iteration, the rest bfloat16 increments. ADMM only finds supports: same minimiser
+    from genprior.solvers import sparse
+
+    (coef, ok, iterations), reference, _, _ = _polish_beside_homotopy(m=40, batch=5, resync=resync)  # n < 2m
+    assert bool(ok.all()) and iterations < POLISH_MAX_ITER
+    assert torch.allclose(coef, reference.coef, rtol=0, atol=1e-9)
+    assert not sparse._fast_bfloat16(torch.device("meta"))  # only the CPU's AMX tiles turn it on by default
+
+
 def test_polish_hands_its_slow_tail_to_the_homotopy(monkeypatch):
     from genprior.solvers import sparse
 

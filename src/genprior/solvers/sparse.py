@@ -49,6 +49,7 @@ GIVE_UP_OVERSIZE = 15  # checks with settled signs on more than m coordinates be
 TAIL_FACTOR = 3  # polish hands the rows left after 3x the iterations that accepted half the rows to the homotopy,
 TAIL_MIN_RATIO = 4  # when n >= 4 m (a short path); with more measurements ADMM finishes them sooner
 FACTORED_RATIO = 2.0  # ADMM applies (G + rho I)^{-1} through the m x m Woodbury factor when n > 2 m
+BFLOAT16_RESYNC = 5  # with fast bfloat16 products, ADMM's n x n product is exact (float32) every 5th iteration only
 
 
 # --- bases --------------------------------------------------------------------------------------
@@ -462,9 +463,18 @@ def _support_solve_lapack(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tenso
     return torch.from_numpy(out)
 
 
+def _fast_bfloat16(device: torch.device) -> bool:
+    """Does ``device`` multiply bfloat16 matrices much faster than float32 ones? On the CPU, where it has AMX
+    tiles (there a bfloat16 GEMM ran 5x the float32 rate); on other devices it is not used."""
+    if device.type != "cpu":
+        return False
+    check = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
+    return bool(check()) if callable(check) else False
+
+
 def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int, rho: float | None = None,
-                 first: int = 20, every: int = 10, stable: int = 5, rounds: int = 3, relax: float = 1.8
-                 ) -> tuple[torch.Tensor, torch.Tensor, int]:
+                 first: int = 20, every: int = 10, stable: int = 5, rounds: int = 3, relax: float = 1.8,
+                 resync: int | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Lasso ``1/2||y - D c||^2 + alpha||c||_1`` (``alpha > 0``): float32 ADMM finds each row's support, exact
     float64 solves on it finish.
 
@@ -473,6 +483,10 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     ``x' = relax x + (1 - relax) z``, ``z = soft_threshold(x' + u, alpha / rho)``, ``u += x' - z``. When ``n >
     FACTORED_RATIO m`` the inverse is applied through the ``m x m`` matrix of the Woodbury identity,
     ``rho (D^T D + rho I)^{-1} = I - D^T (rho I + D D^T)^{-1} D`` (``4mn`` instead of ``2n^2`` flops per row).
+    Where the ``n x n`` product is used and bfloat16 products are fast (:func:`_fast_bfloat16`; ``resync=None``),
+    ``w M`` is updated by bfloat16 products of the increments of ``w``, with an exact float32 product every
+    ``resync`` (``BFLOAT16_RESYNC``) iterations; ``resync=0`` always multiplies in float32. ADMM only finds the
+    supports, so neither changes the results, only how soon the signs settle.
     It converges for any ``rho > 0`` and ``0 < relax < 2``; the defaults ``relax = 1.8`` and ``rho = 0.8 (m / n)
     tr(D^T D) / n`` (growing with the share of measurements, like the spread of the restricted spectrum it has to
     balance) were chosen on held-out images 300..499.
@@ -521,6 +535,12 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
         inverse = torch.cholesky_inverse(torch.linalg.cholesky(shifted))
         shift = (b.to(torch.float32) @ inverse).mul_(relax)
     threshold = alpha / rho
+    if resync is None:
+        resync = BFLOAT16_RESYNC if _fast_bfloat16(dev) else 0
+    resync = 0 if factored else int(resync)
+    if resync:
+        inverse16 = inverse.to(torch.bfloat16)
+    prod = w_prev = torch.zeros(batch, n if resync else 0, dtype=torch.float32, device=dev)  # w M and its w
     short_path = n >= TAIL_MIN_RATIO * m  # the homotopy's path has few kinks: it finishes the rows ADMM is slow on
     rows = torch.arange(batch, device=dev)
     z = torch.zeros(batch, n, dtype=torch.float32, device=dev)
@@ -538,6 +558,17 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
         if factored:  # relax x = shift + relax (w - (w D^T) right), and relax w + (1 - relax) z + u = z + (1 - relax) u
             base = torch.add(shift, z).add_(u, alpha=1.0 - relax)
             v = torch.addmm(base, w @ left, right, alpha=-relax)
+        elif resync:
+            # w M from the last exact product plus bfloat16 products of the increments of w: their rounding errors
+            # scale with the increments, which shrink as ADMM converges, and the exact product every ``resync``
+            # iterations clears what they add up to
+            base = torch.add(shift, z, alpha=1.0 - relax).add_(u)
+            if (k - 1) % resync == 0:
+                prod = w @ inverse
+            else:
+                prod.add_((w - w_prev).to(torch.bfloat16) @ inverse16)
+            w_prev = w
+            v = base.add_(prod, alpha=rho * relax)
         else:
             base = torch.add(shift, z, alpha=1.0 - relax).add_(u)
             v = torch.addmm(base, w, inverse, alpha=rho * relax)
@@ -587,8 +618,8 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
         if gone.numel():
             keep = torch.ones(rows.numel(), dtype=torch.bool, device=dev)
             keep[gone] = False
-            rows, z, u, before, tried, was_singular, singular, oversize, shift = (
-                t_[keep] for t_ in (rows, z, u, before, tried, was_singular, singular, oversize, shift))
+            rows, z, u, before, tried, was_singular, singular, oversize, shift, prod, w_prev = (
+                t_[keep] for t_ in (rows, z, u, before, tried, was_singular, singular, oversize, shift, prod, w_prev))
             if rows.numel() == 0:
                 break
         if half_at is None and int(ok.sum()) * 2 >= batch:
