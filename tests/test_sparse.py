@@ -15,7 +15,7 @@ from genprior.errors import (
     ShapeError,
     UnknownNameError,
 )
-from genprior.operators import Gaussian, Magnitude
+from genprior.operators import Gaussian, Inpaint, Magnitude
 from genprior.solvers.sparse import (
     BASES,
     POLISH_MAX_ITER,
@@ -412,3 +412,17 @@ def test_polish_hands_the_rows_it_gives_up_on_to_the_homotopy_only_on_a_short_pa
     coef, ok, iterations = sparse._gram_polish(op.matrix().double(), y.double(), 0.1, max_iter=POLISH_MAX_ITER)
     # (a row whose settled support was solved and accepted at that same check keeps its exact answer)
     assert not bool(ok.all()) and iterations == 20 and torch.isfinite(coef).all()
+
+
+@pytest.mark.parametrize("solver", ["auto", "fista", "polish"])
+def test_lasso_leaves_the_columns_the_operator_cannot_see_at_zero(solver):
+    # inpainting in the pixel basis: A Psi selects the kept pixels, so the Lasso minimiser is the soft threshold
+    # of y on them and 0 on the missing ones (whose columns are zero and are left out of the solve)
+    op = Inpaint(shape=(1, 8, 8), keep=0.3, noise_std=0.1, seed=3)
+    x = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    y = op.measure(x, seed=5).double()
+    ours = lasso(op, y, alpha=0.1, box=False, solver=solver, tol=1e-12, max_iter=20000)
+    expected = torch.zeros(5, 64, dtype=torch.float64)
+    expected[:, op.index] = torch.sign(y) * (y.abs() - 0.1).clamp(min=0)
+    assert torch.allclose(ours.coef.double(), expected, rtol=0, atol=1e-9)
+    assert ours.coef.shape == (5, 64)

@@ -663,6 +663,33 @@ def _linear_matrix(operator: Operator) -> torch.Tensor:
     return operator.matrix()
 
 
+def _lasso_rows(design: torch.Tensor, yd: torch.Tensor, alpha: float, *, solver: str, boxed: bool, max_iter: int,
+                tol: float) -> tuple[torch.Tensor, int]:
+    """:func:`lasso`'s solve of every row on design ``(m, n)``: the solver ``solver`` names (``"auto"`` picks one),
+    the rows an exact solver does not finish completed by float64 FISTA. Returns ``(coef (B, n), iterations)``."""
+    m, n = design.shape
+    if solver == "auto":
+        if boxed or not alpha > 0:
+            solver = "fista"
+        elif HOMOTOPY_MAX_RATIO * m <= n:
+            solver = "homotopy"
+        else:
+            solver = "polish"
+    if solver == "fista":
+        # _fista solves scikit-learn's scaling, 1/(2m)||.||^2 + (alpha/m)||c||_1: the same minimiser
+        return _fista(design, yd, alpha / m, max_iter=max_iter, tol=tol, box=boxed)
+    if solver == "homotopy":
+        coef, ok, iterations = _homotopy(design, yd, alpha, max_kinks=max_iter)
+        ok &= _kkt_holds(design, yd, coef, alpha)
+    else:  # rows it accepts already passed the optimality check in float64
+        coef, ok, iterations = _gram_polish(design, yd, alpha, max_iter=min(max_iter, POLISH_MAX_ITER))
+    if not bool(ok.all()):  # finish the rows the path could not, by FISTA from where they stopped
+        redo = torch.nonzero(~ok).squeeze(1)
+        coef[redo], extra = _fista(design, yd[redo], alpha / m, max_iter=max_iter, tol=tol, box=False, init=coef[redo])
+        iterations += extra
+    return coef, iterations
+
+
 def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: float = 0.1,
           max_iter: int = 5000, tol: float = 1e-7, box: bool = True,
           dtype: torch.dtype = torch.float64, solver: str = "auto") -> SparseRecovery:
@@ -679,7 +706,9 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     corrections, accepted where the optimality conditions hold in float64; unboxed, ``alpha > 0``) or
     ``"auto"``: without the box and with ``alpha > 0``, the homotopy when ``n >= 12.5 m`` (its cost grows
     with the number of kinks, about ``1.3 m``) and polish otherwise; FISTA with the box. Rows the exact
-    solvers do not finish are finished by float64 FISTA.
+    solvers do not finish are finished by float64 FISTA. With ``alpha > 0``, columns of ``A Psi`` that are all
+    zero (basis vectors the operator does not see) get coefficient 0 and are left out of the solve (and of
+    ``n`` in the choice above).
 
     ``box``: in the pixel basis, solve with the constraint ``0 <= c <= 1`` inside FISTA (its prox,
     ``clip(soft_threshold(.), 0, 1)``, is exact there because the basis is separable); in the other
@@ -702,36 +731,23 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     _check_number("tol", tol, low=0.0)
     out_dtype = y.dtype if y.is_floating_point() else torch.float32
     device = y.device
-    m = operator.output_size
     a = a.to(device=device, dtype=dtype)
     yd = y.to(dtype)
     psi = None if basis == "pixel" else _basis_cached(basis, operator.input_shape).to(device=device, dtype=dtype)
     design = a if psi is None else a @ psi
     boxed = bool(box) and psi is None
-    if solver == "auto":
-        n = design.shape[1]
-        if boxed or not alpha > 0:
-            solver = "fista"
-        elif HOMOTOPY_MAX_RATIO * m <= n:
-            solver = "homotopy"
-        else:
-            solver = "polish"
-    if solver in ("homotopy", "polish"):
-        if boxed:
-            raise InvalidValueError(f"solver={solver!r} solves the Lasso without the box; pass box=False")
-        if solver == "homotopy":
-            coef, ok, iterations = _homotopy(design, yd, float(alpha), max_kinks=max_iter)
-            ok &= _kkt_holds(design, yd, coef, float(alpha))
-        else:  # rows it accepts already passed the optimality check in float64
-            coef, ok, iterations = _gram_polish(design, yd, float(alpha), max_iter=min(max_iter, POLISH_MAX_ITER))
-        if not bool(ok.all()):  # finish the rows the path could not, by FISTA from where they stopped
-            redo = torch.nonzero(~ok).squeeze(1)
-            coef[redo], extra = _fista(design, yd[redo], float(alpha) / m, max_iter=max_iter, tol=float(tol),
-                                       box=False, init=coef[redo])
-            iterations += extra
+    if boxed and solver in ("homotopy", "polish"):
+        raise InvalidValueError(f"solver={solver!r} solves the Lasso without the box; pass box=False")
+    # a column of zeros (a basis vector the operator does not see: a missing pixel, a wavelet inside a masked block)
+    # has coefficient 0 at every minimiser when alpha > 0, so the solvers work on the other columns only
+    seen = torch.nonzero(design.abs().amax(0) > 0).squeeze(1) if alpha > 0 else None
+    options = {"solver": solver, "boxed": boxed, "max_iter": max_iter, "tol": float(tol)}
+    if seen is None or seen.numel() == design.shape[1]:
+        coef, iterations = _lasso_rows(design, yd, float(alpha), **options)
     else:
-        # _fista solves scikit-learn's scaling, 1/(2m)||.||^2 + (alpha/m)||c||_1: the same minimiser
-        coef, iterations = _fista(design, yd, float(alpha) / m, max_iter=max_iter, tol=float(tol), box=boxed)
+        coef, iterations = torch.zeros(yd.shape[0], design.shape[1], dtype=dtype, device=device), 0
+        if seen.numel():
+            coef[:, seen], iterations = _lasso_rows(design[:, seen], yd, float(alpha), **options)
     residual = yd - coef @ design.T
     objective = residual.pow(2).sum(1) / 2 + alpha * coef.abs().sum(1)
     x_flat = coef if psi is None else coef @ psi.T
