@@ -227,13 +227,11 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
     leaves). All rows advance together, one kink each per pass; the inverse of each row's active Gram
     matrix is kept in padded slots and updated by rank-one bordering/deflation, so a kink costs
     ``O(mn + |A|^2)`` per row. The result at ``lambda = alpha`` is the exact minimiser, finished with a
-    fresh solve on its support. A column that would join in (numerical) linear dependence on the active ones
-    (a copy of one, say) ties with them and is kept out until a coordinate leaves, so the active Gram matrix
-    stays invertible and the path stays a path of minimisers on designs with repeated columns.
+    fresh solve on its support.
 
     ``design``: ``(m, n)``; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)``, a ``(B,)`` mask of rows
-    that completed (a row fails when its active set is full, ``min(m, n)`` coordinates, or after ``max_kinks``
-    kinks; its entry holds where the path stopped) and the most kinks any row took.
+    that completed (a row fails on a (near-)singular active set or after ``max_kinks`` kinks; its entry
+    holds where the path stopped) and the most kinks any row took.
     """
     m, n = design.shape
     batch = y.shape[0]
@@ -265,9 +263,6 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
     d = sgn * inv[:, :, 0]  # direction of the active coefficients, (G_AA)^{-1} s_A
     active = torch.zeros(live_n, n, dtype=torch.bool, device=dev)
     active[ar, first] = True
-    # coordinates whose column is (numerically) in the span of the active ones: they reach +-lambda only in a tie
-    # and cannot join; they stay out until a coordinate leaves (which shrinks the span)
-    blocked = torch.zeros(live_n, n, dtype=torch.bool, device=dev)
     live = torch.ones(live_n, dtype=torch.bool, device=dev)
     neg_inf = torch.tensor(-math.inf, dtype=dt, device=dev)
     inf = torch.tensor(math.inf, dtype=dt, device=dev)
@@ -314,12 +309,10 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
             buf1, buf2, buf3 = buf1[:live_n], buf2[:live_n], buf3[:live_n]
         rate = torch.sub(a, 1.0, out=buf1).div_(torch.sub(rho, lam1, out=buf2))
         rate = torch.maximum(rate, torch.add(a, 1.0, out=buf2).div_(torch.add(rho, lam1, out=buf3)), out=buf1)
-        rate.masked_fill_(active | blocked, -math.inf)
+        rate.masked_fill_(active, -math.inf)
         # the coordinate that has just left sits on the boundary, moving inward: it may not rejoin at once
         rate[ar, last_left] = torch.where(has_left, neg_inf, rate[ar, last_left])
         rate_join, j = rate.max(1)
-        if bool(torch.isnan(rate_join).any()):  # 0/0: a copy of an active column, moving with lambda: a tie for good
-            rate_join, j = rate.nan_to_num_(nan=-math.inf).max(1)
         g_join = torch.where(rate_join > 0, 1.0 / rate_join, inf)
         leave = (-coef).div_(d)  # an active coefficient reaches zero at gamma = -c / d
         leave = torch.where(occ & (leave > 0), leave, inf)
@@ -350,10 +343,9 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
         v = torch.bmm(inv, h.unsqueeze(2)).squeeze(2)
         schur = diag[j] - (g * v).sum(1)
         v_k = v[ar, k]
-        tie = join & ~(schur > 1e-10 * diag[j])  # G_AA with j would be (near-)singular: j is blocked instead
-        blocked[ar[tie], j[tie]] = True
-        fail = full
-        join = join & ~fail & ~tie
+        bad = join & ~(schur > 1e-10 * diag[j])  # (near-)singular active set
+        fail = full | bad
+        join = join & ~fail
         s_j = torch.sign(rho[ar, j])
         scale = torch.where(join, 1.0 / schur, torch.where(drop, -1.0 / v_k, torch.zeros_like(v_k)))
         scale = torch.where(join | drop, scale, torch.zeros_like(scale))
@@ -373,7 +365,6 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
         idx[rj, kj], occ[rj, kj], sgn[rj, kj], coef[rj, kj] = jj, True, s_j[join], 0.0
         active[rj, jj] = True
         rd, kd = ar[drop], k[drop]
-        blocked[rd] = False
         last_left = torch.where(drop, idx[ar, k], last_left)
         has_left = drop
         active[rd, idx[rd, kd]] = False
@@ -388,8 +379,8 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
             break
         if remaining <= 0.75 * live_n:  # drop the finished rows from the batch
             keep = torch.nonzero(live).squeeze(1)
-            rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, active, blocked, last_left, has_left = (t_[keep] for t_ in (
-                rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, active, blocked, last_left, has_left))
+            rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, active, last_left, has_left = (t_[keep] for t_ in (
+                rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, active, last_left, has_left))
             live_n = remaining
             ar = torch.arange(live_n, device=dev)
             live = torch.ones(live_n, dtype=torch.bool, device=dev)
