@@ -184,13 +184,14 @@ def _lasso_rows(images: torch.Tensor, device: torch.device, exact_tol: float) ->
 def _markdown(result: dict) -> str:
     c, bl = result["csgm"], result["batched_vs_loop"]
     n_lat, flops_per_step, achieved = c["latents_per_step"], c["flops_per_step"], c["gflops"]
+    bf16 = ""
+    if "gemm_peak_bfloat16_gflops" in result:
+        bf16 = (f"For context, bfloat16 matmul in the same run: {result['gemm_peak_bfloat16_gflops']:.1f} GFLOP/s; the "
+                "CSGM protocol's math is float32 and is measured against the float32 peak (the Lasso's ADMM uses "
+                "bfloat16 increments where they are fast).\n\n")
     md = (f"# Solver speed on {result['device']} ({result['threads']} threads, torch {result['torch']})\n\n"
           f"GEMM peak (float32 matmul, this run, median of {len(result.get('gemm_peak_by_round', [0]))} rounds "
-          f"alternating with the CSGM step's): **{result['gemm_peak_gflops']:.1f} GFLOP/s**.\n\n"
-          + (f"For context, bfloat16 matmul in the same run: {result['gemm_peak_bfloat16_gflops']:.1f} GFLOP/s; the "
-             "CSGM protocol's math is float32 and is measured against the float32 peak (the Lasso's ADMM uses "
-             "bfloat16 increments where they are fast).\n\n" if "gemm_peak_bfloat16_gflops" in result else "")
-          + 
+          f"alternating with the CSGM step's): **{result['gemm_peak_gflops']:.1f} GFLOP/s**.\n\n" + bf16 +
           "| measure | value |\n|---|---|\n"
           f"| CSGM step, {n_lat} latents ({c['images']} images x {c['restarts']} restarts), m={c['m']} | "
           f"{c['seconds_per_step'] * 1e3:.1f} ms |\n"

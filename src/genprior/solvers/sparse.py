@@ -554,24 +554,25 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     for k in range(1, max_iter + 1):
         iterations = k
         # v = relax x + (1 - relax) z + u with x = (b + rho w) M, shift = relax b M, in as few passes as possible
+        # (factored: relax x = shift + relax (w - (w D^T) right), and relax w + (1 - relax) z + u = z + (1 - relax) u)
         w = z - u
-        if factored:  # relax x = shift + relax (w - (w D^T) right), and relax w + (1 - relax) z + u = z + (1 - relax) u
+        if factored:
             base = torch.add(shift, z).add_(u, alpha=1.0 - relax)
             v = torch.addmm(base, w @ left, right, alpha=-relax)
-        elif resync:
-            # w M from the last exact product plus bfloat16 products of the increments of w: their rounding errors
-            # scale with the increments, which shrink as ADMM converges, and the exact product every ``resync``
-            # iterations clears what they add up to
-            base = torch.add(shift, z, alpha=1.0 - relax).add_(u)
-            if (k - 1) % resync == 0:
-                prod = w @ inverse
-            else:
-                prod.add_((w - w_prev).to(torch.bfloat16) @ inverse16)
-            w_prev = w
-            v = base.add_(prod, alpha=rho * relax)
         else:
             base = torch.add(shift, z, alpha=1.0 - relax).add_(u)
-            v = torch.addmm(base, w, inverse, alpha=rho * relax)
+            if not resync:
+                v = torch.addmm(base, w, inverse, alpha=rho * relax)
+            else:
+                # w M from the last exact product plus bfloat16 products of the increments of w: their rounding
+                # errors scale with the increments, which shrink as ADMM converges, and the exact product every
+                # ``resync`` iterations clears what they add up to
+                if (k - 1) % resync == 0:
+                    prod = w @ inverse
+                else:
+                    prod.add_((w - w_prev).to(torch.bfloat16) @ inverse16)
+                w_prev = w
+                v = base.add_(prod, alpha=rho * relax)
         z = torch.nn.functional.softshrink(v, threshold)
         u = v.sub_(z)
         if k >= first - stable and (k - first + stable) % every == 0:
