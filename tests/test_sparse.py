@@ -365,6 +365,45 @@ def test_polish_hands_a_degenerate_design_to_fista_early():
     assert torch.allclose(blocks, blocks.mean(2, keepdim=True).expand_as(blocks), atol=1e-6)
 
 
+def test_parallel_columns_are_found_whatever_their_scale_and_sign():
+    from genprior.operators import Downsample
+    from genprior.solvers import sparse
+
+    gaussian = Gaussian(m=30, shape=(1, 8, 8), seed=0).matrix().double()
+    assert not sparse._parallel_columns(gaussian)
+    assert sparse._parallel_columns(Downsample(factor=2, shape=(1, 8, 8)).matrix().double())
+    for multiple in (1.0, -2.5, 1e-3):
+        design = gaussian.clone()
+        design[:, 40] = multiple * design[:, 7]
+        assert sparse._parallel_columns(design)
+    design = gaussian.clone()
+    design[:, [3, 9]] = 0.0  # zero columns are not parallel to anything
+    assert not sparse._parallel_columns(design)
+    design[:, 40] = design[:, 7] + 1e-6 * design[:, 8]  # nearly parallel is not parallel
+    assert not sparse._parallel_columns(design)
+
+
+def test_auto_solver_spreads_over_parallel_columns_and_the_homotopy_will_not_end_on_a_tie():
+    # x2 block averaging repeats each column four times: auto goes to FISTA, whose minimiser spreads each block's
+    # value over its copies. The homotopy, asked directly, ends with the copies of an active column on the
+    # boundary (|rho| = lambda, a minimiser that is not unique): it reports those rows as unfinished
+    from genprior.operators import Downsample
+    from genprior.solvers import sparse
+
+    op = Downsample(factor=2, shape=(1, 8, 8), noise_std=0.1)
+    x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = op.measure(x, seed=3).double()
+    tight = lasso(op, y, alpha=0.1, box=False, solver="fista", tol=1e-13, max_iter=200000)
+    _, done, _ = sparse._homotopy(op.matrix().double(), y, 0.1, max_kinks=1000)
+    assert not bool(done.any())
+    path = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
+    assert torch.allclose(path.objective, tight.objective, rtol=1e-7)
+    ours = lasso(op, y, alpha=0.1, box=False)
+    assert ours.iterations < 50 and torch.allclose(ours.objective, tight.objective, rtol=1e-7)
+    blocks = ours.coef.double().view(4, 4, 2, 4, 2).permute(0, 1, 3, 2, 4).reshape(4, 16, 4)
+    assert torch.allclose(blocks, blocks.mean(2, keepdim=True).expand_as(blocks), atol=1e-6)
+
+
 @pytest.mark.parametrize("solve", ["_support_solve_lapack", "_support_solve_batched"])
 def test_support_solve_finds_the_minimiser_on_its_support_and_flags_singular_rows(solve):
     from genprior.solvers import sparse

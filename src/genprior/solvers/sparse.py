@@ -19,7 +19,8 @@ Without the box (and ``alpha > 0``), ``solver="auto"`` instead solves exactly: w
 runs over-relaxed ADMM in float32 with the shared Gram matrix only until each image's signs settle and then solves
 on that support exactly in float64, corrected by primal-dual active-set steps ("polish"). Either way it
 checks the optimality conditions of every result in float64 and finishes any row that fails them by
-float64 FISTA from where it stopped.
+float64 FISTA from where it stopped. A design with parallel columns (block averaging: super-resolution in pixels)
+has no unique minimiser; there ``auto`` uses FISTA, whose minimiser spreads each block's value over its copies.
 """
 
 from __future__ import annotations
@@ -230,13 +231,15 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
     fresh solve on its support.
 
     ``design``: ``(m, n)``; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)``, a ``(B,)`` mask of rows
-    that completed (a row fails on a (near-)singular active set or after ``max_kinks`` kinks; its entry
-    holds where the path stopped) and the most kinks any row took.
+    that completed (a row fails on a (near-)singular active set, after ``max_kinks`` kinks, or when it ends with
+    an inactive coordinate on the boundary, a tie or a copy of an active column, where the minimiser need not be
+    unique; its entry holds where the path stopped) and the most kinks any row took.
     """
     m, n = design.shape
     batch = y.shape[0]
     dt, dev = design.dtype, design.device
     gram = design.T @ design
+    gram_flat = gram.reshape(-1)
     diag = gram.diagonal()
     b = y @ design  # D^T y
     out = y.new_zeros(batch, n)
@@ -261,11 +264,13 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
     sgn[:, 0] = torch.sign(rho[ar, first])
     inv[:, 0, 0] = 1.0 / diag[first]
     d = sgn * inv[:, :, 0]  # direction of the active coefficients, (G_AA)^{-1} s_A
-    active = torch.zeros(live_n, n, dtype=torch.bool, device=dev)
-    active[ar, first] = True
+    # rho holds the correlations of the inactive coordinates; an active one's is +-lambda by construction and is
+    # kept at +inf instead, which makes both of its join rates 0 (never joins) without a masking pass
+    rho[ar, first] = math.inf
     live = torch.ones(live_n, dtype=torch.bool, device=dev)
     neg_inf = torch.tensor(-math.inf, dtype=dt, device=dev)
     inf = torch.tensor(math.inf, dtype=dt, device=dev)
+    one = torch.ones(1, 1, dtype=dt, device=dev)
 
     def finish(sel: torch.Tensor, completed: bool) -> None:
         """Write rows ``sel`` (local indices) to ``out``: on their active set, solve exactly."""
@@ -275,11 +280,17 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
         if completed:
             rhs = (bb[sel].gather(1, i_) - alpha * s_) * o_
             c_ = torch.bmm(inv_, rhs.unsqueeze(2)).squeeze(2)
-            g_aa = gram[i_.unsqueeze(2), i_.unsqueeze(1)] * (o_.unsqueeze(2) & o_.unsqueeze(1))
+            g_aa = gram_flat.take(i_.unsqueeze(2) * n + i_.unsqueeze(1)) * (o_.unsqueeze(2) & o_.unsqueeze(1))
             for _ in range(2):  # iterative refinement against the drift of the updated inverse
                 res = rhs - torch.bmm(g_aa, c_.unsqueeze(2)).squeeze(2)
                 c_ = c_ + torch.bmm(inv_, res.unsqueeze(2)).squeeze(2)
             c_ = c_ * o_
+            # an inactive coordinate still on the boundary, |rho_j| = lambda, is a tie or a column that depends on
+            # the active ones (a copy of one): the minimiser need not be unique, and FISTA's is the one that spreads
+            # over the copies; such rows are reported as not completed
+            r_ = rho[sel]
+            tie = ((r_.abs() >= lam[sel].unsqueeze(1) * (1.0 - 1e-9)) & (r_ != math.inf)).any(1)
+            ok[rows[sel[tie]]] = False
         else:
             c_ = coef[sel] * o_
             ok[rows[sel]] = False
@@ -303,13 +314,14 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
         else:
             a = (torch.zeros(live_n, n, dtype=dt, device=dev).scatter_add_(1, idx, d) @ design_t) @ design
         lam1 = lam.unsqueeze(1)
-        # a coordinate joins at step gamma = (lam -+ rho)/(1 -+ a); compare 1/gamma (<= 0: never joins):
-        # (1 - a)/(lam - rho) = (a - 1)/(rho - lam)
+        # a coordinate joins at step gamma = (lam - s rho)/(1 - s a) with s = +-1; compare 1/gamma (<= 0: never
+        # joins). For |rho| < lam the larger of the two rates is the one with s = sign(rho - a lam), so one
+        # division per entry suffices (an active coordinate, rho = +inf, gets a rate of 0)
         if buf1.shape[0] != live_n:
             buf1, buf2, buf3 = buf1[:live_n], buf2[:live_n], buf3[:live_n]
-        rate = torch.sub(a, 1.0, out=buf1).div_(torch.sub(rho, lam1, out=buf2))
-        rate = torch.maximum(rate, torch.add(a, 1.0, out=buf2).div_(torch.add(rho, lam1, out=buf3)), out=buf1)
-        rate.masked_fill_(active, -math.inf)
+        side = torch.addcmul(rho, lam1, a, value=-1.0, out=buf1).sign_()
+        rate = torch.addcmul(one, side, a, value=-1.0, out=buf2)
+        rate = rate.div_(torch.addcmul(lam1, side, rho, value=-1.0, out=buf3))
         # the coordinate that has just left sits on the boundary, moving inward: it may not rejoin at once
         rate[ar, last_left] = torch.where(has_left, neg_inf, rate[ar, last_left])
         rate_join, j = rate.max(1)
@@ -338,7 +350,7 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
         full = join & ~free.any(1)
         k = torch.where(join, free.to(torch.uint8).argmax(1), k_leave)
         # join: border the inverse with g = G[A, j]; leave: deflate it by its column k
-        g = gram[j.unsqueeze(1), idx] * occ
+        g = gram_flat.take(j.unsqueeze(1) * n + idx) * occ
         h = torch.where(join.unsqueeze(1), g, torch.nn.functional.one_hot(k, cap).to(dt))
         v = torch.bmm(inv, h.unsqueeze(2)).squeeze(2)
         schur = diag[j] - (g * v).sum(1)
@@ -348,39 +360,39 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
         join = join & ~fail
         s_j = torch.sign(rho[ar, j])
         scale = torch.where(join, 1.0 / schur, torch.where(drop, -1.0 / v_k, torch.zeros_like(v_k)))
-        scale = torch.where(join | drop, scale, torch.zeros_like(scale))
         d_k = d[ar, k]
         t = torch.where(join, (v * sgn).sum(1) - s_j, d_k)
-        d = d + (scale * t).unsqueeze(1) * v
-        inv.baddbmm_((v * scale.unsqueeze(1)).unsqueeze(2), v.unsqueeze(1))
-        upd = join | drop
-        ru, ku = ar[upd], k[upd]
-        border = torch.where(join.unsqueeze(1), -v * scale.unsqueeze(1), torch.zeros_like(v))[upd]
-        inv[ru, ku, :] = border
-        inv[ru, :, ku] = border
-        inv[ru, ku, ku] = torch.where(join, scale, torch.zeros_like(scale))[upd]
-        d[ru, ku] = torch.where(join, -t * scale, torch.zeros_like(scale))[upd]
-        rj, kj, jj = ar[join], k[join], j[join]
-        rho[rj, jj] = s_j[join] * lam[join]
-        idx[rj, kj], occ[rj, kj], sgn[rj, kj], coef[rj, kj] = jj, True, s_j[join], 0.0
-        active[rj, jj] = True
-        rd, kd = ar[drop], k[drop]
-        last_left = torch.where(drop, idx[ar, k], last_left)
-        has_left = drop
-        active[rd, idx[rd, kd]] = False
-        idx[rd, kd], occ[rd, kd], sgn[rd, kd], coef[rd, kd], d[rd, kd] = 0, False, 0.0, 0.0, 0.0
-        finish(ar[done], True)
         over = kinks >= max_kinks
         failed = (live & ~done) if over else fail
+        finish(ar[done], True)
         finish(ar[failed], False)
         live = live & ~done & ~failed
+        # from here every live row joins or drops, and the other rows are finished: the updates are written to
+        # all rows, with no selection of the live ones
+        d = d + (scale * t).unsqueeze(1) * v
+        inv.baddbmm_((v * scale.unsqueeze(1)).unsqueeze(2), v.unsqueeze(1))
+        border = torch.where(join.unsqueeze(1), -v * scale.unsqueeze(1), torch.zeros_like(v))
+        inv[ar, k, :] = border
+        inv[ar, :, k] = border
+        zero = torch.zeros_like(scale)
+        inv[ar, k, k] = torch.where(join, scale, zero)
+        d[ar, k] = torch.where(join, -t * scale, zero)
+        left = idx[ar, k]  # on a drop, the coordinate that leaves
+        # a joining coordinate's correlation is kept at +inf; a leaving one sits on the boundary, |rho| = lambda
+        rho[ar, torch.where(join, j, left)] = torch.where(join, inf, sgn[ar, k] * lam)
+        idx[ar, k] = torch.where(join, j, 0)
+        occ[ar, k] = join
+        sgn[ar, k] = torch.where(join, s_j, zero)
+        coef[ar, k] = 0.0
+        last_left = torch.where(drop, left, last_left)
+        has_left = drop
         remaining = int(live.sum())
         if remaining == 0:
             break
         if remaining <= 0.75 * live_n:  # drop the finished rows from the batch
             keep = torch.nonzero(live).squeeze(1)
-            rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, active, last_left, has_left = (t_[keep] for t_ in (
-                rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, active, last_left, has_left))
+            rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, last_left, has_left = (t_[keep] for t_ in (
+                rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, last_left, has_left))
             live_n = remaining
             ar = torch.arange(live_n, device=dev)
             live = torch.ones(live_n, dtype=torch.bool, device=dev)
@@ -630,7 +642,7 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     if rows.numel():
         out[rows] = z.to(out.dtype)
     rest = torch.nonzero(~ok).squeeze(1)
-    if short_path and rest.numel():  # the slow rows and those given up on
+    if short_path and rest.numel() and not _parallel_columns(design):  # the slow rows and those given up on
         coef, done, _ = _homotopy(design, y[rest], alpha, max_kinks=max_iter)
         done &= _kkt_holds(design, y[rest], coef, alpha)
         out[rest] = torch.where(done.unsqueeze(1), coef, out[rest])
@@ -664,13 +676,35 @@ def _linear_matrix(operator: Operator) -> torch.Tensor:
     return operator.matrix()
 
 
+def _parallel_columns(design: torch.Tensor) -> bool:
+    """Has ``design`` ``(m, n)`` two nonzero columns that are multiples of each other (block averaging repeats each
+    column over its block)? Then the Lasso minimiser is not unique. Parallel columns share ``|r^T D_j| / ||D_j||``
+    for any ``r``: the columns are sorted by it for one fixed random ``r`` and neighbours that tie are compared
+    exactly (``O(mn)``, no Gram matrix)."""
+    norms = design.norm(dim=0)
+    cols = torch.nonzero(norms > 0).squeeze(1)
+    if cols.numel() < 2:
+        return False
+    probe = torch.randn(design.shape[0], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    key = ((probe.to(design) @ design[:, cols]).abs() / norms[cols])
+    key, order = key.sort()
+    close = torch.nonzero(key[1:] - key[:-1] <= 1e-9 * key[1:] + 1e-300).squeeze(1)
+    if close.numel() == 0:
+        return False
+    first, second = cols[order[close]], cols[order[close + 1]]
+    cosine = (design[:, first] * design[:, second]).sum(0).abs() / (norms[first] * norms[second])
+    return bool((cosine >= 1.0 - 1e-9).any())
+
+
 def _lasso_rows(design: torch.Tensor, yd: torch.Tensor, alpha: float, *, solver: str, boxed: bool, max_iter: int,
                 tol: float) -> tuple[torch.Tensor, int]:
     """:func:`lasso`'s solve of every row on design ``(m, n)``: the solver ``solver`` names (``"auto"`` picks one),
     the rows an exact solver does not finish completed by float64 FISTA. Returns ``(coef (B, n), iterations)``."""
     m, n = design.shape
     if solver == "auto":
-        if boxed or not alpha > 0:
+        # with parallel columns the minimiser is not unique; FISTA from zero returns the one that spreads each
+        # block's value over its copies (an exact path or support solve would put it on one copy: a blocky image)
+        if boxed or not alpha > 0 or _parallel_columns(design):
             solver = "fista"
         elif HOMOTOPY_MAX_RATIO * m <= n:
             solver = "homotopy"
@@ -706,7 +740,8 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     until each row's signs settle, then exact float64 solves on that support and up to two active-set
     corrections, accepted where the optimality conditions hold in float64; unboxed, ``alpha > 0``) or
     ``"auto"``: without the box and with ``alpha > 0``, the homotopy when ``n >= 12.5 m`` (its cost grows
-    with the number of kinks, about ``1.3 m``) and polish otherwise; FISTA with the box. Rows the exact
+    with the number of kinks, about ``1.3 m``) and polish otherwise; FISTA with the box or when ``A Psi`` has
+    parallel columns (its minimiser is then not unique, and FISTA's spreads over the copies). Rows the exact
     solvers do not finish are finished by float64 FISTA. With ``alpha > 0``, columns of ``A Psi`` that are all
     zero (basis vectors the operator does not see) get coefficient 0 and are left out of the solve (and of
     ``n`` in the choice above).
