@@ -365,6 +365,25 @@ def test_polish_hands_a_degenerate_design_to_fista_early():
     assert torch.allclose(blocks, blocks.mean(2, keepdim=True).expand_as(blocks), atol=1e-6)
 
 
+@pytest.mark.parametrize("basis", BASES)
+@pytest.mark.parametrize("box", [False, True])
+def test_orthogonal_designs_get_the_closed_form_soft_threshold(basis, box):
+    # denoising: A Psi = Psi has orthonormal columns, the problem separates and auto solves it with no iterations
+    from genprior.operators import Identity
+    from genprior.solvers import sparse
+
+    op = Identity(shape=(1, 8, 8), noise_std=0.1, noise="entry")
+    x = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    y = op.measure(x, seed=4).double()
+    ours = lasso(op, y, basis=basis, alpha=0.1, box=box)
+    tight = lasso(op, y, basis=basis, alpha=0.1, box=box, solver="fista", tol=1e-13, max_iter=200000)
+    assert ours.iterations == 0
+    assert torch.all(ours.objective <= tight.objective * (1 + 1e-12))
+    assert torch.allclose(ours.coef.double(), tight.coef.double(), atol=1e-9)
+    assert sparse._orthogonal_columns(op.matrix().double() @ basis_matrix(basis, (1, 8, 8)))
+    assert not sparse._orthogonal_columns(Gaussian(m=64, shape=(1, 8, 8), seed=0).matrix().double())
+
+
 def test_parallel_columns_are_found_whatever_their_scale_and_sign():
     from genprior.operators import Downsample
     from genprior.solvers import sparse
