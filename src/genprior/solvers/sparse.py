@@ -359,7 +359,8 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
         fail = full | bad
         join = join & ~fail
         s_j = torch.sign(rho[ar, j])
-        scale = torch.where(join, 1.0 / schur, torch.where(drop, -1.0 / v_k, torch.zeros_like(v_k)))
+        zero = torch.zeros_like(v_k)
+        scale = torch.where(join, 1.0 / schur, torch.where(drop, -1.0 / v_k, zero))
         d_k = d[ar, k]
         t = torch.where(join, (v * sgn).sum(1) - s_j, d_k)
         over = kinks >= max_kinks
@@ -374,7 +375,6 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
         border = torch.where(join.unsqueeze(1), -v * scale.unsqueeze(1), torch.zeros_like(v))
         inv[ar, k, :] = border
         inv[ar, :, k] = border
-        zero = torch.zeros_like(scale)
         inv[ar, k, k] = torch.where(join, scale, zero)
         d[ar, k] = torch.where(join, -t * scale, zero)
         left = idx[ar, k]  # on a drop, the coordinate that leaves
@@ -676,6 +676,12 @@ def _linear_matrix(operator: Operator) -> torch.Tensor:
     return operator.matrix()
 
 
+def _probe(size: int, like: torch.Tensor) -> torch.Tensor:
+    """The fixed random vector ``(size,)`` (in ``like``'s dtype and device) that the design-structure checks use:
+    the same on every call, so a design is always classified the same way."""
+    return torch.randn(size, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(like)
+
+
 def _orthogonal_columns(design: torch.Tensor) -> bool:
     """Are the columns of ``design`` ``(m, n)`` nonzero and mutually orthogonal (``D^T D`` diagonal: denoising in an
     orthonormal basis, inpainting in pixels once the missing ones are left out)? Checked on one fixed random
@@ -683,7 +689,7 @@ def _orthogonal_columns(design: torch.Tensor) -> bool:
     norms2 = (design * design).sum(0)
     if not bool((norms2 > 0).all()):
         return False
-    probe = torch.randn(design.shape[1], generator=torch.Generator().manual_seed(1), dtype=torch.float64).to(design)
+    probe = _probe(design.shape[1], design)
     scaled = norms2 * probe
     return bool(((design @ probe) @ design - scaled).abs().max() <= 1e-9 * scaled.abs().max())
 
@@ -697,8 +703,7 @@ def _parallel_columns(design: torch.Tensor) -> bool:
     cols = torch.nonzero(norms > 0).squeeze(1)
     if cols.numel() < 2:
         return False
-    probe = torch.randn(design.shape[0], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    key = ((probe.to(design) @ design[:, cols]).abs() / norms[cols])
+    key = (_probe(design.shape[0], design) @ design[:, cols]).abs() / norms[cols]
     key, order = key.sort()
     close = torch.nonzero(key[1:] - key[:-1] <= 1e-9 * key[1:] + 1e-300).squeeze(1)
     if close.numel() == 0:
