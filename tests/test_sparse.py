@@ -305,16 +305,32 @@ def test_polish_admm_with_and_without_the_woodbury_factor_is_exact(monkeypatch, 
     assert torch.allclose(coef, reference.coef, atol=1e-9)
 
 
-@pytest.mark.parametrize("resync", [0, 5, 1000])
-def test_polish_with_bfloat16_increments_of_its_admm_product_is_exact(resync):
-    # 0: float32 products only; 5: the default where bfloat16 is fast (forced here on any CPU); 1000: the exact
-    # product only at the first iteration, the rest bfloat16 increments. ADMM only finds supports: same minimiser
+@pytest.mark.parametrize("factored_ratio", [0.0, math.inf])
+@pytest.mark.parametrize("resync", [0, 10, 1000])
+def test_polish_with_bfloat16_increments_of_its_admm_product_is_exact(monkeypatch, resync, factored_ratio):
+    # 0: float32 products only; 10: the default where bfloat16 is fast (forced here on any CPU); 1000: the exact
+    # product only at the first iteration, the rest bfloat16 increments; through the n x n inverse or the Woodbury
+    # factor. ADMM only finds supports: the same minimiser
     from genprior.solvers import sparse
 
-    (coef, ok, iterations), reference, _, _ = _polish_beside_homotopy(m=40, batch=5, resync=resync)  # n < 2m
+    monkeypatch.setattr(sparse, "FACTORED_RATIO", factored_ratio)
+    (coef, ok, iterations), reference, _, _ = _polish_beside_homotopy(m=40, batch=5, resync=resync)
     assert bool(ok.all()) and iterations < POLISH_MAX_ITER
     assert torch.allclose(coef, reference.coef, rtol=0, atol=1e-9)
-    assert not sparse._fast_bfloat16(torch.device("meta"))  # only the CPU's AMX tiles turn it on by default
+    assert not sparse._fast_bfloat16(torch.device("meta"))  # only a CPU with AMX or AVX-512 bfloat16 turns it on
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_gram_is_the_symmetric_product_of_the_design(dtype):
+    from genprior.solvers import sparse
+
+    design = torch.randn(30, 50, generator=torch.Generator().manual_seed(3), dtype=torch.float64).to(dtype)
+    gram = sparse._gram(design)
+    assert gram.dtype == dtype and gram.shape == (50, 50) and torch.equal(gram, gram.T)
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    assert torch.allclose(gram, design.T @ design, rtol=0, atol=tol * float(design.abs().max()) ** 2 * 30)
+    meta = sparse._gram(torch.empty(30, 50, device="meta"))  # elsewhere: the plain product
+    assert meta.shape == (50, 50) and meta.device.type == "meta"
 
 
 def test_polish_hands_its_slow_tail_to_the_homotopy(monkeypatch):

@@ -50,7 +50,7 @@ GIVE_UP_OVERSIZE = 15  # checks with settled signs on more than m coordinates be
 TAIL_FACTOR = 3  # polish hands the rows left after 3x the iterations that accepted half the rows to the homotopy,
 TAIL_MIN_RATIO = 4  # when n >= 4 m (a short path); with more measurements ADMM finishes them sooner
 FACTORED_RATIO = 2.0  # ADMM applies (G + rho I)^{-1} through the m x m Woodbury factor when n > 2 m
-BFLOAT16_RESYNC = 5  # with fast bfloat16 products, ADMM's n x n product is exact (float32) every 5th iteration only
+BFLOAT16_RESYNC = 10  # with fast bfloat16 products, ADMM's product is exact (float32) every 10th iteration only
 
 
 # --- bases --------------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
     m, n = design.shape
     batch = y.shape[0]
     dt, dev = design.dtype, design.device
-    gram = design.T @ design
+    gram = _gram(design)
     gram_flat = gram.reshape(-1)
     diag = gram.diagonal()
     b = y @ design  # D^T y
@@ -399,6 +399,20 @@ def _homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
     return out, ok, kinks
 
 
+def _gram(design: torch.Tensor) -> torch.Tensor:
+    """``D^T D`` ``(n, n)`` of ``design`` ``(m, n)``. On the CPU by the BLAS's symmetric rank-k update (half the
+    flops of the general product, and exactly symmetric), elsewhere (or with autograd) by ``design.T @ design``."""
+    if design.device.type != "cpu" or design.dtype not in (torch.float32, torch.float64) or design.requires_grad:
+        return design.T @ design
+    from scipy.linalg.blas import get_blas_funcs
+
+    d = design.numpy()
+    lower = get_blas_funcs("syrk", (d,))(1.0, d.T, trans=0, lower=1)  # d.T is the Fortran view of d: no copy
+    full = lower + lower.T
+    np.fill_diagonal(full, lower.diagonal())
+    return torch.from_numpy(full)
+
+
 def _support_solve(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tensor, alpha: float, *,
                    chunk: int = 4) -> torch.Tensor:
     """Per row, the Lasso stationary point on the support and signs ``sign`` ``(B, n)`` (entries -1, 0, 1).
@@ -477,11 +491,16 @@ def _support_solve_lapack(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tenso
 
 def _fast_bfloat16(device: torch.device) -> bool:
     """Does ``device`` multiply bfloat16 matrices much faster than float32 ones? On the CPU, where it has AMX
-    tiles (there a bfloat16 GEMM ran 5x the float32 rate); on other devices it is not used."""
+    tiles or AVX-512 bfloat16 instructions (a 300 x 784 x 784 bfloat16 GEMM ran 4-6x the float32 rate on both);
+    on other devices it is not used."""
     if device.type != "cpu":
         return False
-    check = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
-    return bool(check()) if callable(check) else False
+    cpu = getattr(torch, "cpu", None)
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(cpu, name, None)
+        if callable(check) and check():
+            return True
+    return False
 
 
 def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int, rho: float | None = None,
@@ -495,10 +514,11 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     ``x' = relax x + (1 - relax) z``, ``z = soft_threshold(x' + u, alpha / rho)``, ``u += x' - z``. When ``n >
     FACTORED_RATIO m`` the inverse is applied through the ``m x m`` matrix of the Woodbury identity,
     ``rho (D^T D + rho I)^{-1} = I - D^T (rho I + D D^T)^{-1} D`` (``4mn`` instead of ``2n^2`` flops per row).
-    Where the ``n x n`` product is used and bfloat16 products are fast (:func:`_fast_bfloat16`; ``resync=None``),
-    ``w M`` is updated by bfloat16 products of the increments of ``w``, with an exact float32 product every
-    ``resync`` (``BFLOAT16_RESYNC``) iterations; ``resync=0`` always multiplies in float32. ADMM only finds the
-    supports, so neither changes the results, only how soon the signs settle.
+    Where bfloat16 products are fast (:func:`_fast_bfloat16`; ``resync=None``), ``w M`` (either form) is updated
+    by bfloat16 products of the increments of ``w``, with an exact float32 product every ``resync``
+    (``BFLOAT16_RESYNC``) iterations; ``resync=0`` always multiplies in float32. ADMM only finds the supports, so
+    neither changes the results, only how soon the signs settle. The loop carries one vector per row,
+    ``v = x' + u`` (``z`` and ``u`` follow from it), so that an iteration is one product and four passes.
     It converges for any ``rho > 0`` and ``0 < relax < 2``; the defaults ``relax = 1.8`` and ``rho = 0.8 (m / n)
     tr(D^T D) / n`` (growing with the share of measurements, like the spread of the restricted spectrum it has to
     balance) were chosen on held-out images 300..499.
@@ -523,7 +543,7 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     m, n = design.shape
     batch = y.shape[0]
     dev = y.device
-    gram = design.T @ design
+    gram = _gram(design)
     diag = gram.diagonal().clamp(min=1e-300)
     b = y @ design
     out = torch.zeros_like(b)
@@ -547,16 +567,23 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
         inverse = torch.cholesky_inverse(torch.linalg.cholesky(shifted))
         shift = (b.to(torch.float32) @ inverse).mul_(relax)
     threshold = alpha / rho
+    # ADMM carries one vector per row, v = x' + u (z = soft_threshold(v), u = v - z), and its update is
+    # v <- q + z_coef z + v_coef v with q = shift - gain (v - 2z) M, M's product w -> w @ maps[0] @ maps[1] ...
+    # (non-factored: relax x = shift + rho relax w M and (1 - relax) z + u = v - relax z; factored: relax x =
+    # shift + relax (w - (w D^T) right) and relax w + (1 - relax) z + u = relax z + (1 - relax) v; w = z - u = 2z - v)
+    if factored:
+        maps, gain, z_coef, v_coef = (left, right), -relax, relax, 1.0 - relax
+    else:
+        maps, gain, z_coef, v_coef = (inverse,), rho * relax, -relax, 1.0
     if resync is None:
         resync = BFLOAT16_RESYNC if _fast_bfloat16(dev) else 0
-    resync = 0 if factored else int(resync)
-    if resync:
-        inverse16 = inverse.to(torch.bfloat16)
-    prod = w_prev = torch.zeros(batch, n if resync else 0, dtype=torch.float32, device=dev)  # w M and its w
+    resync = int(resync)
+    maps16 = tuple(mat.to(torch.bfloat16) for mat in maps) if resync else ()
     short_path = n >= TAIL_MIN_RATIO * m  # the homotopy's path has few kinks: it finishes the rows ADMM is slow on
     rows = torch.arange(batch, device=dev)
-    z = torch.zeros(batch, n, dtype=torch.float32, device=dev)
-    u = torch.zeros_like(z)
+    v = torch.zeros(batch, n, dtype=torch.float32, device=dev)
+    z = torch.zeros_like(v)
+    q = reflected_prev = v  # q and the reflected iterate v - 2z it was last updated with
     before = torch.zeros(batch, n, dtype=torch.int8, device=dev)
     tried = torch.full((batch, n), 2, dtype=torch.int8, device=dev)  # the signs of the row's last solve (2: none)
     was_singular = torch.zeros(batch, dtype=torch.bool, device=dev)  # and whether its G_SS was singular
@@ -565,28 +592,19 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
     iterations, half_at = 0, None  # half_at: the check by which half the rows were accepted
     for k in range(1, max_iter + 1):
         iterations = k
-        # v = relax x + (1 - relax) z + u with x = (b + rho w) M, shift = relax b M, in as few passes as possible
-        # (factored: relax x = shift + relax (w - (w D^T) right), and relax w + (1 - relax) z + u = z + (1 - relax) u)
-        w = z - u
-        if factored:
-            base = torch.add(shift, z).add_(u, alpha=1.0 - relax)
-            v = torch.addmm(base, w @ left, right, alpha=-relax)
+        reflected = torch.sub(v, z, alpha=2.0)  # -w
+        if not resync or (k - 1) % resync == 0:
+            first_maps = functools.reduce(torch.matmul, maps[:-1], reflected)
+            q = torch.addmm(shift, first_maps, maps[-1], alpha=-gain)
         else:
-            base = torch.add(shift, z, alpha=1.0 - relax).add_(u)
-            if not resync:
-                v = torch.addmm(base, w, inverse, alpha=rho * relax)
-            else:
-                # w M from the last exact product plus bfloat16 products of the increments of w: their rounding
-                # errors scale with the increments, which shrink as ADMM converges, and the exact product every
-                # ``resync`` iterations clears what they add up to
-                if (k - 1) % resync == 0:
-                    prod = w @ inverse
-                else:
-                    prod.add_((w - w_prev).to(torch.bfloat16) @ inverse16)
-                w_prev = w
-                v = base.add_(prod, alpha=rho * relax)
+            # q from the last exact product plus bfloat16 products of the increments of w: their rounding
+            # errors scale with the increments, which shrink as ADMM converges, and the exact product every
+            # ``resync`` iterations clears what they add up to
+            step = torch.sub(reflected, reflected_prev).to(torch.bfloat16)
+            q.add_(functools.reduce(torch.matmul, maps16, step), alpha=-gain)
+        reflected_prev = reflected
+        v = torch.add(q, z, alpha=z_coef).add_(v, alpha=v_coef)
         z = torch.nn.functional.softshrink(v, threshold)
-        u = v.sub_(z)
         if k >= first - stable and (k - first + stable) % every == 0:
             before = torch.sign(z).to(torch.int8)  # the signs ``stable`` iterations before the next check
         if k < first or (k - first) % every:
@@ -618,7 +636,8 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
                 out[rows[given_up]] = z[given_up].to(out.dtype)
                 leaving.append(given_up)
             coef = torch.where(finite.unsqueeze(1), coef, torch.zeros_like(coef))
-            corr = b[rows[cand]] - coef @ gram  # D^T (y - D c)
+            # D^T (y - D c): through D when that is fewer flops (2mn instead of n^2 per row)
+            corr = (y[rows[cand]] - coef @ design.T) @ design if 2 * m < n else b[rows[cand]] - coef @ gram
             good = finite & _kkt_from_correlation(corr, coef, alpha)
             out[rows[cand[good]]] = coef[good]
             ok[rows[cand[good]]] = True
@@ -631,8 +650,9 @@ def _gram_polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_ite
         if gone.numel():
             keep = torch.ones(rows.numel(), dtype=torch.bool, device=dev)
             keep[gone] = False
-            rows, z, u, before, tried, was_singular, singular, oversize, shift, prod, w_prev = (
-                t_[keep] for t_ in (rows, z, u, before, tried, was_singular, singular, oversize, shift, prod, w_prev))
+            rows, v, z, q, reflected_prev, before, tried, was_singular, singular, oversize, shift = (
+                t_[keep] for t_ in (rows, v, z, q, reflected_prev, before, tried, was_singular, singular, oversize,
+                                    shift))
             if rows.numel() == 0:
                 break
         if half_at is None and int(ok.sum()) * 2 >= batch:
