@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from genprior.data.toy2d import toy2d
 from genprior.evaluate.modes import mode_statistics
 from genprior.io import atomic_write_text, write_json
 from genprior.models.mlp import MLPDiscriminator, MLPGenerator
+from genprior.reports import cpu_name
 from genprior.train.gan import sample, train_gan
 
 PUBLISHED = {  # Lin et al. 2018, Table 1 (grid) and Table 2 (ring): modes captured (mean)
@@ -106,7 +106,7 @@ def main() -> None:
              "generator": {"hidden": a.g_hidden, "batch_norm": a.batch_norm, "latent_dim": 2},
              "discriminator": {"hidden": a.d_hidden, "maxout_pieces": a.pieces}, "loss": "nonsaturating",
              "d_steps_per_g_step": 1, "eval_samples": 2500, "threads": 1, "seconds_total": seconds,
-             "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread (shared, noisy)"}
+             "machine": f"{cpu_name()}, torch {torch.__version__}, 1 thread (shared, noisy)"}
     out = Path(a.out)
     write_json(out.with_suffix(".json"), {**results, "setup": setup})
     atomic_write_text(out.with_suffix(".md"), markdown(results, setup))

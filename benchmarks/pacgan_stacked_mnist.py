@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import time
 import warnings
 from pathlib import Path
@@ -45,6 +44,7 @@ from genprior.evaluate.modes import discrete_mode_statistics
 from genprior.io import atomic_write_bytes, atomic_write_text, read_json, write_json
 from genprior.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from genprior.plotting import save_tiled
+from genprior.reports import cpu_name
 from genprior.train.classifier import predict
 from genprior.train.gan import sample, train_gan
 
@@ -247,7 +247,7 @@ def main() -> None:
     out = Path(a.out)
     setup = {k: getattr(a, k) for k in ("steps", "batch_size", "lr", "g_lr", "beta2", "loss", "g_steps", "latent_dim",
                                          "g_channels", "d_channels", "train_samples", "eval_samples")}
-    setup["machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}" + (
+    setup["machine"] = f"{cpu_name()}, torch {torch.__version__}" + (
         f", {torch.cuda.get_device_name()}" if a.device.startswith("cuda") else "")
     setup["device"] = a.device
     previous = read_json(out.with_suffix(".json")) if out.with_suffix(".json").exists() else {}

@@ -11,7 +11,6 @@ the non-adaptive setting of Defense-GAN's Table 3) / adaptive (defense-aware, se
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from genprior import zoo
 from genprior.data import load_dataset
 from genprior.errors import GenpriorError
 from genprior.io import atomic_write_text, write_json
+from genprior.reports import cpu_name
 from genprior.robust.attacks import (
     autoencoder_attack,
     fgsm,
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             "norm": "linf", "pgd_steps": args.pgd_steps, "projection_L": args.steps, "projection_R": args.restarts,
             "projection_loss": args.projection_loss, "tau": args.tau, "bpda_steps": 20, "eps_small": args.eps_small,
             "classifier_test_accuracy_full": base_cfg.get("test_accuracy"), "craft_seconds": craft_s,
-            "total_seconds": time.perf_counter() - t_start, "threads": args.threads, "machine": platform.processor() or platform.machine(),
+            "total_seconds": time.perf_counter() - t_start, "threads": args.threads, "machine": cpu_name(),
             "torch": torch.__version__, "command": "python " + " ".join(sys.argv)}
     write_json(out / "robustness.json", {"meta": meta, "rows": results, "published": PUBLISHED})
     atomic_write_text(out / "robustness.md", _markdown(meta, results))

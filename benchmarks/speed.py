@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from genprior import zoo
 from genprior.data import load_dataset
 from genprior.operators import Gaussian
-from genprior.reports import markdown_table, write_report
+from genprior.reports import cpu_name, markdown_table, write_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -104,7 +103,7 @@ def main() -> None:
         result = json.loads(Path(args.out + ".json").read_text())
         images = load_dataset("mnist-bundled").images[: args.n_images]
         result["lasso_vs_sklearn"] = _lasso_rows(images, device, args.sklearn_exact_tol)
-        result["lasso_note"] = (f"Lasso rows re-measured on their own ({time.strftime('%Y-%m-%d %H:%M')}, "
+        result["lasso_note"] = (f"Lasso rows re-measured on their own ({time.strftime('%Y-%m-%d %H:%M')}, {cpu_name()}, "
                                 f"load average {os.getloadavg()[0]:.1f} on 2 cores, medians of 3 alternating runs per "
                                 "side, 1 thread); CSGM figures from the earlier run")
         md = _markdown(result)
@@ -148,7 +147,7 @@ def main() -> None:
 
     protocol_steps = 1000
     result = {
-        "device": str(device), "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+        "device": str(device), "cpu": cpu_name(), "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "gemm_peak_gflops": statistics.median(peaks), "gemm_peak_by_round": peaks,
         "gemm_peak_bfloat16_gflops": peak_bf16["gflops"],
@@ -189,7 +188,8 @@ def _markdown(result: dict) -> str:
         bf16 = (f"For context, bfloat16 matmul in the same run: {result['gemm_peak_bfloat16_gflops']:.1f} GFLOP/s; the "
                 "CSGM protocol's math is float32 and is measured against the float32 peak (the Lasso's ADMM uses "
                 "bfloat16 increments where they are fast).\n\n")
-    md = (f"# Solver speed on {result['device']} ({result['threads']} threads, torch {result['torch']})\n\n"
+    cpu = f", {result['cpu']}" if result.get("cpu") else ""
+    md = (f"# Solver speed on {result['device']} ({result['threads']} threads{cpu}, torch {result['torch']})\n\n"
           f"GEMM peak (float32 matmul, this run, median of {len(result.get('gemm_peak_by_round', [0]))} rounds "
           f"alternating with the CSGM step's): **{result['gemm_peak_gflops']:.1f} GFLOP/s**.\n\n" + bf16 +
           "| measure | value |\n|---|---|\n"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from genprior.data import load_dataset
 from genprior.evaluate import mse_per_pixel, ratio_of_means_ci
 from genprior.io import atomic_write_text, write_json
 from genprior.operators import Gaussian
-from genprior.reports import markdown_table
+from genprior.reports import cpu_name, markdown_table
 from genprior.solvers import csgm, csgm_fast
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,7 +63,7 @@ def main() -> None:
         rows.append(row)
         print({k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    meta = {"machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, " + (
+    meta = {"machine": f"{cpu_name()}, torch {torch.__version__}, " + (
         torch.cuda.get_device_name() if device == "cuda" else "1 thread"),
             "load_average_at_end": load, "images": f"MNIST test {a.first_image}..{a.first_image + a.n_images - 1}",
             "paper": "Adam lr 0.01, 1000 steps, 10 restarts", "fast": "csgm_fast defaults (40 starts, 8 Adam steps, best 12 go on for 16 decaying steps, "

@@ -84,3 +84,18 @@ def test_packing_difference_is_pac_minus_plain_with_welch_p():
     assert stacked.packing_difference(results, "kl")[0] == pytest.approx(-2.0)
     del results["PacDCGAN2"]["per_seed"]["1"]
     assert stacked.packing_difference(results, "modes") is None
+
+
+def test_cpu_name_names_the_model_and_its_bfloat16_units(monkeypatch, tmp_path):
+    import torch
+
+    from genprior.reports import machine
+
+    monkeypatch.setattr(machine, "Path", lambda _: tmp_path / "cpuinfo")
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t: fpu\n")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert machine.cpu_name() == "Test CPU 9000 (AVX-512 BF16)"
+    monkeypatch.setattr(machine, "Path", lambda _: tmp_path / "missing")  # no /proc: platform's name, never empty
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    assert machine.cpu_name() and "(" not in machine.cpu_name()
