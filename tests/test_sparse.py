@@ -16,6 +16,7 @@ from genprior.errors import (
     UnknownNameError,
 )
 from genprior.operators import Gaussian, Inpaint, Magnitude
+from genprior.solvers import lasso_checks, lasso_homotopy, lasso_polish, sparse
 from genprior.solvers.sparse import (
     BASES,
     POLISH_MAX_ITER,
@@ -212,23 +213,21 @@ def test_homotopy_batch_equals_one_row_at_a_time():
 
 
 def test_homotopy_large_alpha_gives_zero_and_unfinished_rows_fall_back_to_fista(monkeypatch):
-    from genprior.solvers import sparse
-
     op, _, y = _problem(shape=(1, 8, 8), m=10)
     y = y.double()
     zero = lasso(op, y, alpha=1e6, box=False, solver="homotopy")
     assert torch.count_nonzero(zero.coef) == 0
     design = op.matrix().double()
-    coef, ok, kinks = sparse._homotopy(design, y, 1e-3, max_kinks=1)
+    coef, ok, kinks = lasso_homotopy.homotopy(design, y, 1e-3, max_kinks=1)
     assert kinks == 1 and not bool(ok.any()) and torch.isfinite(coef).all()
     # a row the path hands back unfinished is finished by FISTA from where the path stopped
     exact = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
-    real = sparse._homotopy
+    real = lasso_homotopy.homotopy
 
     def stops_early(*args, **kwargs):
         return real(*args, **{**kwargs, "max_kinks": 2})
 
-    monkeypatch.setattr(sparse, "_homotopy", stops_early)
+    monkeypatch.setattr(sparse, "homotopy", stops_early)
     rescued = lasso(op, y, alpha=0.1, box=False, solver="homotopy", tol=1e-12, max_iter=200000)
     assert rescued.iterations > 2
     assert torch.allclose(rescued.objective, exact.objective, rtol=1e-8)
@@ -270,13 +269,11 @@ def test_auto_solver_picks_polish_for_many_measurements_and_it_matches_tight_fis
 def _polish_beside_homotopy(*, m: int, batch: int, **polish_options):
     """``_gram_polish`` (its coef, ok, iterations) on an 8x8 Gaussian problem, the homotopy's exact result on it, the
     float64 design and measurements."""
-    from genprior.solvers import sparse
-
     op, _, y = _problem(shape=(1, 8, 8), m=m, batch=batch)
     y = y.double()
     design = op.matrix().double()
     reference = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
-    return sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER, **polish_options), reference, design, y
+    return lasso_polish.polish(design, y, 0.1, max_iter=POLISH_MAX_ITER, **polish_options), reference, design, y
 
 
 @pytest.mark.parametrize("rho", [3e-3, 10.0])
@@ -284,12 +281,10 @@ def test_polish_is_exact_whatever_its_admm_penalty(rho):
     # ADMM converges for any rho > 0 and only its speed depends on it; exactness comes from the solve and the check.
     # Far from the default (about 0.5 here) float32 z can settle a little off the support (the active-set
     # corrections repair that) or, at a large rho, overshoot it until polish hands the row to float64 FISTA
-    from genprior.solvers import sparse
-
     (coef, ok, iterations), reference, design, y = _polish_beside_homotopy(m=40, batch=4, rho=rho)
     assert bool(ok.any()) and iterations < POLISH_MAX_ITER
     assert torch.allclose(coef[ok], reference.coef[ok], atol=1e-9)
-    assert bool(sparse._kkt_holds(design, y[ok], coef[ok], 0.1).all()) and torch.isfinite(coef).all()
+    assert bool(lasso_checks.kkt_holds(design, y[ok], coef[ok], 0.1).all()) and torch.isfinite(coef).all()
 
 
 @pytest.mark.parametrize("factored_ratio", [0.0, math.inf])
@@ -297,9 +292,7 @@ def test_polish_is_exact_whatever_its_admm_penalty(rho):
 def test_polish_admm_with_and_without_the_woodbury_factor_is_exact(monkeypatch, factored_ratio, relax):
     # (G + rho I)^{-1} applied directly or through the m x m factor, with or without over-relaxation: the same math,
     # so the same minimiser (the homotopy's) and every row accepted by polish itself
-    from genprior.solvers import sparse
-
-    monkeypatch.setattr(sparse, "FACTORED_RATIO", factored_ratio)
+    monkeypatch.setattr(lasso_polish, "FACTORED_RATIO", factored_ratio)
     (coef, ok, iterations), reference, _, _ = _polish_beside_homotopy(m=20, batch=5, relax=relax)
     assert bool(ok.all()) and iterations < POLISH_MAX_ITER
     assert torch.allclose(coef, reference.coef, atol=1e-9)
@@ -311,51 +304,52 @@ def test_polish_with_bfloat16_increments_of_its_admm_product_is_exact(monkeypatc
     # 0: float32 products only; 10: the default where bfloat16 is fast (forced here on any CPU); 1000: the exact
     # product only at the first iteration, the rest bfloat16 increments; through the n x n inverse or the Woodbury
     # factor. ADMM only finds supports: the same minimiser
-    from genprior.solvers import sparse
-
-    monkeypatch.setattr(sparse, "FACTORED_RATIO", factored_ratio)
+    monkeypatch.setattr(lasso_polish, "FACTORED_RATIO", factored_ratio)
     (coef, ok, iterations), reference, _, _ = _polish_beside_homotopy(m=40, batch=5, resync=resync)
     assert bool(ok.all()) and iterations < POLISH_MAX_ITER
     assert torch.allclose(coef, reference.coef, rtol=0, atol=1e-9)
-    assert not sparse._fast_bfloat16(torch.device("meta"))  # only a CPU with AMX or AVX-512 bfloat16 turns it on
+    assert not lasso_polish.fast_bfloat16(torch.device("meta"))  # only a CPU with AMX or AVX-512 bfloat16 turns it on
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_gram_is_the_symmetric_product_of_the_design(dtype):
-    from genprior.solvers import sparse
-
     design = torch.randn(30, 50, generator=torch.Generator().manual_seed(3), dtype=torch.float64).to(dtype)
-    gram = sparse._gram(design)
+    gram = lasso_checks.gram_matrix(design)
     assert gram.dtype == dtype and gram.shape == (50, 50) and torch.equal(gram, gram.T)
     tol = 1e-12 if dtype == torch.float64 else 1e-4
     assert torch.allclose(gram, design.T @ design, rtol=0, atol=tol * float(design.abs().max()) ** 2 * 30)
-    meta = sparse._gram(torch.empty(30, 50, device="meta"))  # elsewhere: the plain product
+    meta = lasso_checks.gram_matrix(torch.empty(30, 50, device="meta"))  # elsewhere: the plain product
     assert meta.shape == (50, 50) and meta.device.type == "meta"
 
 
-def test_polish_hands_its_slow_tail_to_the_homotopy(monkeypatch):
-    from genprior.solvers import sparse
+@pytest.mark.parametrize("stable,every", [(10, 10), (0, 10), (12, 10)])
+def test_polish_refuses_a_check_schedule_that_cannot_see_settled_signs(stable, every):
+    op, _, y = _problem(shape=(1, 8, 8), m=40, batch=2)
+    with pytest.raises(InvalidValueError, match="stable"):
+        lasso_polish.polish(op.matrix().double(), y.double(), 0.1, max_iter=100, stable=stable, every=every)
 
+
+def test_polish_hands_its_slow_tail_to_the_homotopy(monkeypatch):
     op, _, y = _problem(shape=(1, 8, 8), m=16, batch=8)  # n = TAIL_MIN_RATIO * m
     y = y.double()
     design = op.matrix().double()
-    reference = sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER)
+    reference = lasso_polish.polish(design, y, 0.1, max_iter=POLISH_MAX_ITER)
     calls = []
-    real = sparse._homotopy
+    real = lasso_homotopy.homotopy
 
     def spy(design_, y_, *args, **kwargs):
         calls.append(y_.shape[0])
         return real(design_, y_, *args, **kwargs)
 
-    monkeypatch.setattr(sparse, "_homotopy", spy)
-    monkeypatch.setattr(sparse, "TAIL_FACTOR", 1)  # hand over at the check that accepted half the rows
-    coef, ok, iterations = sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER)
+    monkeypatch.setattr(lasso_polish, "homotopy", spy)
+    monkeypatch.setattr(lasso_polish, "TAIL_FACTOR", 1)  # hand over at the check that accepted half the rows
+    coef, ok, iterations = lasso_polish.polish(design, y, 0.1, max_iter=POLISH_MAX_ITER)
     assert len(calls) == 1 and 0 < calls[0] <= 4 and iterations <= reference[2]
     assert bool(ok.all()) and torch.allclose(coef, reference[0], atol=1e-9)
     # with more measurements (n < TAIL_MIN_RATIO * m) the path is long and ADMM keeps its rows
     op, _, y = _problem(shape=(1, 8, 8), m=20, batch=8)
     calls.clear()
-    sparse._gram_polish(op.matrix().double(), y.double(), 0.1, max_iter=POLISH_MAX_ITER)
+    lasso_polish.polish(op.matrix().double(), y.double(), 0.1, max_iter=POLISH_MAX_ITER)
     assert not calls
 
 
@@ -364,12 +358,10 @@ def test_polish_hands_a_degenerate_design_to_fista_early():
     # the minimiser is not unique (ADMM settles on all the copies, more than m of them); polish must give such rows
     # up soon instead of running to POLISH_MAX_ITER
     from genprior.operators import Downsample
-    from genprior.solvers import sparse
-
     op = Downsample(factor=2, shape=(1, 8, 8), noise_std=0.1)
     x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     y = op.measure(x, seed=3).double()
-    _, ok, iterations = sparse._gram_polish(op.matrix().double(), y, 0.1, max_iter=POLISH_MAX_ITER)
+    _, ok, iterations = lasso_polish.polish(op.matrix().double(), y, 0.1, max_iter=POLISH_MAX_ITER)
     assert not bool(ok.any()) and iterations < POLISH_MAX_ITER // 8
     ours = lasso(op, y, alpha=0.1, box=False, solver="polish")
     tight = lasso(op, y, alpha=0.1, box=False, solver="fista", tol=1e-13, max_iter=200000)
@@ -386,8 +378,6 @@ def test_polish_hands_a_degenerate_design_to_fista_early():
 def test_orthogonal_designs_get_the_closed_form_soft_threshold(basis, box):
     # denoising: A Psi = Psi has orthonormal columns, the problem separates and auto solves it with no iterations
     from genprior.operators import Identity
-    from genprior.solvers import sparse
-
     op = Identity(shape=(1, 8, 8), noise_std=0.1, noise="entry")
     x = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     y = op.measure(x, seed=4).double()
@@ -396,26 +386,24 @@ def test_orthogonal_designs_get_the_closed_form_soft_threshold(basis, box):
     assert ours.iterations == 0
     assert torch.all(ours.objective <= tight.objective * (1 + 1e-12))
     assert torch.allclose(ours.coef.double(), tight.coef.double(), atol=1e-9)
-    assert sparse._orthogonal_columns(op.matrix().double() @ basis_matrix(basis, (1, 8, 8)))
-    assert not sparse._orthogonal_columns(Gaussian(m=64, shape=(1, 8, 8), seed=0).matrix().double())
+    assert lasso_checks.orthogonal_columns(op.matrix().double() @ basis_matrix(basis, (1, 8, 8)))
+    assert not lasso_checks.orthogonal_columns(Gaussian(m=64, shape=(1, 8, 8), seed=0).matrix().double())
 
 
 def test_parallel_columns_are_found_whatever_their_scale_and_sign():
     from genprior.operators import Downsample
-    from genprior.solvers import sparse
-
     gaussian = Gaussian(m=30, shape=(1, 8, 8), seed=0).matrix().double()
-    assert not sparse._parallel_columns(gaussian)
-    assert sparse._parallel_columns(Downsample(factor=2, shape=(1, 8, 8)).matrix().double())
+    assert not lasso_checks.parallel_columns(gaussian)
+    assert lasso_checks.parallel_columns(Downsample(factor=2, shape=(1, 8, 8)).matrix().double())
     for multiple in (1.0, -2.5, 1e-3):
         design = gaussian.clone()
         design[:, 40] = multiple * design[:, 7]
-        assert sparse._parallel_columns(design)
+        assert lasso_checks.parallel_columns(design)
     design = gaussian.clone()
     design[:, [3, 9]] = 0.0  # zero columns are not parallel to anything
-    assert not sparse._parallel_columns(design)
+    assert not lasso_checks.parallel_columns(design)
     design[:, 40] = design[:, 7] + 1e-6 * design[:, 8]  # nearly parallel is not parallel
-    assert not sparse._parallel_columns(design)
+    assert not lasso_checks.parallel_columns(design)
 
 
 def test_auto_solver_spreads_over_parallel_columns_and_the_homotopy_will_not_end_on_a_tie():
@@ -423,13 +411,11 @@ def test_auto_solver_spreads_over_parallel_columns_and_the_homotopy_will_not_end
     # value over its copies. The homotopy, asked directly, ends with the copies of an active column on the
     # boundary (|rho| = lambda, a minimiser that is not unique): it reports those rows as unfinished
     from genprior.operators import Downsample
-    from genprior.solvers import sparse
-
     op = Downsample(factor=2, shape=(1, 8, 8), noise_std=0.1)
     x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     y = op.measure(x, seed=3).double()
     tight = lasso(op, y, alpha=0.1, box=False, solver="fista", tol=1e-13, max_iter=200000)
-    _, done, _ = sparse._homotopy(op.matrix().double(), y, 0.1, max_kinks=1000)
+    _, done, _ = lasso_homotopy.homotopy(op.matrix().double(), y, 0.1, max_kinks=1000)
     assert not bool(done.any())
     path = lasso(op, y, alpha=0.1, box=False, solver="homotopy")
     assert torch.allclose(path.objective, tight.objective, rtol=1e-7)
@@ -441,9 +427,7 @@ def test_auto_solver_spreads_over_parallel_columns_and_the_homotopy_will_not_end
 
 @pytest.mark.parametrize("solve", ["_support_solve_lapack", "_support_solve_batched"])
 def test_support_solve_finds_the_minimiser_on_its_support_and_flags_singular_rows(solve):
-    from genprior.solvers import sparse
-
-    solve = getattr(sparse, solve)  # the CPU path (LAPACK per row) and the batched path other devices take
+    solve = getattr(lasso_polish, solve)  # the CPU path (LAPACK per row) and the batched path other devices take
     op, _, y = _problem(shape=(1, 8, 8), m=40, batch=4)
     y = y.double()
     exact = lasso(op, y, alpha=0.1, box=False, solver="polish")
@@ -462,14 +446,12 @@ def test_support_solve_finds_the_minimiser_on_its_support_and_flags_singular_row
 
 
 def test_polish_fallback(monkeypatch):
-    from genprior.solvers import sparse
-
     op, _, y = _problem(shape=(1, 8, 8), m=40, batch=4)
     y = y.double()
     exact = lasso(op, y, alpha=0.1, box=False, solver="polish")
     design = op.matrix().double()
     # rows not accepted in time are finished by float64 FISTA from the float32 iterate
-    coef, ok, iterations = sparse._gram_polish(design, y, 0.1, max_iter=3)
+    coef, ok, iterations = lasso_polish.polish(design, y, 0.1, max_iter=3)
     assert iterations == 3 and not bool(ok.any()) and torch.isfinite(coef).all()
     monkeypatch.setattr(sparse, "POLISH_MAX_ITER", 3)
     rescued = lasso(op, y, alpha=0.1, box=False, solver="polish", tol=1e-12, max_iter=200000)
@@ -478,17 +460,15 @@ def test_polish_fallback(monkeypatch):
 
 
 def test_polish_hands_the_rows_it_gives_up_on_to_the_homotopy_only_on_a_short_path(monkeypatch):
-    from genprior.solvers import sparse
-
-    monkeypatch.setattr(sparse, "GIVE_UP_OVERSIZE", 0)  # every row is given up on at the first check
+    monkeypatch.setattr(lasso_polish, "GIVE_UP_OVERSIZE", 0)  # every row is given up on at the first check
     op, _, y = _problem(shape=(1, 8, 8), m=12, batch=4)  # n = 64 >= TAIL_MIN_RATIO * m: a short path
     y, design = y.double(), op.matrix().double()
-    coef, ok, iterations = sparse._gram_polish(design, y, 0.1, max_iter=POLISH_MAX_ITER)
-    path, done, _ = sparse._homotopy(design, y, 0.1, max_kinks=1000)
+    coef, ok, iterations = lasso_polish.polish(design, y, 0.1, max_iter=POLISH_MAX_ITER)
+    path, done, _ = lasso_homotopy.homotopy(design, y, 0.1, max_kinks=1000)
     assert bool(done.all()) and bool(ok.all()) and iterations == 20  # the first check
     assert torch.allclose(coef, path, rtol=0, atol=1e-12)
     op, _, y = _problem(shape=(1, 8, 8), m=40, batch=4)  # 64 < 4 * 40: given up rows come back unfinished
-    coef, ok, iterations = sparse._gram_polish(op.matrix().double(), y.double(), 0.1, max_iter=POLISH_MAX_ITER)
+    coef, ok, iterations = lasso_polish.polish(op.matrix().double(), y.double(), 0.1, max_iter=POLISH_MAX_ITER)
     # (a row whose settled support was solved and accepted at that same check keeps its exact answer)
     assert not bool(ok.all()) and iterations == 20 and torch.isfinite(coef).all()
 

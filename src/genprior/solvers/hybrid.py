@@ -86,8 +86,8 @@ from genprior.errors import InvalidValueError
 from genprior.models.ensemble import GeneratorEnsemble
 from genprior.operators.base import Operator
 from genprior.solvers.generator import as_images, frozen, latent_dim_of
+from genprior.solvers.lasso_fista import fista_momentum
 from genprior.solvers.latent import _check_positive_int, _levenberg_marquardt, csgm_fast
-from genprior.solvers.sparse import fista_momentum
 
 
 @dataclass

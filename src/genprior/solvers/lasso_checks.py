@@ -1,0 +1,81 @@
+"""The Lasso's optimality conditions and the design tests its solvers rely on.
+
+``D^T D`` (:func:`gram_matrix`), whether coefficients satisfy the optimality conditions in float64 (:func:`kkt_holds`),
+and two structure tests of a design ``D`` ``(m, n)`` in ``O(mn)`` (:func:`orthogonal_columns`,
+:func:`parallel_columns`) that decide which solver :func:`genprior.solvers.sparse.lasso` uses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def gram_matrix(design: torch.Tensor) -> torch.Tensor:
+    """``D^T D`` ``(n, n)`` of ``design`` ``(m, n)``. On the CPU by the BLAS's symmetric rank-k update (half the
+    flops of the general product, and exactly symmetric), elsewhere (or with autograd) by ``design.T @ design``."""
+    if design.device.type != "cpu" or design.dtype not in (torch.float32, torch.float64) or design.requires_grad:
+        return design.T @ design
+    from scipy.linalg.blas import get_blas_funcs
+
+    d = design.numpy()
+    lower = get_blas_funcs("syrk", (d,))(1.0, d.T, trans=0, lower=1)  # d.T is the Fortran view of d: no copy
+    full = lower + lower.T
+    np.fill_diagonal(full, lower.diagonal())
+    return torch.from_numpy(full)
+
+
+def kkt_holds(design: torch.Tensor, y: torch.Tensor, coef: torch.Tensor, alpha: float,
+              rtol: float = 1e-6) -> torch.Tensor:
+    """Per row: do ``coef`` satisfy the Lasso optimality conditions (to ``rtol`` relative to ``alpha``)?
+
+    ``|D_j^T r| <= alpha`` everywhere and ``D_j^T r = alpha sign(c_j)`` on the support, ``r = y - D c``.
+    A violation of ``rtol * alpha`` can lower the objective by only ``O((rtol * alpha)^2)``.
+    """
+    return kkt_from_correlation((y - coef @ design.T) @ design, coef, alpha, rtol=rtol)
+
+
+def kkt_from_correlation(corr: torch.Tensor, coef: torch.Tensor, alpha: float, *, rtol: float = 1e-6
+                         ) -> torch.Tensor:
+    """:func:`kkt_holds` given the correlations ``corr = D^T (y - D c)`` ``(B, n)``."""
+    slack = alpha * rtol + 1e-12 * corr.abs().amax(1, keepdim=True)
+    within = (corr.abs() <= alpha + slack).all(1)
+    on_support = torch.where(coef != 0, (corr - alpha * torch.sign(coef)).abs() <= slack, True).all(1)
+    return within & on_support
+
+
+def _probe(size: int, like: torch.Tensor) -> torch.Tensor:
+    """The fixed random vector ``(size,)`` (in ``like``'s dtype and device) that the design-structure checks use:
+    the same on every call, so a design is always classified the same way."""
+    return torch.randn(size, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(like)
+
+
+def orthogonal_columns(design: torch.Tensor) -> bool:
+    """Are the columns of ``design`` ``(m, n)`` nonzero and mutually orthogonal (``D^T D`` diagonal: denoising in an
+    orthonormal basis, inpainting in pixels once the missing ones are left out)? Checked on one fixed random
+    ``r``: ``D^T (D r) = diag(D^T D) r`` to 1e-9 of its scale (``O(mn)``, no Gram matrix)."""
+    norms2 = (design * design).sum(0)
+    if not bool((norms2 > 0).all()):
+        return False
+    probe = _probe(design.shape[1], design)
+    scaled = norms2 * probe
+    return bool(((design @ probe) @ design - scaled).abs().max() <= 1e-9 * scaled.abs().max())
+
+
+def parallel_columns(design: torch.Tensor) -> bool:
+    """Has ``design`` ``(m, n)`` two nonzero columns that are multiples of each other (block averaging repeats each
+    column over its block)? Then the Lasso minimiser is not unique. Parallel columns share ``|r^T D_j| / ||D_j||``
+    for any ``r``: the columns are sorted by it for one fixed random ``r`` and neighbours that tie are compared
+    exactly (``O(mn)``, no Gram matrix)."""
+    norms = design.norm(dim=0)
+    cols = torch.nonzero(norms > 0).squeeze(1)
+    if cols.numel() < 2:
+        return False
+    key = (_probe(design.shape[0], design) @ design[:, cols]).abs() / norms[cols]
+    key, order = key.sort()
+    close = torch.nonzero(key[1:] - key[:-1] <= 1e-9 * key[1:] + 1e-300).squeeze(1)
+    if close.numel() == 0:
+        return False
+    first, second = cols[order[close]], cols[order[close + 1]]
+    cosine = (design[:, first] * design[:, second]).sum(0).abs() / (norms[first] * norms[second])
+    return bool((cosine >= 1.0 - 1e-9).any())

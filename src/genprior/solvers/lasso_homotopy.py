@@ -1,0 +1,196 @@
+"""The exact Lasso homotopy path (LARS-Lasso), all rows of a batch at once; see :func:`homotopy`."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from genprior.solvers.lasso_checks import gram_matrix
+
+# the homotopy forms D_A d_A from the gathered active columns when n >= HOMOTOPY_GATHER_RATIO * m, else by a
+# dense product over all n coordinates
+HOMOTOPY_GATHER_RATIO = 16
+
+
+def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
+             max_kinks: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Batched Lasso homotopy (the LARS-Lasso path) for ``1/2||y - D c||^2 + alpha||c||_1``, ``alpha > 0``.
+
+    Every row follows the exact piecewise-linear solution path from ``lambda = ||D^T y||_inf`` (where
+    ``c = 0``) down to ``lambda = alpha`` (Osborne, Presnell & Turlach 2000; Efron et al. 2004): along a
+    segment the active coefficients move in the direction ``d = (D_A^T D_A)^{-1} s_A`` and the
+    correlations ``rho = D^T (y - D c)`` by ``a = D^T D d``; a segment ends where an inactive
+    correlation reaches ``+-lambda`` (the coordinate joins) or an active coefficient reaches zero (it
+    leaves). All rows advance together, one kink each per pass; the inverse of each row's active Gram
+    matrix is kept in padded slots and updated by rank-one bordering/deflation, so a kink costs
+    ``O(mn + |A|^2)`` per row. The result at ``lambda = alpha`` is the exact minimiser, finished with a
+    fresh solve on its support.
+
+    ``design``: ``(m, n)``; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)``, a ``(B,)`` mask of rows
+    that completed (a row fails on a (near-)singular active set, after ``max_kinks`` kinks, or when it ends with
+    an inactive coordinate on the boundary, a tie or a copy of an active column, where the minimiser need not be
+    unique; its entry holds where the path stopped) and the most kinks any row took.
+    """
+    m, n = design.shape
+    batch = y.shape[0]
+    dt, dev = design.dtype, design.device
+    gram = gram_matrix(design)
+    gram_flat = gram.reshape(-1)
+    diag = gram.diagonal()
+    b = y @ design  # D^T y
+    out = y.new_zeros(batch, n)
+    ok = torch.ones(batch, dtype=torch.bool, device=dev)
+    lam, first = b.abs().max(1)
+    rows = torch.nonzero(lam > alpha).squeeze(1)  # the others have c = 0
+    if rows.numel() == 0:
+        return out, ok, 0
+    limit = min(m, n)  # a Lasso solution of a design in general position has at most m nonzeros
+    use_gram = 2 * m >= n  # a = d @ G (n^2 per row) or (d @ D^T) @ D (2mn per row)
+    gather = HOMOTOPY_GATHER_RATIO * m <= n  # small m: D_A d_A from gathered columns beats the dense product
+    rho, lam, first, bb = b[rows].clone(), lam[rows], first[rows], b[rows]
+    live_n = rows.numel()
+    ar = torch.arange(live_n, device=dev)
+    cap = min(limit, 16)
+    idx = torch.zeros(live_n, cap, dtype=torch.long, device=dev)  # slot -> coordinate
+    occ = torch.zeros(live_n, cap, dtype=torch.bool, device=dev)
+    sgn = torch.zeros(live_n, cap, dtype=dt, device=dev)
+    coef = torch.zeros(live_n, cap, dtype=dt, device=dev)
+    inv = torch.zeros(live_n, cap, cap, dtype=dt, device=dev)  # (G_AA)^{-1}, zero on empty slots
+    idx[:, 0], occ[:, 0] = first, True
+    sgn[:, 0] = torch.sign(rho[ar, first])
+    inv[:, 0, 0] = 1.0 / diag[first]
+    d = sgn * inv[:, :, 0]  # direction of the active coefficients, (G_AA)^{-1} s_A
+    # rho holds the correlations of the inactive coordinates; an active one's is +-lambda by construction and is
+    # kept at +inf instead, which makes both of its join rates 0 (never joins) without a masking pass
+    rho[ar, first] = math.inf
+    live = torch.ones(live_n, dtype=torch.bool, device=dev)
+    neg_inf = torch.tensor(-math.inf, dtype=dt, device=dev)
+    inf = torch.tensor(math.inf, dtype=dt, device=dev)
+    one = torch.ones(1, 1, dtype=dt, device=dev)
+
+    def finish(sel: torch.Tensor, completed: bool) -> None:
+        """Write rows ``sel`` (local indices) to ``out``: on their active set, solve exactly."""
+        if sel.numel() == 0:
+            return
+        i_, o_, s_, inv_ = idx[sel], occ[sel], sgn[sel], inv[sel]
+        if completed:
+            rhs = (bb[sel].gather(1, i_) - alpha * s_) * o_
+            c_ = torch.bmm(inv_, rhs.unsqueeze(2)).squeeze(2)
+            g_aa = gram_flat.take(i_.unsqueeze(2) * n + i_.unsqueeze(1)) * (o_.unsqueeze(2) & o_.unsqueeze(1))
+            for _ in range(2):  # iterative refinement against the drift of the updated inverse
+                res = rhs - torch.bmm(g_aa, c_.unsqueeze(2)).squeeze(2)
+                c_ = c_ + torch.bmm(inv_, res.unsqueeze(2)).squeeze(2)
+            c_ = c_ * o_
+            # an inactive coordinate still on the boundary, |rho_j| = lambda, is a tie or a column that depends on
+            # the active ones (a copy of one): the minimiser need not be unique, and FISTA's is the one that spreads
+            # over the copies; such rows are reported as not completed
+            r_ = rho[sel]
+            tie = ((r_.abs() >= lam[sel].unsqueeze(1) * (1.0 - 1e-9)) & (r_ != math.inf)).any(1)
+            ok[rows[sel[tie]]] = False
+        else:
+            c_ = coef[sel] * o_
+            ok[rows[sel]] = False
+        out[rows[sel]] = torch.zeros(sel.numel(), n, dtype=dt, device=dev).scatter_add_(1, i_, c_)
+
+    design_t = design.T.contiguous()
+    buf1, buf2, buf3 = (torch.empty(live_n, n, dtype=dt, device=dev) for _ in range(3))
+
+    last_left = torch.zeros(live_n, dtype=torch.long, device=dev)
+    has_left = torch.zeros(live_n, dtype=torch.bool, device=dev)
+    kinks = 0
+    while True:
+        kinks += 1
+        if kinks % 16 == 0:  # refresh the direction against drift of its rank-one updates
+            d = torch.bmm(inv, sgn.unsqueeze(2)).squeeze(2)
+        if use_gram:
+            a = torch.zeros(live_n, n, dtype=dt, device=dev).scatter_add_(1, idx, d) @ gram
+        elif gather:  # u = D_A d_A from the gathered active columns, then a = D^T u
+            u = torch.bmm(d.unsqueeze(1), design_t[idx]).squeeze(1)
+            a = u @ design
+        else:
+            a = (torch.zeros(live_n, n, dtype=dt, device=dev).scatter_add_(1, idx, d) @ design_t) @ design
+        lam1 = lam.unsqueeze(1)
+        # a coordinate joins at step gamma = (lam - s rho)/(1 - s a) with s = +-1; compare 1/gamma (<= 0: never
+        # joins). For |rho| < lam the larger of the two rates is the one with s = sign(rho - a lam), so one
+        # division per entry suffices (an active coordinate, rho = +inf, gets a rate of 0)
+        if buf1.shape[0] != live_n:
+            buf1, buf2, buf3 = buf1[:live_n], buf2[:live_n], buf3[:live_n]
+        side = torch.addcmul(rho, lam1, a, value=-1.0, out=buf1).sign_()
+        rate = torch.addcmul(one, side, a, value=-1.0, out=buf2)
+        rate = rate.div_(torch.addcmul(lam1, side, rho, value=-1.0, out=buf3))
+        # the coordinate that has just left sits on the boundary, moving inward: it may not rejoin at once
+        rate[ar, last_left] = torch.where(has_left, neg_inf, rate[ar, last_left])
+        rate_join, j = rate.max(1)
+        g_join = torch.where(rate_join > 0, 1.0 / rate_join, inf)
+        leave = (-coef).div_(d)  # an active coefficient reaches zero at gamma = -c / d
+        leave = torch.where(occ & (leave > 0), leave, inf)
+        g_leave, k_leave = leave.min(1)
+        g_end = lam - alpha
+        g_event = torch.minimum(g_join, g_leave)
+        done = live & (g_end <= g_event)
+        gam = torch.where(live, torch.minimum(g_event, g_end), torch.zeros_like(lam))
+        coef.addcmul_(gam.unsqueeze(1), d)
+        rho.addcmul_(gam.unsqueeze(1), a, value=-1.0)
+        lam = lam - gam
+        join = live & ~done & (g_join <= g_leave)
+        drop = live & ~done & ~join
+        free = ~occ
+        if bool((join & ~free.any(1)).any()) and cap < limit:  # grow the slots
+            new_cap = min(2 * cap, limit)
+            pad = new_cap - cap
+            idx = torch.nn.functional.pad(idx, (0, pad))
+            occ = torch.nn.functional.pad(occ, (0, pad))
+            sgn, coef, d = (torch.nn.functional.pad(t, (0, pad)) for t in (sgn, coef, d))
+            inv = torch.nn.functional.pad(inv, (0, pad, 0, pad))
+            cap, free = new_cap, ~occ
+        full = join & ~free.any(1)
+        k = torch.where(join, free.to(torch.uint8).argmax(1), k_leave)
+        # join: border the inverse with g = G[A, j]; leave: deflate it by its column k
+        g = gram_flat.take(j.unsqueeze(1) * n + idx) * occ
+        h = torch.where(join.unsqueeze(1), g, torch.nn.functional.one_hot(k, cap).to(dt))
+        v = torch.bmm(inv, h.unsqueeze(2)).squeeze(2)
+        schur = diag[j] - (g * v).sum(1)
+        v_k = v[ar, k]
+        bad = join & ~(schur > 1e-10 * diag[j])  # (near-)singular active set
+        fail = full | bad
+        join = join & ~fail
+        s_j = torch.sign(rho[ar, j])
+        zero = torch.zeros_like(v_k)
+        scale = torch.where(join, 1.0 / schur, torch.where(drop, -1.0 / v_k, zero))
+        d_k = d[ar, k]
+        t = torch.where(join, (v * sgn).sum(1) - s_j, d_k)
+        over = kinks >= max_kinks
+        failed = (live & ~done) if over else fail
+        finish(ar[done], True)
+        finish(ar[failed], False)
+        live = live & ~done & ~failed
+        # from here every live row joins or drops, and the other rows are finished: the updates are written to
+        # all rows, with no selection of the live ones
+        d = d + (scale * t).unsqueeze(1) * v
+        inv.baddbmm_((v * scale.unsqueeze(1)).unsqueeze(2), v.unsqueeze(1))
+        border = torch.where(join.unsqueeze(1), -v * scale.unsqueeze(1), torch.zeros_like(v))
+        inv[ar, k, :] = border
+        inv[ar, :, k] = border
+        inv[ar, k, k] = torch.where(join, scale, zero)
+        d[ar, k] = torch.where(join, -t * scale, zero)
+        left = idx[ar, k]  # on a drop, the coordinate that leaves
+        # a joining coordinate's correlation is kept at +inf; a leaving one sits on the boundary, |rho| = lambda
+        rho[ar, torch.where(join, j, left)] = torch.where(join, inf, sgn[ar, k] * lam)
+        idx[ar, k] = torch.where(join, j, 0)
+        occ[ar, k] = join
+        sgn[ar, k] = torch.where(join, s_j, zero)
+        coef[ar, k] = 0.0
+        last_left = torch.where(drop, left, last_left)
+        has_left = drop
+        remaining = int(live.sum())
+        if remaining == 0:
+            break
+        if remaining <= 0.75 * live_n:  # drop the finished rows from the batch
+            keep = torch.nonzero(live).squeeze(1)
+            rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, last_left, has_left = (t_[keep] for t_ in (
+                rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, last_left, has_left))
+            live_n = remaining
+            ar = torch.arange(live_n, device=dev)
+            live = torch.ones(live_n, dtype=torch.bool, device=dev)
+    return out, ok, kinks
