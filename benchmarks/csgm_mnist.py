@@ -23,7 +23,13 @@ from genprior import zoo
 from genprior.data import load_dataset
 from genprior.evaluate.metrics import summarize
 from genprior.operators import Downsample, Gaussian, Identity, Inpaint
-from genprior.reports import markdown_table, save_curves, save_image_grid, write_report
+from genprior.reports import (
+    cpu_name,
+    markdown_table,
+    save_curves,
+    save_image_grid,
+    write_report,
+)
 from genprior.solvers import csgm, csgm_fast, lasso, select_alpha
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -78,7 +84,7 @@ def run_setting(op, images, holdout, *, methods, args, seed, done=()):
         s = summarize(x.cpu(), images)
         rows[method] = {"m": op.output_size, "mse_per_pixel": s["mse_per_pixel"], "mse_se": s["mse_se"], "psnr": s["psnr"],
                         "ssim": s["ssim"], "seconds": seconds, "seconds_per_image": seconds / len(images),
-                        "threads": torch.get_num_threads(), **extra}
+                        "threads": torch.get_num_threads(), "cpu": cpu_name(), **extra}
         recs[method] = x.cpu()
         print(f"  {op.name:10s} m={op.output_size:4d} {method:22s} mse {s['mse_per_pixel']:.5f} ± {1.96 * s['mse_se']:.5f}"
               f"  {seconds:7.1f}s", flush=True)
@@ -236,7 +242,7 @@ def _markdown(curves, tasks, settings) -> str:
           f"`{settings['model']}` alone.\n\n"
           + head + body + "\n## Seconds per image inside the estimator\n\nReference (original CSGM code): CSGM-VAE "
           + REFERENCE_SECONDS["CSGM-VAE"] + "; scikit-learn Lasso " + REFERENCE_SECONDS["Lasso (scikit-learn)"] + ".\n\n" + times)
-    md += _other_threads(curves, tasks, settings["threads"]) + _time_to_quality(curves) + _goal(curves)
+    md += _other_threads(curves, tasks, settings["threads"]) + _machines(curves, tasks) + _time_to_quality(curves) + _goal(curves)
     for name, rows in tasks.items():
         md += f"\n## {name} (m = {next(iter(rows.values()))['m']})\n\n" + markdown_table(
             [{"method": k, **rows[k]} for k in sorted(rows, key=_method_order)], ["method", "mse_per_pixel", "mse_se", "psnr", "ssim", "seconds"])
@@ -252,6 +258,19 @@ def _other_threads(curves, tasks, threads: int) -> str:
             other.setdefault(row["threads"], set()).add(method)
     return "".join(f"\nSeconds of {', '.join(sorted(ms, key=_method_order))} were measured by a later "
                    f"run on {n} thread{'s' if n != 1 else ''}.\n" for n, ms in sorted(other.items()))
+
+
+def _machines(curves, tasks) -> str:
+    """A line naming, per CPU, the methods whose seconds were measured on it (cells run before the CPU was recorded
+    count as "not recorded"); empty while no cell records one. Sessions land on different CPUs."""
+    rows = [(k, r) for k, rs in curves.items() for r in rs] + [(k, r) for t in tasks.values() for k, r in t.items()]
+    by_cpu: dict[str, set] = {}
+    for method, row in rows:
+        by_cpu.setdefault(row.get("cpu", "not recorded"), set()).add(method)
+    if set(by_cpu) <= {"not recorded"}:
+        return ""
+    return "\nCPU of the seconds: " + "; ".join(
+        f"{cpu}: {', '.join(sorted(ms, key=_method_order))}" for cpu, ms in sorted(by_cpu.items())) + ".\n"
 
 
 def _method_order(name: str) -> int:

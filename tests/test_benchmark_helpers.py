@@ -99,3 +99,12 @@ def test_cpu_name_names_the_model_and_its_bfloat16_units(monkeypatch, tmp_path):
     monkeypatch.setattr(machine, "Path", lambda _: tmp_path / "missing")  # no /proc: platform's name, never empty
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     assert machine.cpu_name() and "(" not in machine.cpu_name()
+
+
+def test_csgm_table_names_the_cpu_of_each_methods_seconds():
+    csgm_mnist = _load("csgm_mnist")
+    curves = {"CSGM-VAE": [{"m": 10}, {"m": 25}], "Lasso pixel": [{"m": 10, "cpu": "CPU B"}]}
+    tasks = {"denoise": {"Lasso dct": {"m": 784, "cpu": "CPU A"}}}
+    line = csgm_mnist._machines(curves, tasks)
+    assert line.strip() == "CPU of the seconds: CPU A: Lasso dct; CPU B: Lasso pixel; not recorded: CSGM-VAE."
+    assert csgm_mnist._machines({"CSGM-VAE": [{"m": 10}]}, {}) == ""  # nothing recorded yet: no line
