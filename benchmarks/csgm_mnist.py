@@ -249,9 +249,14 @@ def _markdown(curves, tasks, settings) -> str:
     return md
 
 
+def _all_rows(curves, tasks) -> list[tuple[str, dict]]:
+    """Every cell of the tables as ``(method, row)``: the compressed-sensing curves, then the tasks."""
+    return [(k, r) for k, rs in curves.items() for r in rs] + [(k, r) for t in tasks.values() for k, r in t.items()]
+
+
 def _other_threads(curves, tasks, threads: int) -> str:
     """A line naming the methods whose seconds were measured (by a later, merged run) on another thread count."""
-    rows = [(k, r) for k, rs in curves.items() for r in rs] + [(k, r) for t in tasks.values() for k, r in t.items()]
+    rows = _all_rows(curves, tasks)
     other: dict[int, set] = {}
     for method, row in rows:
         if row.get("threads", threads) != threads:
@@ -263,7 +268,7 @@ def _other_threads(curves, tasks, threads: int) -> str:
 def _machines(curves, tasks) -> str:
     """A line naming, per CPU, the methods whose seconds were measured on it (cells run before the CPU was recorded
     count as "not recorded"); empty while no cell records one. Sessions land on different CPUs."""
-    rows = [(k, r) for k, rs in curves.items() for r in rs] + [(k, r) for t in tasks.values() for k, r in t.items()]
+    rows = _all_rows(curves, tasks)
     by_cpu: dict[str, set] = {}
     for method, row in rows:
         by_cpu.setdefault(row.get("cpu", "not recorded"), set()).add(method)

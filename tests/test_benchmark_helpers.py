@@ -95,10 +95,13 @@ def test_cpu_name_names_the_model_and_its_bfloat16_units(monkeypatch, tmp_path):
     (tmp_path / "cpuinfo").write_text("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t: fpu\n")
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    machine.cpu_name.cache_clear()
     assert machine.cpu_name() == "Test CPU 9000 (AVX-512 BF16)"
     monkeypatch.setattr(machine, "Path", lambda _: tmp_path / "missing")  # no /proc: platform's name, never empty
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    machine.cpu_name.cache_clear()
     assert machine.cpu_name() and "(" not in machine.cpu_name()
+    machine.cpu_name.cache_clear()  # the next caller reads the real machine
 
 
 def test_csgm_table_names_the_cpu_of_each_methods_seconds():

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 from pathlib import Path
 
-import torch
+from genprior.solvers.lasso_polish import bfloat16_units
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_name() -> str:
     """The CPU's model name (from ``/proc/cpuinfo`` on Linux, else ``platform``), with the bfloat16 matrix units
-    torch finds on it (``AMX``, ``AVX-512 BF16``), e.g. ``"AMD EPYC (AVX-512 BF16)"``."""
+    torch finds on it (``AMX``, ``AVX-512 BF16``), e.g. ``"AMD EPYC (AVX-512 BF16)"``. Read once per process."""
     name = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -20,7 +22,5 @@ def cpu_name() -> str:
     except OSError:
         pass
     name = name or platform.processor() or platform.machine()
-    cpu = getattr(torch, "cpu", None)
-    units = [label for label, check in (("AMX", "_is_amx_tile_supported"), ("AVX-512 BF16", "_is_avx512_bf16_supported"))
-             if callable(getattr(cpu, check, None)) and getattr(cpu, check)()]
+    units = bfloat16_units()
     return f"{name} ({', '.join(units)})" if units else name

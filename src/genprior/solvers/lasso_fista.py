@@ -8,6 +8,8 @@ import math
 
 import torch
 
+from genprior.solvers.lasso_checks import gram_matrix
+
 
 def fista_momentum(z: torch.Tensor, c: torch.Tensor, c_new: torch.Tensor, t: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -40,7 +42,7 @@ def fista(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int,
         return out, 0
     step, threshold = 1.0 / lipschitz, alpha / lipschitz
     # The gradient D^T (D c - y) / m costs 2mn per row directly, n^2 through the Gram matrix.
-    gram = design.T @ design / m if 2 * m >= n else None
+    gram = gram_matrix(design) / m if 2 * m >= n else None
     target = y @ design / m if gram is not None else y  # D^T y / m, or y itself
 
     def gradient(c: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -101,18 +101,18 @@ def _support_solve_lapack(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tenso
     return torch.from_numpy(out)
 
 
+def bfloat16_units() -> list[str]:
+    """The CPU's bfloat16 matrix units that torch reports: ``"AMX"`` (tiles), ``"AVX-512 BF16"``; empty if none."""
+    cpu = getattr(torch, "cpu", None)
+    return [label for label, check in (("AMX", "_is_amx_tile_supported"), ("AVX-512 BF16", "_is_avx512_bf16_supported"))
+            if callable(getattr(cpu, check, None)) and getattr(cpu, check)()]
+
+
 def fast_bfloat16(device: torch.device) -> bool:
     """Does ``device`` multiply bfloat16 matrices much faster than float32 ones? On the CPU, where it has AMX
-    tiles or AVX-512 bfloat16 instructions (a 300 x 784 x 784 bfloat16 GEMM ran 4-6x the float32 rate on both);
-    on other devices it is not used."""
-    if device.type != "cpu":
-        return False
-    cpu = getattr(torch, "cpu", None)
-    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
-        check = getattr(cpu, name, None)
-        if callable(check) and check():
-            return True
-    return False
+    tiles or AVX-512 bfloat16 instructions (:func:`bfloat16_units`; a 300 x 784 x 784 bfloat16 GEMM ran 4-6x the
+    float32 rate on both); on other devices it is not used."""
+    return device.type == "cpu" and bool(bfloat16_units())
 
 
 def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int, rho: float | None = None,
