@@ -92,9 +92,13 @@ def test_cpu_name_names_the_model_and_its_bfloat16_units(monkeypatch, tmp_path):
     from genprior.reports import machine
 
     monkeypatch.setattr(machine, "Path", lambda _: tmp_path / "cpuinfo")
-    (tmp_path / "cpuinfo").write_text("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t: fpu\n")
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: Test CPU 9000\n"
+                                      "cpu MHz\t\t: 2596.138\nflags\t: fpu\n\nprocessor\t: 1\nmodel name\t: Other\n")
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    machine.cpu_name.cache_clear()
+    assert machine.cpu_name() == "Test CPU 9000, family 25 model 17, 2.6 GHz (AVX-512 BF16)"
+    (tmp_path / "cpuinfo").write_text("model name\t: Test CPU 9000\ncpu MHz\t\t: unknown\n")  # what is missing is left out
     machine.cpu_name.cache_clear()
     assert machine.cpu_name() == "Test CPU 9000 (AVX-512 BF16)"
     monkeypatch.setattr(machine, "Path", lambda _: tmp_path / "missing")  # no /proc: platform's name, never empty
@@ -111,3 +115,23 @@ def test_csgm_table_names_the_cpu_of_each_methods_seconds():
     line = csgm_mnist._machines(curves, tasks)
     assert line.strip() == "CPU of the seconds: CPU A: Lasso dct; CPU B: Lasso pixel; not recorded: CSGM-VAE."
     assert csgm_mnist._machines({"CSGM-VAE": [{"m": 10}]}, {}) == ""  # nothing recorded yet: no line
+
+
+def test_lasso_record_by_cpu_keeps_one_entry_per_cpu(tmp_path):
+    lasso_speed = _load("lasso_speed")
+    stem = tmp_path / "by_cpu"
+
+    def rows(ratio):
+        return [{"m": m, "sklearn_seconds": 2.0, "ours_seconds": 2.0 / ratio, "ratio": ratio, "gap_max": -1e-9}
+                for m in (10, 500)]
+
+    lasso_speed.record_by_cpu(rows(50.0), cpu="CPU A", gemm_gflops=100.0, source="abc", date="2026-01-01", stem=stem)
+    lasso_speed.record_by_cpu(rows(5.0), cpu="CPU B", stem=stem)
+    entries = lasso_speed.record_by_cpu(rows(8.0), cpu="CPU A", source="def", stem=stem)  # A's newer run replaces it
+    assert [e["cpu"] for e in entries] == ["CPU B", "CPU A"]
+    assert json.loads(stem.with_suffix(".json").read_text()) == entries
+    kept = {k: v for k, v in rows(8.0)[0].items() if k != "gap_max"}  # the per-image gaps stay in speed.json
+    assert entries[1]["source"] == "def" and entries[1]["rows"][0] == kept
+    md = stem.with_suffix(".md").read_text()
+    assert "| CPU A | " in md and "| 8.0x | 8.0x |" in md and "50.0x" not in md
+    assert "| - |" in md  # no ratio_exact measured: a dash, not a made-up figure
