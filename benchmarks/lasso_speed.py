@@ -211,9 +211,9 @@ def _by_cpu_markdown(entries: list[dict]) -> str:
     return ("# Batched Lasso vs scikit-learn's per-image Lasso, by CPU (alpha 0.1, 300 MNIST test images, 1 thread)\n\n"
             "Each row is one CPU's latest run of `benchmarks/lasso_speed.py` (through `benchmarks/speed.py`), all of "
             "its figures from that one run: medians of 3 alternating runs per side, at equal objective (ours at "
-            "least as low on every image up to 1e-9 relative). The same code lands at different ratios on "
+            "least as low on every image up to 1e-9 relative; a * marks an m where it was not). The same code lands at different ratios on "
             "different CPUs: ours is bound by GEMM throughput, scikit-learn's coordinate descent by latency.\n\n"
-            "## Against scikit-learn at its default tol (1e-4)\n\n" + table(lambda r: f"{r['ratio']:.1f}x") +
+            "## Against scikit-learn at its default tol (1e-4)\n\n" + table(lambda r: f"{r['ratio']:.1f}x" + ("*" if r.get("ours_not_lower") else "")) +
             "\n## Seconds for the 300 images: scikit-learn at its default tol / ours\n\n" +
             table(lambda r: f"{r['sklearn_seconds']:.2f} / {r['ours_seconds']:.3f}") +
             "\n## Against scikit-learn solved to the minimum (tol 1e-10)\n\n" +

@@ -135,3 +135,6 @@ def test_lasso_record_by_cpu_keeps_one_entry_per_cpu(tmp_path):
     md = stem.with_suffix(".md").read_text()
     assert "| CPU A | " in md and "| 8.0x | 8.0x |" in md and "50.0x" not in md
     assert "| - |" in md  # no ratio_exact measured: a dash, not a made-up figure
+    worse = [dict(row, ours_not_lower=3) for row in rows(8.0)]  # images where ours ended above scikit-learn's
+    lasso_speed.record_by_cpu(worse, cpu="CPU A", stem=stem)
+    assert "| 8.0x* | 8.0x* |" in stem.with_suffix(".md").read_text()
