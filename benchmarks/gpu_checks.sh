@@ -6,7 +6,8 @@
 #
 # With no arguments it runs all five; each writes its JSON / Markdown (and PNG) under $OUT:
 #   speed    benchmarks/speed.py (GEMM peak, batched CSGM step, batched vs one-at-a-time, and the batched Lasso on the
-#            GPU against scikit-learn per image on one CPU thread: about 2 minutes of scikit-learn)
+#            GPU against scikit-learn per image on one CPU thread: about 2 minutes of scikit-learn); its Lasso row
+#            is added to a copy of results/lasso_by_cpu in $OUT
 #   ttq      benchmarks/time_to_quality.py (paper schedule vs csgm_fast on the benchmark's 300 images)
 #   csgm     benchmarks/csgm_mnist.py, compressed-sensing curve only, CSGM-VAE (1000 steps x 10 restarts) and
 #            CSGM-VAE fast at every m: the per-image seconds to put beside the CPU table
@@ -50,7 +51,8 @@ stacked() {
 
 for check in "${checks[@]}"; do
   case "$check" in
-    speed) OMP_NUM_THREADS=1 python benchmarks/speed.py --sklearn-exact-tol 0 --out "$OUT/speed" ;;
+    speed) cp benchmarks/results/lasso_by_cpu.json "$OUT/"  # the GPU's row joins the CPUs' in $OUT/lasso_by_cpu
+           OMP_NUM_THREADS=1 python benchmarks/speed.py --sklearn-exact-tol 0 --out "$OUT/speed" ;;
     ttq) python benchmarks/time_to_quality.py --data-dir "$DATA" --out "$OUT/time_to_quality" ;;
     csgm) python benchmarks/csgm_mnist.py --skip-tasks --methods "CSGM-VAE" "CSGM-VAE fast" --data-dir "$DATA" \
             --out "$OUT/csgm_mnist_gpu" ;;

@@ -188,7 +188,7 @@ def record_by_cpu(rows: list[dict], *, cpu: str, gemm_gflops: float | None = Non
     entries = [e for e in (json.loads(path.read_text()) if path.exists() else []) if e["cpu"] != cpu]
     keep = ("m", "sklearn_seconds", "ours_seconds", "ratio", "sklearn_exact_seconds", "ratio_exact", "ours_not_lower")
     entries.append({"cpu": cpu, "date": date or time.strftime("%Y-%m-%d"), "source": source or _commit(),
-                    "torch": torch.__version__, "gemm_gflops": gemm_gflops,
+                    "images": rows[0].get("images") if rows else None, "torch": torch.__version__, "gemm_gflops": gemm_gflops,
                     "gemm_bfloat16_gflops": gemm_bfloat16_gflops,
                     "rows": [{k: row[k] for k in keep if k in row} for row in rows]})
     write_report(stem, entries, _by_cpu_markdown(entries))
@@ -199,16 +199,17 @@ def _by_cpu_markdown(entries: list[dict]) -> str:
     ms = sorted({row["m"] for e in entries for row in e["rows"]})
 
     def table(cell) -> str:
-        lines = ["| CPU | date | commit | GEMM float32 / bfloat16 (GFLOP/s) | " + " | ".join(f"m={m}" for m in ms) + " |",
-                 "|---|---|---|---|" + "---|" * len(ms)]
+        lines = ["| CPU | date | commit | images | GEMM float32 / bfloat16 (GFLOP/s) | "
+                 + " | ".join(f"m={m}" for m in ms) + " |", "|---|---|---|---|---|" + "---|" * len(ms)]
         for e in entries:
             by_m = {row["m"]: row for row in e["rows"]}
             rates = " / ".join(f"{e[k]:.0f}" if e.get(k) else "-" for k in ("gemm_gflops", "gemm_bfloat16_gflops"))
             cells = [cell(by_m[m]) if m in by_m else "-" for m in ms]
-            lines.append(f"| {e['cpu']} | {e['date']} | {e['source'] or '-'} | {rates} | " + " | ".join(cells) + " |")
+            lines.append(f"| {e['cpu']} | {e['date']} | {e['source'] or '-'} | {e.get('images') or '-'} | {rates} | "
+                         + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 
-    return ("# Batched Lasso vs scikit-learn's per-image Lasso, by CPU (alpha 0.1, 300 MNIST test images, 1 thread)\n\n"
+    return ("# Batched Lasso vs scikit-learn's per-image Lasso, by CPU (alpha 0.1, the first MNIST test images, 1 thread)\n\n"
             "Each row is one CPU's latest run of `benchmarks/lasso_speed.py` (through `benchmarks/speed.py`), all of "
             "its figures from that one run: medians of 3 alternating runs per side, at equal objective (ours at "
             "least as low on every image up to 1e-9 relative; a * marks an m where it was not). The same code lands at different ratios on "

@@ -103,7 +103,8 @@ def main() -> None:
         result = json.loads(Path(args.out + ".json").read_text())
         images = load_dataset("mnist-bundled").images[: args.n_images]
         result["lasso_vs_sklearn"] = _lasso_rows(images, device, args.sklearn_exact_tol)
-        _record_by_cpu(result, device, gemm_peak(device)["gflops"], gemm_peak(device, dtype=torch.bfloat16)["gflops"])
+        _record_by_cpu(result, device, gemm_peak(device)["gflops"], gemm_peak(device, dtype=torch.bfloat16)["gflops"],
+                       out=args.out)
         result["lasso_note"] = (f"Lasso rows re-measured on their own ({time.strftime('%Y-%m-%d %H:%M')}, {cpu_name()}, "
                                 f"load average {os.getloadavg()[0]:.1f} on 2 cores, medians of 3 alternating runs per "
                                 "side, 1 thread); CSGM figures from the earlier run")
@@ -164,7 +165,7 @@ def main() -> None:
     }
     if not args.skip_lasso:
         result["lasso_vs_sklearn"] = _lasso_rows(images.cpu(), device, args.sklearn_exact_tol)
-        _record_by_cpu(result, device, result["gemm_peak_gflops"], result["gemm_peak_bfloat16_gflops"])
+        _record_by_cpu(result, device, result["gemm_peak_gflops"], result["gemm_peak_bfloat16_gflops"], out=args.out)
     md = _markdown(result)
     write_report(args.out, result, md)
     print(md)
@@ -182,15 +183,16 @@ def _lasso_rows(images: torch.Tensor, device: torch.device, exact_tol: float) ->
                             exact_tol=exact_tol if exact_tol > 0 else None)
 
 
-def _record_by_cpu(result: dict, device: torch.device, gemm: float, gemm_bf16: float) -> None:
-    """This run's Lasso rows as its machine's entry of results/lasso_by_cpu (benchmarks/lasso_speed.py)."""
+def _record_by_cpu(result: dict, device: torch.device, gemm: float, gemm_bf16: float, *, out: str) -> None:
+    """This run's Lasso rows as its machine's entry of ``lasso_by_cpu`` beside ``out`` (results/lasso_by_cpu for
+    the default ``out``; see benchmarks/lasso_speed.py)."""
     from lasso_speed import (  # on the path since _lasso_rows
         machine_label,
         record_by_cpu,
     )
 
     record_by_cpu(result["lasso_vs_sklearn"], cpu=machine_label(device), gemm_gflops=gemm,
-                  gemm_bfloat16_gflops=gemm_bf16)
+                  gemm_bfloat16_gflops=gemm_bf16, stem=Path(out).with_name("lasso_by_cpu"))
 
 
 def _markdown(result: dict) -> str:
