@@ -202,6 +202,51 @@ def test_auto_solver_picks_homotopy_for_few_measurements_and_fista_with_the_box(
         lasso(op, y, solver="lars")
 
 
+def test_homotopy_ends_exact_on_strongly_correlated_columns():
+    # the terms of D^T D d cancel there, and the float32 rate's rounding can make the path miss a coordinate that
+    # joins near the end: the missed ones are added and solved exactly, or the row is followed again with a float64
+    # rate, so every row ends on the minimiser the float64 path finds
+    g = torch.Generator().manual_seed(2)
+    m, n, alpha = 60, 400, 0.002
+    design = (0.03 ** 0.5 * torch.randn(m, n, generator=g, dtype=torch.float64)
+              + 0.97 ** 0.5 * torch.randn(m, 1, generator=g, dtype=torch.float64)) / m ** 0.5
+    y = torch.randn(16, m, generator=g, dtype=torch.float64)
+    coef, ok, _ = lasso_homotopy.homotopy(design, y, alpha, max_kinks=5000)
+    exact, exact_ok, _ = lasso_homotopy.homotopy(design, y, alpha, max_kinks=5000, rate_dtype=torch.float64)
+    assert bool(ok.all()) and bool(exact_ok.all())
+    assert bool(lasso_checks.kkt_holds(design, y, coef, alpha, rtol=1e-9).all())
+
+    def objective(c):
+        return 0.5 * ((y - c @ design.T) ** 2).sum(1) + alpha * c.abs().sum(1)
+
+    assert torch.allclose(objective(coef), objective(exact), rtol=1e-12, atol=0)
+
+
+def test_homotopy_adds_a_missed_coordinate_and_solves_exactly():
+    op, _, y = _problem(shape=(1, 28, 28), m=30, batch=6)
+    design, y, alpha = op.matrix().double(), y.double(), 0.1
+    exact, ok, _ = lasso_homotopy.homotopy(design, y, alpha, max_kinks=1000, rate_dtype=torch.float64)
+    assert bool(ok.all())
+    # move y so that one active coefficient c_k shrinks to 1e-6 c_k: with the same support, signs and correlations,
+    # the moved minimiser is the old one with c_k scaled (D^T D restricted to the support maps e_k to G_Sk); dropping
+    # that coefficient gives a path that ended one coordinate short, the case a float32 rate can leave behind
+    rows = torch.arange(y.shape[0])
+    k = torch.where(exact != 0, exact.abs(), math.inf).argmin(1)
+    y = y - (1 - 1e-6) * exact[rows, k].unsqueeze(1) * design[:, k].T
+    exact[rows, k] *= 1e-6
+    gram, b = design.T @ design, y @ design
+    assert bool(lasso_checks.kkt_holds(design, y, exact, alpha, rtol=1e-9).all())
+    short = exact.clone()
+    short[rows, k] = 0.0
+    assert not bool(lasso_checks.kkt_holds(design, y, short, alpha, rtol=1e-9).any())
+    repaired, done = lasso_homotopy._add_missed(design, gram, b, y, short, alpha)
+    assert bool(done.all())
+    assert torch.allclose(repaired, exact, atol=1e-12, rtol=0)
+    hopeless = torch.randn(short.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    kept, done = lasso_homotopy._add_missed(design, gram, b, y, hopeless, alpha)
+    assert not bool(done.any()) and torch.equal(kept, hopeless)  # a row the step does not finish keeps its coefficients
+
+
 def test_homotopy_batch_equals_one_row_at_a_time():
     op, _, y = _problem(shape=(1, 28, 28), m=30, batch=5)
     y = y.double()
