@@ -244,7 +244,8 @@ def test_homotopy_adds_a_missed_coordinate_and_solves_exactly():
     assert torch.allclose(repaired, exact, atol=1e-12, rtol=0)
     hopeless = torch.randn(short.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     kept, done = lasso_homotopy._add_missed(design, gram, b, y, hopeless, alpha)
-    assert not bool(done.any()) and torch.equal(kept, hopeless)  # a row the step does not finish keeps its coefficients
+    # more than m coordinates over the threshold (G_SS singular): the rows keep their coefficients
+    assert not bool(done.any()) and torch.equal(kept, hopeless)
 
 
 def test_homotopy_batch_equals_one_row_at_a_time():
