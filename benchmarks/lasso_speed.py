@@ -181,15 +181,15 @@ def record_by_cpu(rows: list[dict], *, cpu: str, gemm_gflops: float | None = Non
     """Keep ``rows`` (from :func:`lasso_vs_sklearn`) as the latest run of ``cpu`` in ``stem.json`` / ``stem.md``.
 
     One entry per CPU name (a later run of the same CPU replaces its entry), with the date (``date``, else today),
-    the commit it ran (``source``, else the checkout's), the float32 / bfloat16 GEMM rates for context and per ``m`` the ratio
-    against scikit-learn at its default tol (and solved to the minimum, where measured) and both times. Returns
-    the entries, newest last."""
+    the commit it ran (``source``, else the checkout's), the float32 / bfloat16 GEMM rates for context and per
+    ``m`` the ratio against scikit-learn at its default tol (and solved to the minimum, where measured) and both
+    times. Returns the entries, newest last."""
     path = Path(stem).with_suffix(".json")
     entries = [e for e in (json.loads(path.read_text()) if path.exists() else []) if e["cpu"] != cpu]
     keep = ("m", "sklearn_seconds", "ours_seconds", "ratio", "sklearn_exact_seconds", "ratio_exact", "ours_not_lower")
     entries.append({"cpu": cpu, "date": date or time.strftime("%Y-%m-%d"), "source": source or _commit(),
-                    "images": rows[0].get("images") if rows else None, "torch": torch.__version__, "gemm_gflops": gemm_gflops,
-                    "gemm_bfloat16_gflops": gemm_bfloat16_gflops,
+                    "images": rows[0].get("images") if rows else None, "torch": torch.__version__,
+                    "gemm_gflops": gemm_gflops, "gemm_bfloat16_gflops": gemm_bfloat16_gflops,
                     "rows": [{k: row[k] for k in keep if k in row} for row in rows]})
     write_report(stem, entries, _by_cpu_markdown(entries))
     return entries
@@ -209,17 +209,21 @@ def _by_cpu_markdown(entries: list[dict]) -> str:
                          + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 
-    return ("# Batched Lasso vs scikit-learn's per-image Lasso, by CPU (alpha 0.1, the first MNIST test images, 1 thread)\n\n"
+    def ratio(row: dict) -> str:  # a * where ours ended above scikit-learn's objective on some image
+        return f"{row['ratio']:.1f}x" + ("*" if row.get("ours_not_lower") else "")
+
+    return ("# Batched Lasso vs scikit-learn's per-image Lasso, by CPU (alpha 0.1, the first MNIST test images, "
+            "1 thread)\n\n"
             "Each row is one CPU's latest run of `benchmarks/lasso_speed.py` (through `benchmarks/speed.py`), all of "
             "its figures from that one run: medians of 3 alternating runs per side, at equal objective (ours at "
-            "least as low on every image up to 1e-9 relative; a * marks an m where it was not). The same code lands at different ratios on "
-            "different CPUs: ours is bound by GEMM throughput, scikit-learn's coordinate descent by latency.\n\n"
-            "## Against scikit-learn at its default tol (1e-4)\n\n" + table(lambda r: f"{r['ratio']:.1f}x" + ("*" if r.get("ours_not_lower") else "")) +
+            "least as low on every image up to 1e-9 relative; a * marks an m where it was not). The same code lands "
+            "at different ratios on different CPUs: ours is bound by GEMM throughput, scikit-learn's coordinate "
+            "descent by latency.\n\n"
+            "## Against scikit-learn at its default tol (1e-4)\n\n" + table(ratio) +
             "\n## Seconds for the 300 images: scikit-learn at its default tol / ours\n\n" +
             table(lambda r: f"{r['sklearn_seconds']:.2f} / {r['ours_seconds']:.3f}") +
             "\n## Against scikit-learn solved to the minimum (tol 1e-10)\n\n" +
             table(lambda r: f"{r['ratio_exact']:.1f}x" if "ratio_exact" in r else "-"))
-
 
 if __name__ == "__main__":  # pragma: no cover - a quick look from the command line
     import argparse

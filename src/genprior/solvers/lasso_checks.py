@@ -1,6 +1,7 @@
 """The Lasso's optimality conditions and the design tests its solvers rely on.
 
 ``D^T D`` (:func:`gram_matrix`), whether coefficients satisfy the optimality conditions in float64 (:func:`kkt_holds`),
+the signs of the active-set step that corrects them (:func:`active_set_signs`),
 and two structure tests of a design ``D`` ``(m, n)`` in ``O(mn)`` (:func:`orthogonal_columns`,
 :func:`parallel_columns`) that decide which solver :func:`genprior.solvers.sparse.lasso` uses.
 """
@@ -42,6 +43,16 @@ def kkt_from_correlation(corr: torch.Tensor, coef: torch.Tensor, alpha: float, *
     within = (corr.abs() <= alpha + slack).all(1)
     on_support = torch.where(coef != 0, (corr - alpha * torch.sign(coef)).abs() <= slack, True).all(1)
     return within & on_support
+
+
+def active_set_signs(coef: torch.Tensor, corr: torch.Tensor, diag: torch.Tensor, alpha: float, *,
+                     slack: float = 0.0) -> torch.Tensor:
+    """The next signs of a primal-dual active-set step (Fan, Jiao & Lu 2014) from ``coef`` ``(B, n)`` and its
+    correlations ``corr = D^T (y - D c)``: ``sign(w_j)`` where ``|w_j| > (1 - slack) alpha / G_jj``, ``w = c +
+    corr / G_jj`` (``diag`` = ``G_jj``), else 0. It adds the coordinates over ``alpha`` and drops those whose sign does
+    not hold; ``slack`` > 0 also takes those within ``slack`` (relative) of the boundary."""
+    w = coef + corr / diag
+    return torch.where(w.abs() > alpha * (1.0 - slack) / diag, torch.sign(w), torch.zeros_like(w))
 
 
 def _probe(size: int, like: torch.Tensor) -> torch.Tensor:

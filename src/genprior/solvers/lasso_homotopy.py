@@ -6,7 +6,11 @@ import math
 
 import torch
 
-from genprior.solvers.lasso_checks import gram_matrix, kkt_from_correlation
+from genprior.solvers.lasso_checks import (
+    active_set_signs,
+    gram_matrix,
+    kkt_from_correlation,
+)
 
 # the homotopy forms D_A d_A from the gathered active columns when n >= HOMOTOPY_GATHER_RATIO * m, else by a
 # dense product over all n coordinates
@@ -226,9 +230,9 @@ def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_kinks: 
 def _add_missed(design: torch.Tensor, gram: torch.Tensor, b: torch.Tensor, y: torch.Tensor, coef: torch.Tensor,
                 alpha: float, *, rounds: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows ``coef`` ``(k, n)`` that an inexact path ended close to the minimiser but off it (most often a coordinate
-    short): up to ``rounds`` primal-dual active-set steps (Fan, Jiao & Lu 2014), each solving exactly on the support
-    ``{j : |c_j + q_j / G_jj| >= alpha / G_jj}`` (``q = D^T (y - D c)``, ties included), which adds the coordinates
-    at or over ``alpha`` and drops those whose sign does not hold. Returns the new coefficients and which rows now
+    short): up to ``rounds`` primal-dual active-set steps (:func:`active_set_signs`, ties included), each solving
+    exactly on the support it gives, which adds the coordinates at or over ``alpha`` and drops those whose sign does
+    not hold. Returns the new coefficients and which rows now
     satisfy the optimality conditions; the others keep their old coefficients. ``b = D^T y``; a handful of rows,
     one at a time."""
     out, done = coef.clone(), torch.zeros(coef.shape[0], dtype=torch.bool, device=coef.device)
@@ -236,8 +240,7 @@ def _add_missed(design: torch.Tensor, gram: torch.Tensor, b: torch.Tensor, y: to
     for i in range(coef.shape[0]):
         trial = coef[i]
         for _ in range(rounds):
-            w = trial + ((y[i] - trial @ design.T) @ design) / diag
-            sign = torch.where(w.abs() >= alpha * (1.0 - 1e-9) / diag, torch.sign(w), 0.0)
+            sign = active_set_signs(trial, (y[i] - trial @ design.T) @ design, diag, alpha, slack=1e-9)
             cols = torch.nonzero(sign).squeeze(1)
             if cols.numel() > design.shape[0]:  # G_SS is singular
                 break

@@ -10,6 +10,7 @@ import torch
 
 from genprior.errors import InvalidValueError
 from genprior.solvers.lasso_checks import (
+    active_set_signs,
     gram_matrix,
     kkt_from_correlation,
     kkt_holds,
@@ -258,8 +259,7 @@ def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
             ok[rows[cand[good]]] = True
             leaving.append(cand[good])
             retry = finite & ~good
-            w = coef[retry] + corr[retry] / diag
-            trial = torch.where(w.abs() > alpha / diag, torch.sign(w), torch.zeros_like(w)).to(torch.int8)
+            trial = active_set_signs(coef[retry], corr[retry], diag, alpha).to(torch.int8)
             cand = cand[retry]
         gone = torch.cat(leaving) if leaving else cand[:0]
         if gone.numel():
