@@ -21,6 +21,7 @@ import torch
 
 from genprior import zoo
 from genprior.data import load_dataset
+from genprior.devices import device_of, pick_device
 from genprior.evaluate.metrics import summarize
 from genprior.operators import Downsample, Gaussian, Identity, Inpaint
 from genprior.reports import (
@@ -110,7 +111,7 @@ def main() -> None:
                    help="only redraw the all-method image grids, every method on the first 10 images (tables unchanged)")
     args = p.parse_args()
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = pick_device("auto")
     args.generator = zoo.load(args.model).to(device)
     args.hybrid_prior = zoo.load(args.hybrid_model).to(device)
     test = load_dataset("mnist", "test", data_dir=args.data_dir).images
@@ -210,7 +211,7 @@ def _write(out: Path, curves, tasks, args, t_all) -> None:
                 "noise_std": 0.1, "noise": "total (CSGM)", "csgm": {"optimizer": "Adam", "lr": 0.01, "steps": args.steps,
                                                                     "restarts": args.restarts}, "model": args.model,
                 "hybrid_model": args.hybrid_model,
-                "device": str(next(args.generator.parameters()).device), "threads": torch.get_num_threads(),
+                "device": str(device_of(args.generator)), "threads": torch.get_num_threads(),
                 "seconds_this_run": time.perf_counter() - t_all}
     data = {**curves, "tasks": tasks, "reference": {k: [{"m": m, "mse_per_pixel": v} for m, v in ref.items()]
                                                     for k, ref in REFERENCE.items()},

@@ -2,9 +2,12 @@
 # The GPU checks, prepared as one short script for a session that is lent a GPU (the `device` tool: about 15
 # minutes of device time in all, 10 minutes per command). Run from the repository root:
 #
-#     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [speed] [ttq] [csgm] [stacked] [tiny]
+#     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [cli] [speed] [ttq] [csgm] [stacked] [tiny]
 #
-# With no arguments it runs all five; each writes its JSON / Markdown (and PNG) under $OUT:
+# With no arguments it runs all six; each writes its JSON / Markdown (and PNG) under $OUT:
+#   cli      the command line with --device cuda, about a minute: recover (csgm-fast and lasso-dct on compressed
+#            sensing, hybrid on inpainting), the demo (200 steps), and one short epoch of each trainer (vae, gan,
+#            began, classifier with PGD adversarial training), into $OUT/cli/
 #   speed    benchmarks/speed.py (GEMM peak, batched CSGM step, batched vs one-at-a-time, and the batched Lasso on the
 #            GPU against scikit-learn per image on one CPU thread: about 2 minutes of scikit-learn); its Lasso row
 #            is added to a copy of results/lasso_by_cpu in $OUT
@@ -27,7 +30,7 @@ SEEDS=${SEEDS:-5}
 EVAL=${EVAL:-26000}
 mkdir -p "$OUT"
 checks=("$@")
-[ ${#checks[@]} -eq 0 ] && checks=(speed ttq csgm stacked tiny)
+[ ${#checks[@]} -eq 0 ] && checks=(cli speed ttq csgm stacked tiny)
 python -c "import torch; print('torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'NO GPU: running on the CPU')"
 
 # stacked NAME FLAGS...: both models x SEEDS seeds of pacgan_stacked_mnist.py with FLAGS, one process each, side by
@@ -49,8 +52,25 @@ stacked() {
   python benchmarks/pacgan_stacked_mnist.py --merge "${parts[@]}" --out "$OUT/$name"
 }
 
+# the command line on the GPU: each command must run there (exit 0) and report or save where it ran
+cli_checks() {
+  local dir="$OUT/cli" bundled=(--dataset mnist-bundled --indices 0:20 --device cuda)
+  mkdir -p "$dir"
+  genprior recover --task cs --m 100 --method csgm-fast "${bundled[@]}" --json "$dir/recover_csgm_fast.json" --out "$dir/recover_csgm_fast"
+  genprior recover --task cs --m 500 --method lasso-dct "${bundled[@]}" --json "$dir/recover_lasso_dct.json"
+  genprior recover --task inpaint --keep 0.3 --method hybrid "${bundled[@]}" --json "$dir/recover_hybrid.json" --out "$dir/recover_hybrid"
+  genprior demo --device cuda --steps 200 --out "$dir/demo"
+  genprior train vae --data-dir "$DATA" --epochs 1 --device cuda --out "$dir/vae"
+  genprior train gan --dataset mnist --limit 4096 --epochs 1 --quiet --data-dir "$DATA" --device cuda --out "$dir/gan"
+  genprior train began --dataset mnist --limit 4096 --epochs 1 --quiet --data-dir "$DATA" --device cuda --out "$dir/began"
+  genprior train classifier --train-images 4096 --epochs 1 --adv-eps 0.3 --adv-steps 3 --data-dir "$DATA" --device cuda \
+    --out "$dir/classifier"
+  grep -h '"device"' "$dir"/recover_*.json "$dir/demo/demo.json" | sort | uniq -c
+}
+
 for check in "${checks[@]}"; do
   case "$check" in
+    cli) cli_checks ;;
     speed) cp benchmarks/results/lasso_by_cpu.json "$OUT/"  # the GPU's row joins the CPUs' in $OUT/lasso_by_cpu
            OMP_NUM_THREADS=1 python benchmarks/speed.py --sklearn-exact-tol 0 --out "$OUT/speed" ;;
     ttq) python benchmarks/time_to_quality.py --data-dir "$DATA" --out "$OUT/time_to_quality" ;;
@@ -58,6 +78,6 @@ for check in "${checks[@]}"; do
             --out "$OUT/csgm_mnist_gpu" ;;
     stacked) stacked pacgan_stacked_mnist_gpu --g-steps 2 --g-channels 64 --d-channels 64 ;;
     tiny) stacked pacgan_stacked_mnist_tiny_gpu --d-channels 2 --batch-size 128 --latent-dim 256 --g-lr 1e-4 --beta2 0.99 ;;
-    *) echo "gpu_checks.sh: unknown check '$check' (speed, ttq, csgm, stacked, tiny)" >&2; exit 2 ;;
+    *) echo "gpu_checks.sh: unknown check '$check' (cli, speed, ttq, csgm, stacked, tiny)" >&2; exit 2 ;;
   esac
 done

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genprior.devices import pick_device
 from genprior.operators import Gaussian
 from genprior.reports import cpu_name, write_report
 from genprior.solvers.sparse import basis_matrix, lasso
@@ -234,14 +235,14 @@ if __name__ == "__main__":  # pragma: no cover - a quick look from the command l
     parser.add_argument("--m", type=int, nargs="+", default=[10, 25, 50, 100, 200, 500, 750])
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--basis", default="pixel")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where ours runs")
+    parser.add_argument("--device", default="auto", help="where ours runs: auto (a CUDA GPU when there is one), cpu, cuda")
     parser.add_argument("--record", action="store_true",
                         help=f"also keep the run as this CPU's entry in {BY_CPU.relative_to(BY_CPU.parents[2])}.json/.md "
                              "(with scikit-learn solved to the minimum too, and the GEMM rates)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     imgs = load_dataset("mnist-bundled").images[:args.images]
-    rows = lasso_vs_sklearn(imgs, args.m, basis=args.basis, device=args.device,
+    rows = lasso_vs_sklearn(imgs, args.m, basis=args.basis, device=pick_device(args.device),
                             exact_tol=1e-10 if args.record else None)
     for row in rows:
         print(json.dumps(row))

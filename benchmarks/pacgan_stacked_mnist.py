@@ -40,6 +40,7 @@ import torch
 from genprior import zoo
 from genprior.data import load_dataset
 from genprior.data.stacked import mode_of_digits, stack_digits
+from genprior.devices import pick_device
 from genprior.evaluate.modes import discrete_mode_statistics
 from genprior.io import atomic_write_bytes, atomic_write_text, read_json, write_json
 from genprior.models.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -58,8 +59,7 @@ PUBLISHED = {"DCGAN": {"modes": 99.0, "kl": 3.40}, "PacDCGAN2": {"modes": 1000.0
 
 def classify_channels(classifier: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Digits ``(N, 3)`` and mean max-softmax confidence for stacked samples ``x`` ``(N, 3, H, W)``."""
-    device = next(classifier.parameters()).device
-    prob = predict(classifier, x.reshape(-1, 1, *x.shape[2:]).to(device)).softmax(1).cpu()
+    prob = predict(classifier, x.reshape(-1, 1, *x.shape[2:]).cpu()).softmax(1)  # computed on the classifier's device
     return prob.argmax(1).view(x.shape[0], x.shape[1]), float(prob.max(1).values.mean())
 
 
@@ -241,7 +241,7 @@ def main() -> None:
     if a.merge:
         merge_runs([Path(f) for f in a.merge], Path(a.out))
         return
-    a.device = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
+    a.device = str(pick_device(a.device))
     if a.device == "cpu":
         torch.set_num_threads(1)
     out = Path(a.out)

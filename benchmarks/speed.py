@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from genprior import zoo
 from genprior.data import load_dataset
+from genprior.devices import pick_device
 from genprior.operators import Gaussian
 from genprior.reports import cpu_name, markdown_table, write_report
 
@@ -96,7 +97,7 @@ def main() -> None:
                         "for 300 images); 0 skips it")
     p.add_argument("--out", default=str(RESULTS / "speed"))
     args = p.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device("auto")
     if args.only_lasso:
         import json
 

@@ -23,6 +23,7 @@ import torch
 
 from genprior import zoo
 from genprior.data import load_dataset
+from genprior.devices import pick_device
 from genprior.evaluate import mse_per_pixel, ratio_of_means_ci
 from genprior.io import atomic_write_text, write_json
 from genprior.operators import Gaussian
@@ -41,7 +42,7 @@ def main() -> None:
     p.add_argument("--out", default=str(RESULTS / "time_to_quality"))
     a = p.parse_args()
     torch.set_num_threads(1)
-    device = "cuda" if torch.cuda.is_available() else "cpu"  # the solvers run where the generator is
+    device = str(pick_device("auto"))  # the solvers run where the generator is
     G = zoo.load("mnist-vae").to(device)
     x = load_dataset("mnist", "test", data_dir=a.data_dir).images[a.first_image: a.first_image + a.n_images]
     csgm_fast(G, Gaussian(m=10, shape=(1, 28, 28), noise_std=0.1, seed=0), torch.zeros(2, 10), restarts=2)  # warm-up

@@ -18,17 +18,24 @@ def add_data_args(p: argparse.ArgumentParser, *, default_dataset: str = "mnist")
     p.add_argument("--data-dir", default=None, help="folder holding the data (default: $GENPRIOR_DATA, then ../shared/data)")
 
 
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto",
+                   help="where to compute: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:N, mps")
+
+
 def cmd_train_vae(args) -> int:
     import torch
 
     from genprior.data import load_dataset
+    from genprior.devices import pick_device
     from genprior.models.vae import VAE
     from genprior.train.vae import train_vae
 
+    device = pick_device(args.device)
     torch.manual_seed(args.seed)
     train = load_dataset(args.dataset, "train", data_dir=args.data_dir)
     test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
-    model = VAE(output_shape=tuple(train.images.shape[1:]), hidden=tuple(args.hidden), latent_dim=args.latent_dim)
+    model = VAE(output_shape=tuple(train.images.shape[1:]), hidden=tuple(args.hidden), latent_dim=args.latent_dim).to(device)
     info = train_vae(model, train.images, test.images, out_dir=args.out, max_epochs=args.epochs, patience=args.patience,
                      min_delta=args.min_delta,
                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume,
@@ -81,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latent-dim", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
+    add_device_arg(p)
     p.set_defaults(func=cmd_train_vae)
 
     p_zoo = sub.add_parser("zoo", help="the pretrained models shipped with genprior")

@@ -15,7 +15,7 @@ DEFAULTS = {"paper": {"hidden_dim": 64, "channels": 32}, "bottleneck": {"hidden_
 
 def add_parsers(sub, train_sub) -> None:
     """Add ``train began`` to ``train_sub``."""
-    from genprior.cli import add_data_args
+    from genprior.cli import add_data_args, add_device_arg
 
     p = train_sub.add_parser("began", help="a BEGAN (boundary equilibrium GAN: autoencoder discriminator)")
     add_data_args(p)
@@ -38,11 +38,13 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_arg(p)
     p.set_defaults(func=cmd_train_began)
 
 
 def cmd_train_began(args) -> int:
     from genprior.data import load_dataset
+    from genprior.devices import pick_device
     from genprior.models.began import (
         BEGANBottleneckDiscriminator,
         BEGANDiscriminator,
@@ -64,6 +66,7 @@ def cmd_train_began(args) -> int:
         raise InvalidValueError(f"--gamma must be in (0, 1], got {args.gamma}")
     if args.epochs < 0 or not args.lr > 0 or not args.lambda_k >= 0 or not 0 <= args.beta1 < 1:
         raise InvalidValueError("need --epochs >= 0, --lr > 0, --lambda-k >= 0 and 0 <= --beta1 < 1")
+    device = pick_device(args.device)
     torch.manual_seed(args.seed)
     ds = load_dataset(args.dataset, "train", data_dir=args.data_dir)
     data = ds.images[: args.limit] if args.limit else ds.images
@@ -74,6 +77,7 @@ def cmd_train_began(args) -> int:
     else:
         G = DCGANGenerator(latent_dim=args.latent_dim, output_shape=shape, base_channels=args.channels)
         D = BEGANBottleneckDiscriminator(input_shape=shape, hidden_dim=args.hidden_dim, channels=args.channels)
+    G, D = G.to(device), D.to(device)
     info = train_began(G, D, data, epochs=args.epochs, batch_size=args.batch_size, gamma=args.gamma,
                        lambda_k=args.lambda_k, lr=args.lr, betas=(args.beta1, 0.999), seed=args.seed, out_dir=args.out,
                        resume=args.resume, progress=not args.quiet, samples_every=args.samples_every,

@@ -18,7 +18,7 @@ TOY_SETS = ("ring", "grid")
 
 def add_parsers(sub, train_sub) -> None:
     """Add ``train gan`` to ``train_sub`` and ``walk`` to ``sub``."""
-    from genprior.cli import add_data_args
+    from genprior.cli import add_data_args, add_device_arg
     from genprior.train.gan import GENERATOR_LOSSES
 
     p = train_sub.add_parser("gan", help="a GAN (DCGAN for images, MLP for 2-D ring/grid), optionally packed (PacGAN)")
@@ -48,6 +48,7 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_arg(p)
     p.set_defaults(func=cmd_train_gan)
 
     w = sub.add_parser("walk", help="latent walks of a generator: PNG grid + animated GIF")
@@ -72,6 +73,7 @@ def _check_positive(**kw) -> None:
 
 def cmd_train_gan(args) -> int:
     from genprior.data import DATASETS, load_dataset
+    from genprior.devices import pick_device
     from genprior.train.gan import GENERATOR_LOSSES, train_gan
 
     if args.loss not in GENERATOR_LOSSES:
@@ -81,6 +83,7 @@ def cmd_train_gan(args) -> int:
     if (args.epochs < 0 or not args.lr > 0 or not (args.g_lr is None or args.g_lr > 0)
             or not (0 <= args.beta1 < 1 and 0 <= args.beta2 < 1)):
         raise InvalidValueError("need --epochs >= 0, --lr > 0, --g-lr > 0 and 0 <= --beta1, --beta2 < 1")
+    device = pick_device(args.device)
     torch.manual_seed(args.seed)
     m = args.packing
     labels = None
@@ -120,6 +123,7 @@ def cmd_train_gan(args) -> int:
             D = DCGANDiscriminator(input_shape=(c * m, h, w), base_channels=args.d_channels)
     else:
         raise unknown("dataset", args.dataset, (*DATASETS, *TOY_SETS))
+    G, D = G.to(device), D.to(device)
     info = train_gan(G, D, data, labels=labels, packing=m, epochs=args.epochs, batch_size=args.batch_size, d_steps=args.d_steps,
                      g_steps=args.g_steps, loss=args.loss, lr=args.lr, g_lr=args.g_lr, betas=(args.beta1, args.beta2),
                      seed=args.seed, out_dir=args.out, resume=args.resume, progress=not args.quiet,

@@ -9,7 +9,7 @@ from genprior.errors import InvalidValueError
 
 
 def add_parsers(sub, train_sub) -> None:
-    from genprior.cli import add_data_args
+    from genprior.cli import add_data_args, add_device_arg
     from genprior.evaluate.recovery import METHODS
     from genprior.operators import TASKS
 
@@ -38,6 +38,7 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds the operator, the noise and the restarts")
     p.add_argument("--out", default=None, help="folder for a PNG grid and the JSON/Markdown report")
     p.add_argument("--json", default=None, help="write the result JSON here")
+    add_device_arg(p)
     p.set_defaults(func=cmd_recover)
 
     p = sub.add_parser("demo", help="compressed sensing and inpainting on the bundled VAE and MNIST images")
@@ -45,6 +46,7 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--n-images", type=int, default=20)
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    add_device_arg(p)
     p.set_defaults(func=cmd_demo)
 
 
@@ -59,6 +61,7 @@ def _load_generator(model: str):
 
 def cmd_recover(args) -> int:
     from genprior.data import load_dataset, parse_indices
+    from genprior.devices import pick_device
     from genprior.errors import unknown
     from genprior.evaluate.recovery import LATENT_METHODS, METHODS, run_method
     from genprior.io import write_json
@@ -68,6 +71,7 @@ def cmd_recover(args) -> int:
 
     if args.method not in METHODS:
         raise unknown("method", args.method, METHODS)
+    device = pick_device(args.device)
     data = load_dataset(args.dataset, args.split, data_dir=args.data_dir)
     images = data.images[parse_indices(args.indices, len(data))]
     if args.model is None:
@@ -80,11 +84,15 @@ def cmd_recover(args) -> int:
                                 f"data set {args.dataset} has {tuple(images.shape[1:])}")
     op = make_operator(args.task, shape=tuple(images.shape[1:]), m=args.m, keep=args.keep, block=args.block,
                        factor=args.factor, noise_std=args.noise_std, noise=args.noise, seed=args.seed)
-    y = op.measure(images, seed=args.seed + 1)
+    y = op.measure(images, seed=args.seed + 1)  # on the CPU: the same measurements on every device
+    if generator is not None:
+        generator.to(device)
+    op.to(device)
+    y = y.to(device)
     res = run_method(args.method, images, op, y, generator=generator, lam=args.lam, restarts=args.restarts,
                      steps=args.steps, lr=args.lr, alpha=args.alpha, seed=args.seed + 2, progress=True)
     result = {"task": args.task, "method": args.method, "m": op.output_size, "n": op.input_size, **res.metrics,
-              "seconds": res.seconds, "seconds_per_image": res.seconds / len(images),
+              "seconds": res.seconds, "seconds_per_image": res.seconds / len(images), "device": str(device),
               "model": args.model if generator is not None else None, "dataset": args.dataset, "split": args.split,
               "indices": args.indices, "noise_std": args.noise_std, "noise": args.noise, "seed": args.seed,
               "options": {"lam": args.lam, "restarts": args.restarts, "steps": args.steps, "lr": args.lr,
@@ -108,14 +116,16 @@ def cmd_demo(args) -> int:
 
     from genprior import zoo
     from genprior.data import load_dataset
+    from genprior.devices import pick_device
     from genprior.evaluate.recovery import run_method
     from genprior.operators import Gaussian, Inpaint
     from genprior.reports import markdown_table, save_image_grid, write_report
 
     if not (1 <= args.n_images <= 300):
         raise InvalidValueError(f"--n-images must be in 1..300, got {args.n_images}")
+    device = pick_device(args.device)
     out = Path(args.out)
-    generator = zoo.load("mnist-vae")
+    generator = zoo.load("mnist-vae").to(device)
     images = load_dataset("mnist-bundled", "test").images[: args.n_images]
     shape = tuple(images.shape[1:])
     setups = [("compressed sensing", Gaussian(m=m, shape=shape, noise_std=0.1, seed=args.seed)) for m in (25, 100, 400)]
@@ -124,8 +134,10 @@ def cmd_demo(args) -> int:
     methods = ("csgm", "lasso-pixel", "lasso-dct", "lasso-wavelet")
     rows = []
     for label, op in tqdm(setups, desc="demo"):
-        y = op.measure(images, seed=args.seed + 1)
+        y = op.measure(images, seed=args.seed + 1)  # on the CPU: the same measurements on every device
         grid = {"truth": images, "measured": op.as_image(y)}
+        op.to(device)
+        y = y.to(device)
         for method in methods:
             res = run_method(method, images, op, y, generator=generator, steps=args.steps, seed=args.seed + 2)
             grid[method] = res.x
@@ -134,9 +146,9 @@ def cmd_demo(args) -> int:
         save_image_grid(out / f"{stem}-{op.output_size}.png", grid, title=f"{label}: m={op.output_size}, sigma=0.1")
     md = ("# genprior demo\n\nBundled VAE `mnist-vae` as the prior (CSGM: Adam lr 0.01, "
           f"{args.steps} steps, 10 restarts, lambda 0) against Lasso (alpha 0.1) in three bases, on the first "
-          f"{args.n_images} bundled MNIST test images; noise sigma = 0.1 (CSGM convention).\n\n"
+          f"{args.n_images} bundled MNIST test images; noise sigma = 0.1 (CSGM convention); device {device}.\n\n"
           + markdown_table(rows, ["setup", "m", "method", "mse_per_pixel", "mse_se", "psnr", "ssim", "seconds"]))
-    write_report(out / "demo", {"n_images": args.n_images, "rows": rows}, md)
+    write_report(out / "demo", {"n_images": args.n_images, "device": str(device), "rows": rows}, md)
     print(md)
     print(f"pictures and tables written to {out}/")
     return 0

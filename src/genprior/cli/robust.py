@@ -18,10 +18,12 @@ def cmd_train_classifier(args) -> int:
     import torch
 
     from genprior.data import load_dataset
+    from genprior.devices import pick_device
     from genprior.models.classifier import Classifier
     from genprior.robust import defenses
     from genprior.train.classifier import train_classifier
 
+    device = pick_device(args.device)
     torch.manual_seed(args.seed)
     train = load_dataset(args.dataset, "train", data_dir=args.data_dir)
     test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
@@ -40,6 +42,7 @@ def cmd_train_classifier(args) -> int:
 
         init, _ = zoo.resolve(args.init)
         model.load_state_dict(init.state_dict())
+    model.to(device)
     if args.adv_eps is not None:
         info = defenses.adversarial_training(model, train.images, train.labels, test.images, test.labels,
                                              eps=args.adv_eps, steps=args.adv_steps, **common)
@@ -139,6 +142,7 @@ def cmd_explain(args) -> int:
 
 
 def add_parsers(sub, train_sub) -> None:
+    from genprior.cli import add_device_arg
     from genprior.robust.defenses import LOSSES
 
     p = sub.add_parser("attack", help="attack a (defended) classifier and report clean / adversarial accuracy")
@@ -196,4 +200,5 @@ def add_parsers(sub, train_sub) -> None:
                    help="defensive distillation (Papernot et al. 2016) at this temperature")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
+    add_device_arg(p)
     p.set_defaults(func=cmd_train_classifier)

@@ -54,7 +54,9 @@ class VAE(nn.Module):
     def negative_elbo(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-image negative ELBO in nats, ``(B,)``: Bernoulli reconstruction (BCE, summed over pixels) + KL."""
         mu, logvar = self.encode(x)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        # drawn where ``generator`` lives (a CPU generator serves a model on any device: the same noise everywhere)
+        where = mu.device if generator is None else generator.device
+        eps = torch.randn(mu.shape, generator=generator, device=where, dtype=mu.dtype).to(mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps
         rec = F.binary_cross_entropy_with_logits(self.decode_logits(z), x.flatten(1), reduction="none").sum(1)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)

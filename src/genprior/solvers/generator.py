@@ -21,12 +21,6 @@ def latent_dim_of(generator) -> int:
     return k
 
 
-def device_of(generator) -> torch.device:
-    for p in generator.parameters() if isinstance(generator, nn.Module) else ():
-        return p.device
-    return torch.device("cpu")
-
-
 @contextlib.contextmanager
 def frozen(generator):
     """Evaluation mode and no parameter gradients for the duration; the caller's settings are restored."""

@@ -17,9 +17,10 @@ from functools import partial
 import torch
 from tqdm.auto import tqdm
 
+from genprior.devices import device_of
 from genprior.errors import InvalidValueError
 from genprior.operators.base import Operator
-from genprior.solvers.generator import as_images, device_of, frozen, latent_dim_of
+from genprior.solvers.generator import as_images, frozen, latent_dim_of
 
 
 @dataclass

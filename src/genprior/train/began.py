@@ -46,6 +46,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError
 from genprior.models.checkpoint import save_model
 from genprior.plotting import save_tiled
@@ -89,7 +90,8 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
 
     ``discriminator`` is an autoencoder with a ``loss(x)`` method returning the per-image l1
     reconstruction error (``BEGANDiscriminator``). One epoch is one pass over ``data`` (the last
-    incomplete batch is dropped). With ``out_dir`` the state is saved atomically after every epoch and
+    incomplete batch is dropped), on ``generator``'s device (``discriminator`` must be there too; batches and
+    latents are drawn on the CPU and moved, so a seed gives the same run on every device). With ``out_dir`` the state is saved atomically after every epoch and
     ``resume=True`` continues from it bit for bit. Returns ``info``: epochs, steps, the final ``k``,
     and per epoch the mean L(x), L(G(z)), L_D, M_global, k_t at the epoch's end and seconds.
     """
@@ -113,7 +115,8 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
     if out is not None and resume and (out / "state.json").exists():
         info = load_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng)
         info.setdefault("resumed_with", []).append({"after_epoch": info["epoch"], "command": command})
-    fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
+    device = device_of(generator)
+    fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
     n = len(data)
     k = float(info["k"])
     # BEGAN trains the generator's unbounded output (BEGANGenerator.raw); a generator without one is used as is
@@ -128,8 +131,8 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
         steps = 0
         bar = tqdm(range(0, n - batch_size + 1, batch_size), desc=f"epoch {epoch}", disable=not progress, leave=False)
         for i in bar:
-            real = data[perm[i:i + batch_size]]
-            z = torch.randn(batch_size, generator.latent_dim, generator=rng)
+            real = data[perm[i:i + batch_size]].to(device)
+            z = torch.randn(batch_size, generator.latent_dim, generator=rng).to(device)
             fake = produce(z)
             # --- the autoencoder D on real and on generated images: L(v) = mean |v - D(v)|
             loss_real = discriminator.loss(real).mean()

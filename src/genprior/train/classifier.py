@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError
 from genprior.models.checkpoint import save_model
 from genprior.train.state import load_training_state, save_training_state
@@ -27,9 +28,12 @@ Perturb = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
-    """Logits ``(N, num_classes)`` for ``images`` ``(N, C, H, W)`` in [0, 1], in eval mode."""
+    """Logits ``(N, num_classes)`` for ``images`` ``(N, C, H, W)`` in [0, 1], in eval mode, computed on the
+    model's device and returned on the images'."""
     model.eval()
-    return torch.cat([model(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    device = device_of(model)
+    return torch.cat([model(images[i:i + batch_size].to(device)).to(images.device)
+                      for i in range(0, len(images), batch_size)])
 
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 1000) -> float:
@@ -44,7 +48,8 @@ def train_classifier(model: nn.Module, train_images: torch.Tensor, train_labels:
                      perturb: Perturb | None = None, data_info: dict | None = None, extra_info: dict | None = None) -> dict:
     """Fit ``model`` (logits out) to ``train_labels`` ``(N,)`` with Adam; returns the ``info`` dict.
 
-    ``out_dir=None`` trains in memory only (no checkpoints, no resume).
+    ``out_dir=None`` trains in memory only (no checkpoints, no resume). Trains on ``model``'s device (each batch
+    is moved there; the shuffling stays on the CPU).
 
     ``soft_targets`` ``(N, K)``: probabilities to fit instead of the labels, with the logits divided by
     ``temperature`` (defensive distillation). ``perturb(model, x, y)``: returns the batch to train on
@@ -66,6 +71,7 @@ def train_classifier(model: nn.Module, train_images: torch.Tensor, train_labels:
     if resume and state_path is not None and state_path.with_suffix(".json").exists():
         info = load_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng)
     n = len(train_images)
+    device = device_of(model)
     while info["epoch"] < epochs:
         epoch = info["epoch"] + 1
         t0 = time.perf_counter()
@@ -74,7 +80,7 @@ def train_classifier(model: nn.Module, train_images: torch.Tensor, train_labels:
         bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch}", disable=not progress, leave=False)
         for i in bar:
             idx = perm[i:i + batch_size]
-            x, y = train_images[idx], train_labels[idx]
+            x, y = train_images[idx].to(device), train_labels[idx].to(device)
             if perturb is not None:
                 model.eval()
                 x = perturb(model, x, y).detach()
@@ -83,7 +89,7 @@ def train_classifier(model: nn.Module, train_images: torch.Tensor, train_labels:
             if soft_targets is None:
                 loss = F.cross_entropy(logits, y)
             else:
-                loss = -(soft_targets[idx] * F.log_softmax(logits / temperature, 1)).sum(1).mean()
+                loss = -(soft_targets[idx].to(device) * F.log_softmax(logits / temperature, 1)).sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from genprior.devices import device_of
 from genprior.errors import InvalidValueError, unknown
 from genprior.models.checkpoint import save_model
 from genprior.models.pack import PackedDiscriminator
@@ -90,7 +91,7 @@ def sample(generator: nn.Module, n: int, *, rng: torch.Generator | None = None, 
     every device."""
     was_training = generator.training
     generator.eval()
-    device = next(generator.parameters()).device
+    device = device_of(generator)
     out = [generator(torch.randn(min(batch_size, n - i), generator.latent_dim, generator=rng).to(device)).cpu()
            for i in range(0, n, batch_size)]
     generator.train(was_training)
@@ -133,7 +134,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
         packed = discriminator
     else:
         packed = discriminator if isinstance(discriminator, PackedDiscriminator) else PackedDiscriminator(discriminator, packing)
-    device = next(generator.parameters()).device  # train where G lives; data and z are drawn on the CPU, then moved
+    device = device_of(generator)  # train where G lives; data and z are drawn on the CPU, then moved
     packed.to(device)
     pair = GANPair(generator, packed)
     rng = torch.Generator().manual_seed(seed)

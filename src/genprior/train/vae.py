@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from genprior.devices import device_of
 from genprior.models.checkpoint import save_model
 from genprior.models.vae import VAE
 from genprior.train.state import load_training_state, save_training_state
@@ -23,12 +24,14 @@ from genprior.train.state import load_training_state, save_training_state
 
 @torch.no_grad()
 def mean_negative_elbo(model: VAE, images: torch.Tensor, *, batch_size: int = 1000, seed: int = 0) -> float:
-    """Mean negative ELBO (nats per image) over ``images`` ``(N, C, H, W)``, one posterior sample each."""
+    """Mean negative ELBO (nats per image) over ``images`` ``(N, C, H, W)``, one posterior sample each (on the
+    model's device)."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
+    device = device_of(model)
     total = 0.0
     for i in range(0, len(images), batch_size):
-        total += model.negative_elbo(images[i:i + batch_size], generator=g).sum().item()
+        total += model.negative_elbo(images[i:i + batch_size].to(device), generator=g).sum().item()
     return total / len(images)
 
 
@@ -40,7 +43,9 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
     Training stops after ``patience`` epochs in which the test negative ELBO did not fall by more than
     ``min_delta`` nats below the best value at the last such improvement; the best epoch's weights are kept.
 
-    Returns the final ``info`` dict: epochs run, best epoch, train/test negative ELBO history.
+    Trains on ``model``'s device (batches are moved there; the random streams stay on the CPU, so a seed gives
+    the same batches and noise on every device). Returns the final ``info`` dict: epochs run, best epoch,
+    train/test negative ELBO history.
     """
     out_dir = Path(out_dir)
     rng = torch.Generator().manual_seed(seed)
@@ -64,6 +69,7 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
 
         best_state = load_tensors(out_dir / "model.safetensors")
     n = len(train_images)
+    device = device_of(model)
     while info["epoch"] < max_epochs and info["epoch"] - info["improved_epoch"] < patience:
         epoch = info["epoch"] + 1
         model.train()
@@ -72,7 +78,7 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
         running = 0.0
         bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch}", disable=not progress, leave=False)
         for i in bar:
-            x = train_images[perm[i:i + batch_size]]
+            x = train_images[perm[i:i + batch_size]].to(device)
             loss = model.negative_elbo(x, generator=rng).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

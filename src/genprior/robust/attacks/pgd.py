@@ -51,12 +51,13 @@ def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str
     x0 = x.detach()
     delta = torch.zeros_like(x0)
     if random_start and eps > 0:
+        # drawn where the generator lives (a CPU generator may serve images on a GPU), then moved to the images
         if norm == "linf":
-            delta = (torch.rand(x0.shape, generator=g, device=x.device) * 2 - 1) * eps
+            delta = (torch.rand(x0.shape, generator=g, device=g.device).to(x.device) * 2 - 1) * eps
         else:
-            d = torch.randn(x0.shape, generator=g, device=x.device)
+            d = torch.randn(x0.shape, generator=g, device=g.device).to(x.device)
             n = x0[0].numel()
-            r = torch.rand((x0.shape[0],), generator=g, device=x.device) ** (1.0 / n) * eps
+            r = torch.rand((x0.shape[0],), generator=g, device=g.device).to(x.device) ** (1.0 / n) * eps
             delta = d / _l2_norm(d) * r.view(-1, *([1] * (x0.dim() - 1)))
     xa = (x0 + delta).clamp(0, 1)
     sign = -1.0 if targeted else 1.0
