@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import pywt
 import scipy.fft
+import scipy.optimize
 import torch
 from sklearn.linear_model import Lasso
 
@@ -185,7 +186,7 @@ def test_homotopy_reaches_scikit_learn_objective(shape, m, basis):
         assert np.allclose(rho[c != 0], alpha * np.sign(c[c != 0]), rtol=0, atol=1e-9)
 
 
-def test_auto_solver_picks_homotopy_for_few_measurements_and_fista_with_the_box():
+def test_auto_solver_picks_homotopy_for_few_measurements_and_polish_with_the_box():
     op, _, y = _problem(shape=(1, 8, 8), m=5)  # n = 64 >= HOMOTOPY_MAX_RATIO * m
     y = y.double()
     auto = lasso(op, y, alpha=0.1, box=False)
@@ -194,9 +195,10 @@ def test_auto_solver_picks_homotopy_for_few_measurements_and_fista_with_the_box(
     assert torch.equal(auto.coef, path.coef)
     assert torch.all(path.objective <= fista.objective * (1 + 1e-9))
     assert torch.allclose(path.coef, fista.coef, atol=1e-4)
-    boxed = lasso(op, y, alpha=0.1, box=True)  # the box keeps FISTA and its constraint
+    boxed = lasso(op, y, alpha=0.1, box=True)  # the box is solved by polish, which keeps the constraint
+    assert torch.equal(boxed.coef, lasso(op, y, alpha=0.1, box=True, solver="polish").coef)
     assert boxed.coef.min() >= 0 and boxed.coef.max() <= 1
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="without the box"):
         lasso(op, y, alpha=0.1, box=True, solver="homotopy")
     with pytest.raises(UnknownNameError):
         lasso(op, y, solver="lars")
@@ -308,8 +310,72 @@ def test_auto_solver_picks_polish_for_many_measurements_and_it_matches_tight_fis
     assert torch.equal(auto.coef, polish.coef)
     assert torch.all(polish.objective <= fista.objective * (1 + 1e-9))
     assert torch.allclose(polish.coef, fista.coef, atol=1e-6)
-    with pytest.raises(InvalidValueError):
-        lasso(op, y, alpha=0.1, box=True, solver="polish")
+
+
+def _box_objective(design, target, coef, alpha):
+    """``1/2||y - D c||^2 + alpha sum(c)``: the Lasso's objective on the box ``0 <= c <= 1``."""
+    return 0.5 * ((target - design @ coef) ** 2).sum() + alpha * coef.sum()
+
+
+@pytest.mark.parametrize("shape,m", [((1, 8, 8), 20), ((1, 8, 8), 40), ((1, 28, 28), 50), ((1, 28, 28), 400)])
+def test_box_polish_reaches_the_box_minimiser_exactly(shape, m):
+    # the reference is scipy's L-BFGS-B on the bound-constrained quadratic programme, run to its tightest tolerances
+    op, _, y = _problem(shape=shape, m=m, batch=3)
+    y, design, alpha = y.double(), op.matrix().double(), 0.1
+    coef, ok, iterations = lasso_polish.polish(design, y, alpha, max_iter=POLISH_MAX_ITER, box=True)
+    assert bool(ok.all()) and iterations < POLISH_MAX_ITER
+    assert coef.min() >= 0 and coef.max() <= 1 and bool(((coef > 0) & (coef < 1)).any())
+    d = design.numpy()
+    for i in range(y.shape[0]):
+        target, c = y[i].numpy(), coef[i].numpy()
+
+        def f(v, target=target):
+            return _box_objective(d, target, v, alpha), alpha - d.T @ (target - d @ v)
+
+        ref = scipy.optimize.minimize(f, np.full(d.shape[1], 0.5), jac=True, method="L-BFGS-B",
+                                      bounds=[(0.0, 1.0)] * d.shape[1],
+                                      options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 100000, "maxfun": 100000})
+        assert _box_objective(d, target, c, alpha) <= ref.fun + 1e-10 * abs(ref.fun)
+        # the box's optimality conditions, to rounding: the gradient g = alpha - D^T (y - D c) is 0 on the free
+        # coordinates, >= 0 at 0 and <= 0 at 1
+        g = f(c)[1]
+        free = (c > 0) & (c < 1)
+        assert np.abs(g[free]).max() <= 1e-9 and g[c == 0].min() >= -1e-9 and g[c == 1].max(initial=0) <= 1e-9
+    # lasso() takes the same path and the same answer
+    assert torch.equal(lasso(op, y, alpha=alpha, box=True).coef, coef)
+
+
+def test_box_polish_rows_it_gives_up_on_end_inside_the_box():
+    # a small alpha on dense images: the minimisers have about m free coordinates and ADMM dwells on more than m;
+    # polish hands those rows to FISTA with the box from zero, which keeps the constraint and gives them exactly
+    # what solver="fista" gives them
+    op, _, y = _problem(shape=(1, 8, 8), m=20, batch=4)
+    y = y.double()
+    _, ok, _ = lasso_polish.polish(op.matrix().double(), y, 0.01, max_iter=POLISH_MAX_ITER, box=True)
+    assert not bool(ok.all())
+    ours = lasso(op, y, alpha=0.01, box=True, solver="polish")
+    tight = lasso(op, y, alpha=0.01, box=True, solver="fista", tol=1e-13, max_iter=200000)
+    assert ours.coef.min() >= 0 and ours.coef.max() <= 1
+    assert torch.allclose(ours.objective, tight.objective, rtol=1e-3)
+    gave_up = torch.nonzero(~ok).squeeze(1)
+    plain = lasso(op, y[gave_up], alpha=0.01, box=True, solver="fista")
+    assert torch.allclose(ours.coef[gave_up], plain.coef, rtol=0, atol=1e-12)
+
+
+def test_box_optimality_check_and_active_set_states():
+    alpha = 0.5
+    coef = torch.tensor([[0.0, 0.3, 1.0], [0.0, 0.3, 1.0], [0.0, 0.3, 1.0], [-0.1, 0.3, 1.0]], dtype=torch.float64)
+    # corr - alpha is minus the gradient: <= 0 at 0, 0 when free, >= 0 at 1
+    corr = torch.tensor([[0.2, 0.5, 0.9], [0.7, 0.5, 0.9], [0.2, 0.6, 0.9], [0.2, 0.5, 0.9]], dtype=torch.float64)
+    held = lasso_checks.box_kkt_from_correlation(corr, coef, alpha)
+    assert held.tolist() == [True, False, False, False]  # row 1 wants to rise from 0, row 2 to move, row 3 is outside
+    low = lasso_checks.box_kkt_from_correlation(torch.tensor([[0.2, 0.5, 0.1]], dtype=torch.float64), coef[:1], alpha)
+    assert not bool(low.any())  # held at 1 but wants to fall
+    diag = torch.ones(3, dtype=torch.float64)
+    states = lasso_checks.box_active_set_states(coef[:3], corr[:3], diag, alpha)
+    assert states.dtype == torch.int8
+    # w = c + (corr - alpha) / G_jj: row 0 -> (-0.3, 0.3, 1.4), row 1 -> (0.2, 0.3, 1.4), row 2 -> (-0.3, 0.4, 1.4)
+    assert states.tolist() == [[0, 1, 2], [1, 1, 2], [0, 1, 2]]
 
 
 def _polish_beside_homotopy(*, m: int, batch: int, **polish_options):

@@ -55,6 +55,26 @@ def active_set_signs(coef: torch.Tensor, corr: torch.Tensor, diag: torch.Tensor,
     return torch.where(w.abs() > alpha * (1.0 - slack) / diag, torch.sign(w), torch.zeros_like(w))
 
 
+def box_kkt_from_correlation(corr: torch.Tensor, coef: torch.Tensor, alpha: float, *, rtol: float = 1e-6
+                             ) -> torch.Tensor:
+    """Per row: does ``coef`` ``(B, n)`` minimise ``1/2||y - D c||^2 + alpha||c||_1`` over the box ``0 <= c <= 1``
+    (to ``rtol``), given ``corr = D^T (y - D c)``? On the box the l1 term is ``alpha sum_j c_j``, and with ``q = corr -
+    alpha`` (minus the objective's gradient) the conditions are ``q_j <= 0`` where ``c_j = 0``, ``q_j >= 0`` where
+    ``c_j = 1`` and ``q_j = 0`` in between, with every ``c_j`` in [0, 1]; the slack is :func:`kkt_from_correlation`'s."""
+    q = corr - alpha
+    slack = alpha * rtol + 1e-12 * corr.abs().amax(1, keepdim=True)
+    holds = torch.where(coef == 0, q <= slack, torch.where(coef == 1, q >= -slack, q.abs() <= slack))
+    return (holds & (coef >= 0) & (coef <= 1)).all(1)
+
+
+def box_active_set_states(coef: torch.Tensor, corr: torch.Tensor, diag: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The next states of a primal-dual active-set step for the box ``0 <= c <= 1`` (Hintermueller, Ito & Kunisch 2002):
+    ``w = c + (corr - alpha) / G_jj`` is 0 (held at 0) where ``w <= 0``, 2 (held at 1) where ``w >= 1`` and 1 (free)
+    in between; ``corr = D^T (y - D c)``, ``diag`` = ``G_jj``. Returns int8 ``(B, n)``."""
+    w = coef + (corr - alpha) / diag
+    return (w > 0).to(torch.int8) + (w >= 1).to(torch.int8)
+
+
 def _probe(size: int, like: torch.Tensor) -> torch.Tensor:
     """The fixed random vector ``(size,)`` (in ``like``'s dtype and device) that the design-structure checks use:
     the same on every call, so a design is always classified the same way."""

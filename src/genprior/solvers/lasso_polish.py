@@ -11,6 +11,8 @@ import torch
 from genprior.errors import InvalidValueError
 from genprior.solvers.lasso_checks import (
     active_set_signs,
+    box_active_set_states,
+    box_kkt_from_correlation,
     gram_matrix,
     kkt_from_correlation,
     kkt_holds,
@@ -118,7 +120,7 @@ def fast_bfloat16(device: torch.device) -> bool:
 
 def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int, rho: float | None = None,
            first: int = 20, every: int = 10, stable: int = 5, rounds: int = 3, relax: float = 1.8,
-           resync: int | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+           resync: int | None = None, box: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Lasso ``1/2||y - D c||^2 + alpha||c||_1`` (``alpha > 0``): float32 ADMM finds each row's support, exact
     float64 solves on it finish.
 
@@ -151,6 +153,12 @@ def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
     (:func:`homotopy`). Rows not accepted by either, or within ``max_iter`` iterations, come back unfinished at
     their float32 ``z``.
 
+    ``box=True`` solves the problem over ``0 <= c <= 1`` instead (the pixel basis's box; ``alpha >= 0``): there the
+    l1 term is ``alpha sum_j c_j``, a bound-constrained quadratic programme. ADMM's prox is the clip to [0, 1] and
+    ``D^T y`` becomes ``D^T y - alpha``; each coordinate's state (held at 0, free, held at 1) plays the role of its
+    sign; the exact solve is on the free coordinates with those held at 1 moved to the right-hand side, checked by
+    :func:`box_kkt_from_correlation` and corrected by :func:`box_active_set_states`; no homotopy tail.
+
     ``design``: ``(m, n)`` float64; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)`` (in ``y``'s
     dtype), the ``(B,)`` mask of accepted rows and the iterations run.
     """
@@ -162,6 +170,8 @@ def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
     gram = gram_matrix(design)
     diag = gram.diagonal().clamp(min=1e-300)
     b = y @ design
+    # the box's l1 term is alpha sum(c): its linear part joins D^T y
+    lin = b - alpha if box else b
     out = torch.zeros_like(b)
     ok = torch.zeros(batch, dtype=torch.bool, device=dev)
     scale = float(gram.trace()) / n
@@ -176,12 +186,12 @@ def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
     if factored:
         small = design @ design.T + rho * torch.eye(m, dtype=gram.dtype, device=dev)
         right = torch.cholesky_solve(design, torch.linalg.cholesky(small))  # (rho I + D D^T)^{-1} D, (m, n)
-        shift = ((b - (b @ design.T) @ right) * (relax / rho)).to(torch.float32)
+        shift = ((lin - (lin @ design.T) @ right) * (relax / rho)).to(torch.float32)
         left, right = design.T.to(torch.float32).contiguous(), right.to(torch.float32)
     else:
         shifted = gram.to(torch.float32) + rho * torch.eye(n, dtype=torch.float32, device=dev)
         inverse = torch.cholesky_inverse(torch.linalg.cholesky(shifted))
-        shift = (b.to(torch.float32) @ inverse).mul_(relax)
+        shift = (lin.to(torch.float32) @ inverse).mul_(relax)
     threshold = alpha / rho
     # ADMM carries one vector per row, v = x' + u (z = soft_threshold(v), u = v - z), and its update is
     # v <- q + z_coef z + v_coef v with q = shift - gain (v - 2z) M, M's product w -> w @ maps[0] @ maps[1] ...
@@ -195,13 +205,33 @@ def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
         resync = BFLOAT16_RESYNC if fast_bfloat16(dev) else 0
     resync = int(resync)
     maps16 = tuple(mat.to(torch.bfloat16) for mat in maps) if resync else ()
-    short_path = n >= TAIL_MIN_RATIO * m  # the homotopy's path has few kinks: it finishes the rows ADMM is slow on
+    short_path = n >= TAIL_MIN_RATIO * m and not box  # the homotopy's path has few kinks: it finishes the rows ADMM
+    # is slow on (it solves the problem without the box)
+
+    def prox(v: torch.Tensor) -> torch.Tensor:
+        return v.clamp(0.0, 1.0) if box else torch.nn.functional.softshrink(v, threshold)
+
+    def state_of(c: torch.Tensor) -> torch.Tensor:
+        """int8 per coordinate: its sign, or in the box 0 (held at 0), 1 (free), 2 (held at 1)."""
+        return (c > 0).to(torch.int8) + (c >= 1).to(torch.int8) if box else torch.sign(c).to(torch.int8)
+
+    def free_of(state: torch.Tensor) -> torch.Tensor:
+        return state == 1 if box else state != 0
+
+    def solve(sel: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Exact float64 solve of rows ``sel`` on ``state``; in the box, with the coordinates held at 1 on the right."""
+        if not box:
+            return support_solve(gram, b[sel], state, alpha)
+        upper = state == 2
+        rhs = lin[sel] - upper.to(gram.dtype) @ gram if bool(upper.any()) else lin[sel]
+        return torch.where(upper, 1.0, support_solve(gram, rhs, free_of(state).to(torch.int8), 0.0))
+
     rows = torch.arange(batch, device=dev)
     v = torch.zeros(batch, n, dtype=torch.float32, device=dev)
     z = torch.zeros_like(v)
     q = reflected_prev = v  # q and the reflected iterate v - 2z it was last updated with
     before = torch.zeros(batch, n, dtype=torch.int8, device=dev)
-    tried = torch.full((batch, n), 2, dtype=torch.int8, device=dev)  # the signs of the row's last solve (2: none)
+    tried = torch.full((batch, n), 3, dtype=torch.int8, device=dev)  # the signs (states) of the row's last solve (3: none)
     was_singular = torch.zeros(batch, dtype=torch.bool, device=dev)  # and whether its G_SS was singular
     oversize = torch.zeros(batch, dtype=torch.long, device=dev)  # checks with settled signs on more than m
     singular = torch.zeros(batch, dtype=torch.long, device=dev)  # settled supports that were singular
@@ -220,16 +250,16 @@ def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
             q.add_(functools.reduce(torch.matmul, maps16, step), alpha=-gain)
         reflected_prev = reflected
         v = torch.add(q, z, alpha=z_coef).add_(v, alpha=v_coef)
-        z = torch.nn.functional.softshrink(v, threshold)
+        z = prox(v)
         if k >= first - stable and (k - first + stable) % every == 0:
-            before = torch.sign(z).to(torch.int8)  # the signs ``stable`` iterations before the next check
+            before = state_of(z)  # the signs ``stable`` iterations before the next check
         if k < first or (k - first) % every:
             continue
-        sign = torch.sign(z).to(torch.int8)
+        sign = state_of(z)
         settled = (sign == before).all(1)
         # more than m nonzeros make G_SS singular whatever the design: not solved, and not counted as singular
         # unless it lasts (at small m, ADMM can dwell on such signs for a long time and still get there)
-        over = settled & ((sign != 0).sum(1) > m)
+        over = settled & (free_of(sign).sum(1) > m)
         oversize += over.long()
         hopeless = torch.nonzero(oversize >= GIVE_UP_OVERSIZE).squeeze(1)
         # a row already tried on its present signs would fail the same way again: it waits for new signs (unless
@@ -241,7 +271,7 @@ def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
         for round_ in range(rounds):
             if not cand.numel():
                 break
-            coef = support_solve(gram, b[rows[cand]], trial, alpha)
+            coef = solve(rows[cand], trial)
             finite = torch.isfinite(coef).all(1)
             if round_ == 0:
                 # a settled support whose G_SS is singular again and again has dependent columns (a degenerate design:
@@ -254,12 +284,13 @@ def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
             coef = torch.where(finite.unsqueeze(1), coef, torch.zeros_like(coef))
             # D^T (y - D c): through D when that is fewer flops (2mn instead of n^2 per row)
             corr = (y[rows[cand]] - coef @ design.T) @ design if 2 * m < n else b[rows[cand]] - coef @ gram
-            good = finite & kkt_from_correlation(corr, coef, alpha)
+            good = finite & (box_kkt_from_correlation if box else kkt_from_correlation)(corr, coef, alpha)
             out[rows[cand[good]]] = coef[good]
             ok[rows[cand[good]]] = True
             leaving.append(cand[good])
             retry = finite & ~good
-            trial = active_set_signs(coef[retry], corr[retry], diag, alpha).to(torch.int8)
+            trial = (box_active_set_states(coef[retry], corr[retry], diag, alpha) if box
+                     else active_set_signs(coef[retry], corr[retry], diag, alpha).to(torch.int8))
             cand = cand[retry]
         gone = torch.cat(leaving) if leaving else cand[:0]
         if gone.numel():
