@@ -7,7 +7,8 @@
 # With no arguments it runs all six; each writes its JSON / Markdown (and PNG) under $OUT:
 #   cli      the command line with --device cuda, about a minute: recover (csgm-fast and lasso-dct on compressed
 #            sensing, hybrid on inpainting), the demo (200 steps), and one short epoch of each trainer (vae, gan,
-#            began, classifier with PGD adversarial training), into $OUT/cli/
+#            began, classifier with PGD adversarial training), attacks (PGD on the adversarially trained classifier,
+#            the adaptive attack on the projection defense, transfer) and occlusion maps, into $OUT/cli/
 #   speed    benchmarks/speed.py (GEMM peak, batched CSGM step, batched vs one-at-a-time, and the batched Lasso on the
 #            GPU against scikit-learn per image on one CPU thread: about 2 minutes of scikit-learn); its Lasso row
 #            is added to a copy of results/lasso_by_cpu in $OUT
@@ -65,7 +66,13 @@ cli_checks() {
   genprior train began --dataset mnist --limit 4096 --epochs 1 --quiet --data-dir "$DATA" --device cuda --out "$dir/began"
   genprior train classifier --train-images 4096 --epochs 1 --adv-eps 0.3 --adv-steps 3 --data-dir "$DATA" --device cuda \
     --out "$dir/classifier"
-  grep -h '"device"' "$dir"/recover_*.json "$dir/demo/demo.json" | sort | uniq -c
+  genprior attack --attack pgd --defense adv-train "${bundled[@]}" --json "$dir/attack_pgd.json" --grid "$dir/attack_pgd.png"
+  genprior attack --adaptive --defense projection --steps 50 --restarts 2 --dataset mnist-bundled --indices 0:4 \
+    --device cuda --json "$dir/attack_projection.json"
+  genprior attack --attack transfer --substitute-images 2048 --data-dir "$DATA" --indices 0:20 --device cuda \
+    --json "$dir/attack_transfer.json"
+  genprior explain --method occlusion --dataset mnist-bundled --indices 0:8 --device cuda --out "$dir/explain.png"
+  grep -h '"device"' "$dir"/recover_*.json "$dir"/attack_*.json "$dir/demo/demo.json" | sort | uniq -c
 }
 
 for check in "${checks[@]}"; do

@@ -60,6 +60,19 @@ def test_cli_device_cuda_without_a_gpu_exits_2_in_one_line(capsys, tmp_path, arg
     assert not (tmp_path / "o").exists()  # refused before any work or output
 
 
+@pytest.mark.skipif(not NO_CUDA, reason="this machine has a CUDA GPU")
+@pytest.mark.parametrize("argv", [
+    ["attack", "--dataset", "mnist-bundled", "--indices", "0:2", "--device", "cuda", "--json"],
+    ["attack", "--dataset", "mnist-bundled", "--indices", "0:2", "--device", "cuda", "--grid"],
+    ["explain", "--dataset", "mnist-bundled", "--indices", "0:2", "--device", "cuda", "--out"],
+])
+def test_cli_attack_and_explain_device_cuda_without_a_gpu_exit_2(capsys, tmp_path, argv):
+    code = main(argv + [str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "no CUDA GPU" in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_unknown_device_exits_2(capsys):
     code = main(["recover", "--task", "cs", "--m", "20", "--method", "lasso-dct", "--dataset", "mnist-bundled",
                  "--device", "tpu"])
@@ -72,3 +85,11 @@ def test_cli_recover_reports_its_device(capsys, tmp_path):
     assert code == 0
     assert json.loads((tmp_path / "r.json").read_text())["device"] == "cpu"
     assert (tmp_path / "o" / "recovery.png").stat().st_size > 1000
+
+
+def test_cli_attack_reports_its_device(tmp_path):
+    code = main(["attack", "--dataset", "mnist-bundled", "--indices", "0:4", "--attack", "pgd", "--pgd-steps", "3",
+                 "--device", "cpu", "--json", str(tmp_path / "a.json")])
+    assert code == 0
+    result = json.loads((tmp_path / "a.json").read_text())
+    assert result["device"] == "cpu" and result["n_images"] == 4 and result["linf_max"] <= 0.3 + 1e-6

@@ -67,18 +67,21 @@ def _images(args):
 def cmd_attack(args) -> int:
     import torch
 
+    from genprior.devices import pick_device
     from genprior.io import write_json
     from genprior.robust.evaluation import build_setup, craft
 
+    device = pick_device(args.device)
     torch.manual_seed(args.seed)
     if not args.eps >= 0:
         raise InvalidValueError(f"--eps must be >= 0, got {args.eps}")
     if args.targeted is not None and not 0 <= args.targeted <= 9:
         raise InvalidValueError(f"--targeted must be a class index 0..9, got {args.targeted}")
     x, y, sl = _images(args)
+    x, y = x.to(device), y.to(device)
     setup = build_setup(args.defense, classifier=args.classifier, generator=args.model, steps=args.steps,
                         restarts=args.restarts, seed=args.seed, loss=args.projection_loss, tau=args.tau,
-                        preprocess=None if args.preprocess == "none" else args.preprocess)
+                        preprocess=None if args.preprocess == "none" else args.preprocess, device=device)
     if args.adaptive:
         if args.targeted is not None:
             raise InvalidValueError("--adaptive attacks are untargeted")
@@ -89,6 +92,7 @@ def cmd_attack(args) -> int:
             from genprior.data import load_dataset
 
             sub_images = load_dataset(args.dataset, "train", data_dir=args.data_dir).images[:args.substitute_images]
+            sub_images = sub_images.to(device)
         x_adv = craft(args.attack, setup.undefended, x, y, eps=args.eps, targeted=args.targeted, steps=args.pgd_steps,
                       seed=args.seed, substitute_images=sub_images)
     with torch.no_grad():
@@ -98,7 +102,7 @@ def cmd_attack(args) -> int:
               **setup.info, "dataset": args.dataset, "split": args.split, "indices": [sl.start, sl.stop],
               "n_images": len(y), "clean_accuracy": (clean_pred == y).float().mean().item(),
               "adversarial_accuracy": (adv_pred == y).float().mean().item(),
-              "linf_max": (x_adv - x).abs().max().item()}
+              "linf_max": (x_adv - x).abs().max().item(), "device": str(device)}
     if args.targeted is not None:
         result["target_success_rate"] = (adv_pred == args.targeted).float().mean().item()
     print(f"{args.defense} vs {'adaptive' if args.adaptive else args.attack} eps={args.eps} on {len(y)} images: "
@@ -118,8 +122,10 @@ def cmd_attack(args) -> int:
 
 def cmd_explain(args) -> int:
     from genprior import zoo
+    from genprior.devices import pick_device
     from genprior.robust.saliency import occlusion, saliency, save_overlays
 
+    device = pick_device(args.device)
     if args.method not in ("saliency", "occlusion"):
         from genprior.errors import unknown
 
@@ -128,6 +134,7 @@ def cmd_explain(args) -> int:
     if len(y) > 20:
         raise InvalidValueError("explain draws at most 20 images; narrow --indices")
     model, _ = zoo.resolve(args.classifier)
+    model, x = model.to(device), x.to(device)
     if args.method == "saliency":
         maps = saliency(model, x)
     else:
@@ -170,6 +177,7 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--grid", default=None, help="write a PNG grid clean / perturbation x10 / adversarial here")
+    add_device_arg(p)
     p.set_defaults(func=cmd_attack)
 
     p = sub.add_parser("explain", help="saliency or occlusion-sensitivity maps as PNG overlays")
@@ -181,6 +189,7 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--size", type=int, default=6, help="occlusion square side")
     p.add_argument("--stride", type=int, default=2)
     p.add_argument("--out", default="explain.png")
+    add_device_arg(p)
     p.set_defaults(func=cmd_explain)
 
 

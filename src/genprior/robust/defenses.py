@@ -222,7 +222,7 @@ def latent_space_attack(defense: ProjectionDefense, x: torch.Tensor, y: torch.Te
     if classes is not None and not every_class:  # a class union: start from the closest point of a wrong class's range
         wrong = classes(res.z_all.flatten(0, 1)).view(res.z_all.shape[:2]) != y.to(res.z_all.device)[:, None]
         pick = res.restart_losses.masked_fill(~wrong, float("inf")).argmin(1)
-        z = res.z_all[torch.arange(len(x)), pick]
+        z = res.z_all[torch.arange(len(x), device=pick.device), pick]
     g, f = defense.generator, defense.classifier
     n_classes, xs, target = 1, x, y
     if every_class:
@@ -251,5 +251,5 @@ def latent_space_attack(defense: ProjectionDefense, x: torch.Tensor, y: torch.Te
             misread = (f(gz).argmax(1) == target) & (target != y.repeat_interleave(n_classes))
             score = torch.where(misread, excess_of(gz), torch.full_like(target, float("inf"), dtype=gz.dtype))
             best = score.view(len(x), n_classes).argmin(1)
-            gz = gz.view(len(x), n_classes, *x.shape[1:])[torch.arange(len(x)), best]
+            gz = gz.view(len(x), n_classes, *x.shape[1:])[torch.arange(len(x), device=best.device), best]
         return (x + (gz - x).clamp(-eps, eps)).clamp(0, 1)

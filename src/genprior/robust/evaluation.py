@@ -57,14 +57,16 @@ class _Scaled(nn.Module):
 def build_setup(defense: str, *, classifier: str | None = None, undefended: str = "mnist-classifier",
                 generator: str = "mnist-vae", steps: int = 200, restarts: int = 10, pgd_steps: int = 40,
                 bpda_steps: int = 20, bpda_projection: tuple[int, int] = (50, 2), seed: int = 0,
-                loss: str = "band-likelihood", tau: float = 0.3, preprocess: str | None = None) -> Setup:
-    """Load the models a defense needs (zoo names or paths) and wire its adaptive attack."""
+                loss: str = "band-likelihood", tau: float = 0.3, preprocess: str | None = None,
+                device: torch.device | str = "cpu") -> Setup:
+    """Load the models a defense needs (zoo names or paths) onto ``device`` and wire its adaptive attack."""
     from genprior import zoo
 
     if defense not in DEFENSES:
         raise unknown("defense", defense, DEFENSES)
     base, _ = zoo.resolve(undefended)
     model, cfg = zoo.resolve(classifier or DEFAULT_CLASSIFIER[defense])
+    base, model = base.to(device), model.to(device)
     info = {"defense": defense, "classifier": classifier or DEFAULT_CLASSIFIER[defense], "undefended": undefended}
     if defense == "none":
         return Setup(defense, model, model, lambda x, y, eps: pgd(model, x, y, eps=eps, steps=pgd_steps, seed=seed), info)
@@ -76,6 +78,7 @@ def build_setup(defense: str, *, classifier: str | None = None, undefended: str 
         info["temperature"] = t
         return Setup(defense, model, base, lambda x, y, eps: pgd(scaled, x, y, eps=eps, steps=pgd_steps, seed=seed), info)
     gen, gcfg = zoo.resolve(generator)
+    gen = gen.to(device)
     proj = ProjectionDefense(model, gen, steps=steps, restarts=restarts, seed=seed, loss=loss, tau=tau,
                              preprocess=preprocess, attack_steps=bpda_projection[0], attack_restarts=bpda_projection[1])
     info.update({"generator": generator, "generator_epochs": gcfg.get("epochs_trained", gcfg.get("epochs")), "L": steps, "R": restarts, "loss": loss, "tau": tau if loss != "l2" else None,

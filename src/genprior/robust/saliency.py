@@ -22,8 +22,8 @@ def _classes(model: Model, x: torch.Tensor, target: torch.Tensor | int | None) -
         with torch.no_grad():
             return model(x).argmax(1)
     if isinstance(target, int):
-        return torch.full((x.shape[0],), target, dtype=torch.long)
-    return target.long()
+        return torch.full((x.shape[0],), target, dtype=torch.long, device=x.device)
+    return target.to(device=x.device, dtype=torch.long)
 
 
 def saliency(model: Model, x: torch.Tensor, target: torch.Tensor | int | None = None) -> torch.Tensor:
@@ -56,7 +56,7 @@ def occlusion(model: Model, x: torch.Tensor, target: torch.Tensor | int | None =
     p0 = F.softmax(model(x), 1).gather(1, c[:, None])[:, 0]
     ys, xs = range(0, h - size + 1, stride), range(0, w - size + 1, stride)
     corners = [(i, j) for i in ys for j in xs]
-    drops = torch.empty(b, len(corners))
+    drops = torch.empty(b, len(corners), device=x.device)
     per = max(1, batch_size // b)
     for s in range(0, len(corners), per):
         chunk = corners[s:s + per]
@@ -78,11 +78,12 @@ def save_overlays(path: str | Path, images: torch.Tensor, maps: torch.Tensor, *,
     """PNG: each image ``(B, 1, H, W)`` in grey, above it the same image with ``maps`` ``(B, h, w)`` overlaid."""
     plt = pyplot()
     b = images.shape[0]
+    images, maps = images.detach().cpu(), maps.detach().cpu()
     maps = upsample(maps.float(), tuple(images.shape[-2:])) if maps.shape[-2:] != images.shape[-2:] else maps
     fig, axes = plt.subplots(2, b, figsize=(1.5 * b, 3.2), squeeze=False)
     for k in range(b):
         img = images[k, 0].numpy()
-        m = maps[k].detach().numpy()
+        m = maps[k].numpy()
         axes[0, k].imshow(img, cmap="gray", vmin=0, vmax=1)
         axes[1, k].imshow(img, cmap="gray", vmin=0, vmax=1)
         lim = max(abs(m.min()), abs(m.max()), 1e-12)
@@ -100,7 +101,8 @@ def save_adversarial_grid(path: str | Path, model: Model, clean: torch.Tensor, a
     """PNG grid: rows clean / perturbation x10 (mid-grey = 0) / adversarial, each with prediction and confidence."""
     plt = pyplot()
     with torch.no_grad():
-        pc, pa = F.softmax(model(clean), 1), F.softmax(model(adversarial), 1)
+        pc, pa = F.softmax(model(clean), 1).cpu(), F.softmax(model(adversarial), 1).cpu()
+    clean, adversarial = clean.detach().cpu(), adversarial.detach().cpu()
     b = clean.shape[0]
     fig, axes = plt.subplots(3, b, figsize=(1.3 * b, 4.4), squeeze=False)
     pert = (0.5 + 10 * (adversarial - clean)).clamp(0, 1)
@@ -130,7 +132,7 @@ def save_image_rows(path: str | Path, rows: list[tuple[str, torch.Tensor]], *, c
     for r, (name, imgs) in enumerate(rows):
         for k in range(b):
             ax = axes[r, k]
-            ax.imshow(imgs[k, 0].detach().numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(imgs[k, 0].detach().cpu().numpy(), cmap="gray", vmin=0, vmax=1)
             ax.axis("off")
             if captions and captions[r]:
                 ax.set_title(captions[r][k], fontsize=8)

@@ -27,14 +27,15 @@ def query_labels(target: Model, images: torch.Tensor, *, batch_size: int = 1000)
 
 def train_substitute(target: Model, images: torch.Tensor, *, substitute: nn.Module | None = None, epochs: int = 3,
                      batch_size: int = 128, lr: float = 1e-3, seed: int = 0, progress: bool = False) -> nn.Module:
-    """Train ``substitute`` (default: a smaller ``Classifier``) on the target's labels for ``images``."""
+    """Train ``substitute`` (default: a smaller ``Classifier``, on ``images``' device) on the target's labels for
+    ``images``."""
     from genprior.models.classifier import Classifier
     from genprior.train.classifier import train_classifier
 
     check_images(images)
     labels = query_labels(target, images)
     if substitute is None:
-        substitute = Classifier(input_shape=tuple(images.shape[1:]), channels=(16, 32), hidden=128)
+        substitute = Classifier(input_shape=tuple(images.shape[1:]), channels=(16, 32), hidden=128).to(images.device)
     train_classifier(substitute, images, labels, images[:500], labels[:500], out_dir=None, epochs=epochs,
                      batch_size=batch_size, lr=lr, seed=seed, progress=progress)
     return substitute.eval()
