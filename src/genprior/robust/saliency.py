@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from genprior.errors import InvalidValueError
 from genprior.plotting import pyplot, save_figure
-from genprior.robust.attacks._common import check_images
+from genprior.robust.attacks._common import as_targets, check_images
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -21,9 +21,7 @@ def _classes(model: Model, x: torch.Tensor, target: torch.Tensor | int | None) -
     if target is None:
         with torch.no_grad():
             return model(x).argmax(1)
-    if isinstance(target, int):
-        return torch.full((x.shape[0],), target, dtype=torch.long, device=x.device)
-    return target.to(device=x.device, dtype=torch.long)
+    return as_targets(target, x)
 
 
 def saliency(model: Model, x: torch.Tensor, target: torch.Tensor | int | None = None) -> torch.Tensor:

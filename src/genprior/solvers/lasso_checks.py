@@ -60,7 +60,8 @@ def box_kkt_from_correlation(corr: torch.Tensor, coef: torch.Tensor, alpha: floa
     """Per row: does ``coef`` ``(B, n)`` minimise ``1/2||y - D c||^2 + alpha||c||_1`` over the box ``0 <= c <= 1``
     (to ``rtol``), given ``corr = D^T (y - D c)``? On the box the l1 term is ``alpha sum_j c_j``, and with ``q = corr -
     alpha`` (minus the objective's gradient) the conditions are ``q_j <= 0`` where ``c_j = 0``, ``q_j >= 0`` where
-    ``c_j = 1`` and ``q_j = 0`` in between, with every ``c_j`` in [0, 1]; the slack is :func:`kkt_from_correlation`'s."""
+    ``c_j = 1`` and ``q_j = 0`` in between, with every ``c_j`` in [0, 1]; the slack is
+    :func:`kkt_from_correlation`'s."""
     q = corr - alpha
     slack = alpha * rtol + 1e-12 * corr.abs().amax(1, keepdim=True)
     holds = torch.where(coef == 0, q <= slack, torch.where(coef == 1, q >= -slack, q.abs() <= slack))

@@ -231,7 +231,8 @@ def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
     z = torch.zeros_like(v)
     q = reflected_prev = v  # q and the reflected iterate v - 2z it was last updated with
     before = torch.zeros(batch, n, dtype=torch.int8, device=dev)
-    tried = torch.full((batch, n), 3, dtype=torch.int8, device=dev)  # the signs (states) of the row's last solve (3: none)
+    # the signs (in the box, the states) of the row's last solve; 3: none yet
+    tried = torch.full((batch, n), 3, dtype=torch.int8, device=dev)
     was_singular = torch.zeros(batch, dtype=torch.bool, device=dev)  # and whether its G_SS was singular
     oversize = torch.zeros(batch, dtype=torch.long, device=dev)  # checks with settled signs on more than m
     singular = torch.zeros(batch, dtype=torch.long, device=dev)  # settled supports that were singular

@@ -20,8 +20,9 @@ runs over-relaxed ADMM in float32 with the shared Gram matrix only until each im
 on that support exactly in float64, corrected by primal-dual active-set steps ("polish"). With the box (pixels in
 [0, 1]) it runs polish on the bound-constrained problem, each coordinate held at 0, free or held at 1 in place of
 its sign. Either way it checks the optimality conditions of every result in float64 and finishes any row that
-fails them by float64 FISTA (from where it stopped; with the box from zero, as ``solver="fista"`` does). A design with parallel columns (block averaging: super-resolution in pixels)
-has no unique minimiser; there ``auto`` uses FISTA, whose minimiser spreads each block's value over its copies.
+fails them by float64 FISTA (from where it stopped; with the box from zero, as ``solver="fista"`` does). A design
+with parallel columns (block averaging: super-resolution in pixels) has no unique minimiser; there ``auto`` uses
+FISTA, whose minimiser spreads each block's value over its copies.
 
 This module holds the bases and :func:`lasso`, which picks the solver; each solver has a module of its own
 (:mod:`~genprior.solvers.lasso_fista`, :mod:`~genprior.solvers.lasso_homotopy`, :mod:`~genprior.solvers.lasso_polish`),
@@ -223,11 +224,11 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     each coordinate's state at 0, free or at 1 in place of its sign) or
     ``"auto"``: without the box and with ``alpha > 0``, the homotopy when ``n >= 12.5 m`` (its cost grows
     with the number of kinks, about ``1.3 m``) and polish otherwise; polish with the box; FISTA with neither
-    ``alpha > 0`` nor the box, or when ``A Psi`` has parallel columns (its minimiser is then not unique, and FISTA's spreads over the copies); with orthogonal
-    columns (denoising, inpainting in pixels) the closed-form soft threshold. Rows the exact
-    solvers do not finish are finished by float64 FISTA. With ``alpha > 0``, columns of ``A Psi`` that are all
-    zero (basis vectors the operator does not see) get coefficient 0 and are left out of the solve (and of
-    ``n`` in the choice above).
+    ``alpha > 0`` nor the box, or when ``A Psi`` has parallel columns (its minimiser is then not unique, and
+    FISTA's spreads over the copies); with orthogonal columns (denoising, inpainting in pixels) the closed-form
+    soft threshold. Rows the exact solvers do not finish are finished by float64 FISTA. With ``alpha > 0``,
+    columns of ``A Psi`` that are all zero (basis vectors the operator does not see) get coefficient 0 and are
+    left out of the solve (and of ``n`` in the choice above).
 
     ``box``: in the pixel basis, solve with the constraint ``0 <= c <= 1`` (in FISTA, its prox
     ``clip(soft_threshold(.), 0, 1)`` is exact there because the basis is separable); in the other

@@ -22,6 +22,13 @@ def check_images(x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         raise ShapeError(f"labels must be (B,) = ({x.shape[0]},), got {tuple(y.shape)}")
 
 
+def as_targets(target: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
+    """Class indices ``(B,)`` (long, on ``x``'s device) from one class for every image or a tensor of them."""
+    if isinstance(target, int):
+        return torch.full((x.shape[0],), target, dtype=torch.long, device=x.device)
+    return target.to(device=x.device, dtype=torch.long)
+
+
 def check_eps(eps: float, name: str = "eps") -> None:
     if not eps >= 0:
         raise InvalidValueError(f"{name} must be >= 0, got {eps}")

@@ -11,6 +11,7 @@ import torch
 
 from genprior.robust.attacks._common import (
     Model,
+    as_targets,
     check_eps,
     check_images,
     loss_gradient,
@@ -27,14 +28,9 @@ def fgsm(model: Model, x: torch.Tensor, y: torch.Tensor, *, eps: float) -> torch
 
 def fgsm_targeted(model: Model, x: torch.Tensor, target: torch.Tensor | int, *, eps: float) -> torch.Tensor:
     """Targeted FGSM: one step of size ``eps`` down the loss of class ``target`` (int or ``(B,)``)."""
-    target = _as_targets(target, x)
+    target = as_targets(target, x)
     check_images(x, target)
     check_eps(eps)
     grad, _ = loss_gradient(model, x, target)
     return (x - eps * grad.sign()).clamp(0, 1).detach()
 
-
-def _as_targets(target: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
-    if isinstance(target, int):
-        return torch.full((x.shape[0],), target, dtype=torch.long, device=x.device)
-    return target.to(device=x.device, dtype=torch.long)

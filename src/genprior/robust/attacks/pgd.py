@@ -11,11 +11,11 @@ import torch
 from genprior.errors import InvalidValueError
 from genprior.robust.attacks._common import (
     Model,
+    as_targets,
     check_eps,
     check_images,
     loss_gradient,
 )
-from genprior.robust.attacks.fgsm import _as_targets
 
 NORMS = ("linf", "l2")
 
@@ -43,7 +43,7 @@ def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str
         raise InvalidValueError(f"unknown norm {norm!r}; choose one of: {', '.join(NORMS)}")
     if steps < 1:
         raise InvalidValueError(f"steps must be >= 1, got {steps}")
-    y = _as_targets(y, x)
+    y = as_targets(y, x)
     check_images(x, y)
     check_eps(eps)
     alpha = 2.5 * eps / steps if alpha is None else alpha
