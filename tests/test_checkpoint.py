@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-from genprior.errors import CheckpointError
+from genprior.errors import CheckpointError, OutputError
+from genprior.io import check_writable
 from genprior.models import VAE, load_model, save_model
 from genprior.train.state import load_training_state, save_training_state
 from genprior.train.vae import train_vae
@@ -77,3 +78,19 @@ def test_training_state_rejects_other_architecture(tmp_path):
     with pytest.raises(CheckpointError, match="different architecture"):
         load_training_state(tmp_path / "s", model=other, optimizers={"adam": torch.optim.Adam(other.parameters())},
                             rng=torch.Generator())
+
+
+def test_check_writable_creates_nothing_and_names_what_it_cannot_write(tmp_path):
+    assert check_writable(tmp_path / "a" / "b", folder=True) == tmp_path / "a" / "b"
+    assert check_writable(tmp_path / "c" / "r.json") == tmp_path / "c" / "r.json"
+    assert list(tmp_path.iterdir()) == []  # folders are made by the writes, not by the check
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for target, folder in ((blocker / "out", True), (blocker / "r.json", False)):
+        with pytest.raises(OutputError, match=f"cannot write .*{target}: {blocker} is not a folder"):
+            check_writable(target, folder=folder)
+    with pytest.raises(OutputError, match="it is a file"):
+        check_writable(blocker, folder=True)
+    with pytest.raises(OutputError, match="it is a folder"):
+        check_writable(tmp_path)
+    assert blocker.read_text() == "x"

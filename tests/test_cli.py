@@ -29,6 +29,14 @@ BAD = [
     (["recover", "--task", "superres", "--factor", "3", "--method", "lasso-pixel", "--dataset", "mnist-bundled"], "factor"),
     (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--model", "mnist-vae-ensemble", "--dataset", "mnist-bundled"],
      "only --method hybrid uses ensembles"),
+    (["recover", "--task", "superres", "--factor", "0", "--method", "lasso-pixel", "--dataset", "mnist-bundled"], "got 0"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--lam", "inf", "--dataset", "mnist-bundled"], "finite lam"),
+    (["walk", "--kind", "coordinate", "--span", "nan"], "--span must be a finite number"),
+    (["walk", "--frame-ms", "0"], "--frame-ms must be >= 1"),
+    (["attack", "--classifier", "mnist-vae", "--dataset", "mnist-bundled"], "mnist-vae is not a classifier"),
+    (["explain", "--classifier", "mnist-dcgan", "--dataset", "mnist-bundled"], "mnist-dcgan is not a classifier"),
+    (["attack", "--dataset", "digits", "--indices", "0:2"], "takes images of shape (1, 28, 28), got (1, 8, 8)"),
+    (["explain", "--dataset", "digits", "--indices", "0:2"], "takes images of shape (1, 28, 28), got (1, 8, 8)"),
 ]
 
 
@@ -44,6 +52,49 @@ def test_argparse_errors_are_one_line_exit_2(capsys, argv, pattern):
     with pytest.raises(SystemExit) as e:
         main(argv)
     _one_line_error(e.value.code, capsys.readouterr().err, pattern)
+
+
+# each command's outputs, placed under a regular file (so that no folder can be made there, even for root)
+UNWRITABLE = [
+    ["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--dataset", "mnist-bundled", "--out", "{x}/out"],
+    ["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--dataset", "mnist-bundled", "--json", "{x}/r.json"],
+    ["demo", "--out", "{x}/demo"],
+    ["walk", "--out", "{x}/walk.png"],
+    ["attack", "--dataset", "mnist-bundled", "--json", "{x}/a.json"],
+    ["attack", "--dataset", "mnist-bundled", "--grid", "{x}/a.png"],
+    ["explain", "--dataset", "mnist-bundled", "--out", "{x}/e.png"],
+    ["train", "vae", "--dataset", "digits", "--out", "{x}/vae"],
+    ["train", "gan", "--dataset", "ring", "--out", "{x}/gan"],
+    ["train", "began", "--dataset", "digits", "--out", "{x}/began"],
+    ["train", "classifier", "--dataset", "digits", "--out", "{x}/clf"],
+]
+
+
+@pytest.mark.parametrize("argv", UNWRITABLE, ids=[" ".join(a[:2]) + " " + a[-2] for a in UNWRITABLE])
+def test_unwritable_output_is_one_line_exit_2_before_any_work(capsys, tmp_path, monkeypatch, argv):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me")
+    import genprior.data
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the output was checked")
+
+    monkeypatch.setattr(genprior.data, "load_dataset", no_work)
+    monkeypatch.setattr("genprior.zoo.resolve", no_work)
+    monkeypatch.setattr("genprior.zoo.load", no_work)
+    code, _, err = run(capsys, *[a.format(x=blocker) for a in argv])
+    _one_line_error(code, err, "cannot write")
+    assert str(blocker) in err and blocker.read_text() == "keep me"
+
+
+def test_file_system_failure_mid_run_is_one_line_exit_2(capsys, monkeypatch):
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device", "/data/out/recovery.json")
+
+    monkeypatch.setattr("genprior.evaluate.recovery.run_method", disk_full)
+    code, _, err = run(capsys, "recover", "--task", "cs", "--m", "10", "--method", "lasso-pixel", "--dataset",
+                       "mnist-bundled")
+    _one_line_error(code, err, "/data/out/recovery.json: No space left on device")
 
 
 def test_corrupt_model_file(capsys, tmp_path):

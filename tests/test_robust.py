@@ -205,3 +205,33 @@ def test_latent_attacks_stay_in_the_band():
     for kw in ({}, {"every_class": True, "c": 1.0}):
         xa = latent_space_attack(defense, x, y, eps=0.1, steps=40, **kw)
         assert xa.shape == x.shape and (xa - x).abs().max() <= 0.1 + 1e-6 and 0 <= xa.min() and xa.max() <= 1
+
+
+def test_attacks_and_maps_check_the_classifier_input_shape():
+    from genprior import zoo
+    from genprior.errors import ShapeError
+    from genprior.robust.attacks.transfer import train_substitute
+
+    model, _ = zoo.resolve("mnist-classifier", family="classifier")
+    small = torch.rand(2, 1, 8, 8)
+    for call in (lambda: fgsm(model, small, torch.zeros(2, dtype=torch.long), eps=0.1),
+                 lambda: pgd(model, small, torch.zeros(2, dtype=torch.long), eps=0.1, steps=2),
+                 lambda: saliency(model, small), lambda: occlusion(model, small, size=2),
+                 lambda: train_substitute(model, small)):
+        with pytest.raises(ShapeError, match=r"takes images of shape \(1, 28, 28\), got \(1, 8, 8\)"):
+            call()
+    from genprior.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match="at least one training image"):
+        train_substitute(model, torch.rand(0, 1, 28, 28))
+
+
+def test_zoo_resolve_checks_the_family():
+    from genprior import zoo
+    from genprior.errors import InvalidValueError
+
+    assert zoo.resolve("mnist-classifier-distilled", family="classifier")[1]["architecture"]["family"] == "classifier"
+    with pytest.raises(InvalidValueError, match="mnist-vae is not a classifier"):
+        zoo.resolve("mnist-vae", family="classifier")
+    with pytest.raises(InvalidValueError, match=r"its family is ensemble"):
+        zoo.resolve("mnist-vae-ensemble", family="classifier")

@@ -25,6 +25,10 @@ class CheckpointError(GenpriorError, OSError):
     """A checkpoint is missing, unreadable, corrupt or does not match its config."""
 
 
+class OutputError(GenpriorError, OSError):
+    """An output file or folder cannot be written (a missing or read-only place, a folder where a file should be)."""
+
+
 class GeneratorError(GenpriorError, TypeError):
     """An object passed as a generator lacks what every generator must have (``latent_dim``)."""
 

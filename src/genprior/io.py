@@ -14,7 +14,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from genprior.errors import CheckpointError
+from genprior.errors import CheckpointError, OutputError
 
 
 def _umask_mode() -> int:
@@ -38,6 +38,25 @@ def _atomic_target(path: str | Path):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def check_writable(path: str | Path, *, folder: bool = False) -> Path:
+    """Make sure results can be written to ``path`` (a file, or with ``folder=True`` a folder) before any work is
+    done, and return it as a ``Path``. Nothing is created: the nearest folder that exists on the way must be one
+    this process may write in. Raises :class:`~genprior.errors.OutputError` naming the path and the reason."""
+    path = Path(path)
+    what = f"{'into the folder' if folder else 'the file'} {path}"
+    if path.exists() and path.is_dir() != folder:
+        raise OutputError(f"cannot write {what}: it is {'a file' if folder else 'a folder'}")
+    existing = path if folder else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot write {what}: {existing} is not a folder")
+    target = path if path.exists() else existing
+    if not os.access(target, os.W_OK | (os.X_OK if target.is_dir() else 0)):
+        raise OutputError(f"cannot write {what}: permission denied on {target}")
+    return path
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
-from genprior.errors import unknown
+from genprior.errors import InvalidValueError, unknown
 from genprior.models.checkpoint import load_model
 
 
@@ -55,11 +55,17 @@ def config(name: str) -> dict:
     return read_json(entry_path(name).with_suffix(".json"))
 
 
-def resolve(name_or_path: str) -> tuple[nn.Module, dict]:
-    """A zoo name, or a path to a ``.safetensors``/``.json`` pair written by ``save_model``."""
+def resolve(name_or_path: str, *, family: str | None = None) -> tuple[nn.Module, dict]:
+    """A zoo name, or a path to a ``.safetensors``/``.json`` pair written by ``save_model``; with ``family``
+    (e.g. ``"classifier"``), one whose config's architecture is of that family (else ``InvalidValueError``)."""
     if name_or_path in names():
-        return load_with_config(name_or_path)
-    p = Path(name_or_path)
-    if p.suffix in (".safetensors", ".json") or p.with_name(p.name + ".json").exists():
-        return load_model(p)
-    raise unknown("model", name_or_path, names())
+        model, cfg = load_with_config(name_or_path)
+    else:
+        p = Path(name_or_path)
+        if not (p.suffix in (".safetensors", ".json") or p.with_name(p.name + ".json").exists()):
+            raise unknown("model", name_or_path, names())
+        model, cfg = load_model(p)
+    found = (cfg.get("architecture") or {}).get("family", "ensemble" if "members" in cfg else None)
+    if family is not None and found != family:
+        raise InvalidValueError(f"{name_or_path} is not a {family} (its family is {found})")
+    return model, cfg

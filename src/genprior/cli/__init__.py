@@ -28,10 +28,12 @@ def cmd_train_vae(args) -> int:
 
     from genprior.data import load_dataset
     from genprior.devices import pick_device
+    from genprior.io import check_writable
     from genprior.models.vae import VAE
     from genprior.train.vae import train_vae
 
     device = pick_device(args.device)
+    check_writable(args.out, folder=True)
     torch.manual_seed(args.seed)
     train = load_dataset(args.dataset, "train", data_dir=args.data_dir)
     test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
@@ -114,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except GenpriorError as e:
         print(f"genprior: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the file system failed mid-run (a full disk, a folder removed); outputs are atomic
+        print(f"genprior: error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("genprior: interrupted", file=sys.stderr)

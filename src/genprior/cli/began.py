@@ -45,6 +45,7 @@ def add_parsers(sub, train_sub) -> None:
 def cmd_train_began(args) -> int:
     from genprior.data import load_dataset
     from genprior.devices import pick_device
+    from genprior.io import check_writable
     from genprior.models.began import (
         BEGANBottleneckDiscriminator,
         BEGANDiscriminator,
@@ -67,6 +68,7 @@ def cmd_train_began(args) -> int:
     if args.epochs < 0 or not args.lr > 0 or not args.lambda_k >= 0 or not 0 <= args.beta1 < 1:
         raise InvalidValueError("need --epochs >= 0, --lr > 0, --lambda-k >= 0 and 0 <= --beta1 < 1")
     device = pick_device(args.device)
+    check_writable(args.out, folder=True)
     torch.manual_seed(args.seed)
     ds = load_dataset(args.dataset, "train", data_dir=args.data_dir)
     data = ds.images[: args.limit] if args.limit else ds.images

@@ -74,6 +74,7 @@ def _check_positive(**kw) -> None:
 def cmd_train_gan(args) -> int:
     from genprior.data import DATASETS, load_dataset
     from genprior.devices import pick_device
+    from genprior.io import check_writable
     from genprior.train.gan import GENERATOR_LOSSES, train_gan
 
     if args.loss not in GENERATOR_LOSSES:
@@ -84,6 +85,7 @@ def cmd_train_gan(args) -> int:
             or not (0 <= args.beta1 < 1 and 0 <= args.beta2 < 1)):
         raise InvalidValueError("need --epochs >= 0, --lr > 0, --g-lr > 0 and 0 <= --beta1, --beta2 < 1")
     device = pick_device(args.device)
+    check_writable(args.out, folder=True)
     torch.manual_seed(args.seed)
     m = args.packing
     labels = None
@@ -139,10 +141,16 @@ def cmd_walk(args) -> int:
     from PIL import Image
 
     from genprior import zoo
-    from genprior.io import atomic_write_bytes
+    from genprior.io import atomic_write_bytes, check_writable
     from genprior.models.walks import latent_walk
     from genprior.plotting import save_tiled, tile_images
 
+    if args.frame_ms < 1:
+        raise InvalidValueError(f"--frame-ms must be >= 1, got {args.frame_ms}")
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        out = out.with_suffix(".png")
+    check_writable(out)
     model, _ = zoo.resolve(args.model)
     if not hasattr(model, "latent_dim"):
         raise ShapeError(f"{args.model} is not a generator (no latent_dim)")
@@ -153,9 +161,6 @@ def cmd_walk(args) -> int:
     frames = latent_walk(model, args.kind, rows=args.rows, steps=args.steps, coord=args.coord, span=args.span,
                          seed=args.seed)
     rows, steps = frames.shape[:2]
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        out = out.with_suffix(".png")
     save_tiled(out, frames.reshape(rows * steps, *frames.shape[2:]), nrow=steps)
     # GIF: frame t shows every walk at step t, side by side; played forward then back
     order = list(range(steps)) + list(range(steps - 2, 0, -1))

@@ -64,7 +64,7 @@ def cmd_recover(args) -> int:
     from genprior.devices import pick_device
     from genprior.errors import unknown
     from genprior.evaluate.recovery import LATENT_METHODS, METHODS, run_method
-    from genprior.io import write_json
+    from genprior.io import check_writable, write_json
     from genprior.models.ensemble import GeneratorEnsemble
     from genprior.operators import make_operator
     from genprior.reports import markdown_table, save_image_grid, write_report
@@ -72,6 +72,10 @@ def cmd_recover(args) -> int:
     if args.method not in METHODS:
         raise unknown("method", args.method, METHODS)
     device = pick_device(args.device)
+    if args.json:
+        check_writable(args.json)
+    if args.out:
+        check_writable(args.out, folder=True)
     data = load_dataset(args.dataset, args.split, data_dir=args.data_dir)
     images = data.images[parse_indices(args.indices, len(data))]
     if args.model is None:
@@ -118,13 +122,14 @@ def cmd_demo(args) -> int:
     from genprior.data import load_dataset
     from genprior.devices import pick_device
     from genprior.evaluate.recovery import run_method
+    from genprior.io import check_writable
     from genprior.operators import Gaussian, Inpaint
     from genprior.reports import markdown_table, save_image_grid, write_report
 
     if not (1 <= args.n_images <= 300):
         raise InvalidValueError(f"--n-images must be in 1..300, got {args.n_images}")
     device = pick_device(args.device)
-    out = Path(args.out)
+    out = check_writable(args.out, folder=True)
     generator = zoo.load("mnist-vae").to(device)
     images = load_dataset("mnist-bundled", "test").images[: args.n_images]
     shape = tuple(images.shape[1:])

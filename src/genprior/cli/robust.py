@@ -19,11 +19,13 @@ def cmd_train_classifier(args) -> int:
 
     from genprior.data import load_dataset
     from genprior.devices import pick_device
+    from genprior.io import check_writable
     from genprior.models.classifier import Classifier
     from genprior.robust import defenses
     from genprior.train.classifier import train_classifier
 
     device = pick_device(args.device)
+    check_writable(args.out, folder=True)
     torch.manual_seed(args.seed)
     train = load_dataset(args.dataset, "train", data_dir=args.data_dir)
     test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
@@ -68,10 +70,13 @@ def cmd_attack(args) -> int:
     import torch
 
     from genprior.devices import pick_device
-    from genprior.io import write_json
+    from genprior.io import check_writable, write_json
     from genprior.robust.evaluation import build_setup, craft
 
     device = pick_device(args.device)
+    for path in (args.json, args.grid):
+        if path:
+            check_writable(path)
     torch.manual_seed(args.seed)
     if not args.eps >= 0:
         raise InvalidValueError(f"--eps must be >= 0, got {args.eps}")
@@ -123,9 +128,11 @@ def cmd_attack(args) -> int:
 def cmd_explain(args) -> int:
     from genprior import zoo
     from genprior.devices import pick_device
+    from genprior.io import check_writable
     from genprior.robust.saliency import occlusion, saliency, save_overlays
 
     device = pick_device(args.device)
+    check_writable(args.out)
     if args.method not in ("saliency", "occlusion"):
         from genprior.errors import unknown
 
@@ -133,7 +140,7 @@ def cmd_explain(args) -> int:
     x, y, _ = _images(args)
     if len(y) > 20:
         raise InvalidValueError("explain draws at most 20 images; narrow --indices")
-    model, _ = zoo.resolve(args.classifier)
+    model, _ = zoo.resolve(args.classifier, family="classifier")
     model, x = model.to(device), x.to(device)
     if args.method == "saliency":
         maps = saliency(model, x)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from genprior.errors import InvalidValueError, ShapeError, unknown
@@ -47,6 +49,8 @@ def latent_walk(generator, kind: str, *, rows: int = 6, steps: int = 10, coord: 
         raise unknown("walk", kind, WALKS)
     if rows < 1 or steps < 1:
         raise InvalidValueError(f"a walk needs rows >= 1 and steps >= 1, got rows={rows}, steps={steps}")
+    if not math.isfinite(span):
+        raise InvalidValueError(f"--span must be a finite number, got {span}")
     k = int(generator.latent_dim)
     g = torch.Generator().manual_seed(seed)
     z0, z1 = torch.randn(rows, k, generator=g), torch.randn(rows, k, generator=g)

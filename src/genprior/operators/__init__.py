@@ -31,7 +31,7 @@ def make_operator(task: str, *, shape=(1, 28, 28), m: int | None = None, keep: f
             keep = 0.2
         return Inpaint(shape=shape, keep=keep, block=block, noise_std=noise_std, noise=noise, seed=seed)
     if task == "superres":
-        return Downsample(factor=factor or 4, shape=shape, noise_std=noise_std, noise=noise)
+        return Downsample(factor=4 if factor is None else factor, shape=shape, noise_std=noise_std, noise=noise)
     if task == "denoise":
         return Identity(shape=shape, noise_std=noise_std, noise=noise)
     raise unknown("task", task, TASKS)

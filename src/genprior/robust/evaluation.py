@@ -64,8 +64,8 @@ def build_setup(defense: str, *, classifier: str | None = None, undefended: str 
 
     if defense not in DEFENSES:
         raise unknown("defense", defense, DEFENSES)
-    base, _ = zoo.resolve(undefended)
-    model, cfg = zoo.resolve(classifier or DEFAULT_CLASSIFIER[defense])
+    base, _ = zoo.resolve(undefended, family="classifier")
+    model, cfg = zoo.resolve(classifier or DEFAULT_CLASSIFIER[defense], family="classifier")
     base, model = base.to(device), model.to(device)
     info = {"defense": defense, "classifier": classifier or DEFAULT_CLASSIFIER[defense], "undefended": undefended}
     if defense == "none":

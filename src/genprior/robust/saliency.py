@@ -29,7 +29,7 @@ def saliency(model: Model, x: torch.Tensor, target: torch.Tensor | int | None = 
 
     ``f_c`` is the class logit (the pre-softmax score, as in Simonyan et al.).
     """
-    check_images(x)
+    check_images(x, model=model)
     c = _classes(model, x, target)
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -46,7 +46,7 @@ def occlusion(model: Model, x: torch.Tensor, target: torch.Tensor | int | None =
     Returns ``(B, (H - size) // stride + 1, (W - size) // stride + 1)``; entry ``(b, i, j)`` is for the square
     with top-left corner ``(i * stride, j * stride)``. Large positive values mark evidence for class ``c``.
     """
-    check_images(x)
+    check_images(x, model=model)
     b, _, h, w = x.shape
     if not (1 <= size <= min(h, w)) or stride < 1:
         raise InvalidValueError(f"occlusion needs 1 <= size <= {min(h, w)} and stride >= 1, got {size}, {stride}")

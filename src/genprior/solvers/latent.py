@@ -143,8 +143,8 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
     """Checks, the starting latents, chunking over images, and the choice of each image's winning restart."""
     k = latent_dim_of(generator)
     y = operator.check_measurements(y)
-    if not (lam >= 0 and lr > 0):
-        raise InvalidValueError(f"need lam >= 0 and lr > 0, got lam={lam}, lr={lr}")
+    if not (0 <= lam < math.inf and 0 < lr < math.inf):
+        raise InvalidValueError(f"need a finite lam >= 0 and a finite lr > 0, got lam={lam}, lr={lr}")
     device = device_of(generator)
     n_img = y.shape[0]
     if z_init is None:

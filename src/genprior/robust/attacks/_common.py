@@ -12,10 +12,14 @@ from genprior.errors import InvalidValueError, ShapeError
 Model = Callable[[torch.Tensor], torch.Tensor]
 
 
-def check_images(x: torch.Tensor, y: torch.Tensor | None = None) -> None:
-    """``x`` must be ``(B, C, H, W)`` in [0, 1]; ``y`` (if given) ``(B,)`` integer labels."""
+def check_images(x: torch.Tensor, y: torch.Tensor | None = None, *, model: Model | None = None) -> None:
+    """``x`` must be ``(B, C, H, W)`` in [0, 1]; ``y`` (if given) ``(B,)`` integer labels; with a ``model`` that
+    states its ``input_shape`` (genprior's classifiers do), images of that shape."""
     if x.dim() != 4:
         raise ShapeError(f"attack inputs must be images (B, C, H, W), got shape {tuple(x.shape)}")
+    expected = getattr(model, "input_shape", None)
+    if expected is not None and tuple(x.shape[1:]) != tuple(expected):
+        raise ShapeError(f"the classifier takes images of shape {tuple(expected)}, got {tuple(x.shape[1:])}")
     if x.numel() and (x.min() < 0 or x.max() > 1):
         raise InvalidValueError("attack inputs must lie in [0, 1]")
     if y is not None and (y.dim() != 1 or y.shape[0] != x.shape[0]):

@@ -20,7 +20,7 @@ from genprior.robust.attacks._common import (
 
 def fgsm(model: Model, x: torch.Tensor, y: torch.Tensor, *, eps: float) -> torch.Tensor:
     """Untargeted FGSM. ``x`` ``(B, C, H, W)`` in [0, 1], ``y`` ``(B,)`` true labels -> adversarial ``(B, C, H, W)``."""
-    check_images(x, y)
+    check_images(x, y, model=model)
     check_eps(eps)
     grad, _ = loss_gradient(model, x, y)
     return (x + eps * grad.sign()).clamp(0, 1).detach()
@@ -29,7 +29,7 @@ def fgsm(model: Model, x: torch.Tensor, y: torch.Tensor, *, eps: float) -> torch
 def fgsm_targeted(model: Model, x: torch.Tensor, target: torch.Tensor | int, *, eps: float) -> torch.Tensor:
     """Targeted FGSM: one step of size ``eps`` down the loss of class ``target`` (int or ``(B,)``)."""
     target = as_targets(target, x)
-    check_images(x, target)
+    check_images(x, target, model=model)
     check_eps(eps)
     grad, _ = loss_gradient(model, x, target)
     return (x - eps * grad.sign()).clamp(0, 1).detach()

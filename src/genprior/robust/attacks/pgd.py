@@ -44,7 +44,7 @@ def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str
     if steps < 1:
         raise InvalidValueError(f"steps must be >= 1, got {steps}")
     y = as_targets(y, x)
-    check_images(x, y)
+    check_images(x, y, model=model)
     check_eps(eps)
     alpha = 2.5 * eps / steps if alpha is None else alpha
     g = seed if isinstance(seed, torch.Generator) else torch.Generator(device=x.device).manual_seed(seed)

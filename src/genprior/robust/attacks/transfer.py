@@ -32,7 +32,9 @@ def train_substitute(target: Model, images: torch.Tensor, *, substitute: nn.Modu
     from genprior.models.classifier import Classifier
     from genprior.train.classifier import train_classifier
 
-    check_images(images)
+    check_images(images, model=target)
+    if len(images) == 0:
+        raise InvalidValueError("the substitute needs at least one training image")
     labels = query_labels(target, images)
     if substitute is None:
         substitute = Classifier(input_shape=tuple(images.shape[1:]), channels=(16, 32), hidden=128).to(images.device)
