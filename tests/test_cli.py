@@ -37,6 +37,16 @@ BAD = [
     (["explain", "--classifier", "mnist-dcgan", "--dataset", "mnist-bundled"], "mnist-dcgan is not a classifier"),
     (["attack", "--dataset", "digits", "--indices", "0:2"], "takes images of shape (1, 28, 28), got (1, 8, 8)"),
     (["explain", "--dataset", "digits", "--indices", "0:2"], "takes images of shape (1, 28, 28), got (1, 8, 8)"),
+    (["demo", "--steps", "0"], "--steps must be >= 1"),
+    (["train", "vae", "--dataset", "digits", "--epochs", "0"], "max_epochs must be a positive integer, got 0"),
+    (["train", "vae", "--dataset", "digits", "--latent-dim", "0"], "VAE: latent_dim must be a positive integer"),
+    (["train", "vae", "--dataset", "digits", "--hidden", "500", "0"], "VAE: hidden must be positive integers, got (500, 0)"),
+    (["train", "vae", "--dataset", "digits", "--lr", "nan"], "finite lr > 0"),
+    (["train", "classifier", "--dataset", "digits"], "at least 16x16 pixels, got 8x8"),
+    (["train", "gan", "--dataset", "digits", "--latent-dim", "0"], "DCGAN generator: latent_dim must be a positive"),
+    (["train", "gan", "--dataset", "digits", "--conditional", "--latent-dim", "0"], "conditional generator: latent_dim"),
+    (["train", "gan", "--dataset", "ring", "--d-hidden", "0"], "MLP discriminator: hidden"),
+    (["train", "gan", "--dataset", "digits", "--samples-every", "-1"], "--samples-every must be >= 0"),
 ]
 
 
@@ -95,6 +105,16 @@ def test_file_system_failure_mid_run_is_one_line_exit_2(capsys, monkeypatch):
     code, _, err = run(capsys, "recover", "--task", "cs", "--m", "10", "--method", "lasso-pixel", "--dataset",
                        "mnist-bundled")
     _one_line_error(code, err, "/data/out/recovery.json: No space left on device")
+
+
+def test_train_classifier_init_of_another_architecture(capsys, tmp_path, data_dir):
+    code, _, err = run(capsys, "train", "classifier", "--data-dir", str(data_dir), "--hidden", "128", "--init",
+                       "mnist-classifier", "--out", str(tmp_path / "c"))
+    _one_line_error(code, err, "--init mnist-classifier has another architecture")
+    code, _, err = run(capsys, "train", "classifier", "--data-dir", str(data_dir), "--init", "mnist-vae",
+                       "--out", str(tmp_path / "c"))
+    _one_line_error(code, err, "mnist-vae is not a classifier")
+    assert not (tmp_path / "c").exists()
 
 
 def test_corrupt_model_file(capsys, tmp_path):

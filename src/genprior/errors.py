@@ -33,6 +33,17 @@ class GeneratorError(GenpriorError, TypeError):
     """An object passed as a generator lacks what every generator must have (``latent_dim``)."""
 
 
+def check_sizes(owner: str, **sizes) -> None:
+    """Raise ``InvalidValueError`` unless every value of ``sizes`` (an int, or a sequence of ints such as hidden
+    widths) is >= 1; the message names ``owner`` (e.g. ``"VAE"``) and the first size that is not."""
+    for name, value in sizes.items():
+        several = isinstance(value, (tuple, list))
+        for v in value if several else (value,):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                kind = "positive integers" if several else "a positive integer"
+                raise InvalidValueError(f"{owner}: {name} must be {kind}, got {value!r}")
+
+
 def unknown(kind: str, name: str, known) -> UnknownNameError:
     """Build the standard 'unknown <kind>' error listing the accepted names."""
     return UnknownNameError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}")

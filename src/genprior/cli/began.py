@@ -67,6 +67,8 @@ def cmd_train_began(args) -> int:
         raise InvalidValueError(f"--gamma must be in (0, 1], got {args.gamma}")
     if args.epochs < 0 or not args.lr > 0 or not args.lambda_k >= 0 or not 0 <= args.beta1 < 1:
         raise InvalidValueError("need --epochs >= 0, --lr > 0, --lambda-k >= 0 and 0 <= --beta1 < 1")
+    if args.samples_every < 0:
+        raise InvalidValueError(f"--samples-every must be >= 0 (0: never), got {args.samples_every}")
     device = pick_device(args.device)
     check_writable(args.out, folder=True)
     torch.manual_seed(args.seed)

@@ -84,6 +84,8 @@ def cmd_train_gan(args) -> int:
     if (args.epochs < 0 or not args.lr > 0 or not (args.g_lr is None or args.g_lr > 0)
             or not (0 <= args.beta1 < 1 and 0 <= args.beta2 < 1)):
         raise InvalidValueError("need --epochs >= 0, --lr > 0, --g-lr > 0 and 0 <= --beta1, --beta2 < 1")
+    if args.samples_every < 0:
+        raise InvalidValueError(f"--samples-every must be >= 0 (0: never), got {args.samples_every}")
     device = pick_device(args.device)
     check_writable(args.out, folder=True)
     torch.manual_seed(args.seed)
@@ -98,7 +100,7 @@ def cmd_train_gan(args) -> int:
         mix = toy2d(args.dataset)
         n = args.limit or args.toy_samples
         data = mix.sample(n, generator=torch.Generator().manual_seed(args.seed + 12345))
-        G = MLPGenerator(latent_dim=args.latent_dim or 2, output_dim=2, hidden=tuple(args.g_hidden))
+        G = MLPGenerator(latent_dim=2 if args.latent_dim is None else args.latent_dim, output_dim=2, hidden=tuple(args.g_hidden))
         D = MLPDiscriminator(input_dim=2 * m, hidden=tuple(args.d_hidden))
         data_info = {"dataset": args.dataset, "train_samples": n, "std": mix.std}
     elif args.dataset in DATASETS:
@@ -107,6 +109,7 @@ def cmd_train_gan(args) -> int:
         ds = load_dataset(args.dataset, "train", data_dir=args.data_dir)
         data = ds.images[: args.limit] if args.limit else ds.images
         c, h, w = data.shape[1:]
+        latent_dim = 100 if args.latent_dim is None else args.latent_dim
         data_info = {"dataset": args.dataset, "split": "train", "train_images": len(data)}
         if args.conditional:
             from genprior.models.conditional import (
@@ -116,12 +119,12 @@ def cmd_train_gan(args) -> int:
 
             labels = ds.labels[: len(data)].long()
             k = int(labels.max()) + 1
-            G = ConditionalGenerator(latent_dim=args.latent_dim or 100, num_classes=k, output_shape=(c, h, w),
+            G = ConditionalGenerator(latent_dim=latent_dim, num_classes=k, output_shape=(c, h, w),
                                      base_channels=args.g_channels)
             D = ConditionalDiscriminator(input_shape=(c, h, w), num_classes=k, base_channels=args.d_channels)
             data_info["conditional"] = True
         else:
-            G = DCGANGenerator(latent_dim=args.latent_dim or 100, output_shape=(c, h, w), base_channels=args.g_channels)
+            G = DCGANGenerator(latent_dim=latent_dim, output_shape=(c, h, w), base_channels=args.g_channels)
             D = DCGANDiscriminator(input_shape=(c * m, h, w), base_channels=args.d_channels)
     else:
         raise unknown("dataset", args.dataset, (*DATASETS, *TOY_SETS))

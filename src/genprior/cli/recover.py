@@ -128,6 +128,8 @@ def cmd_demo(args) -> int:
 
     if not (1 <= args.n_images <= 300):
         raise InvalidValueError(f"--n-images must be in 1..300, got {args.n_images}")
+    if args.steps < 1:
+        raise InvalidValueError(f"--steps must be >= 1, got {args.steps}")
     device = pick_device(args.device)
     out = check_writable(args.out, folder=True)
     generator = zoo.load("mnist-vae").to(device)

@@ -42,7 +42,13 @@ def cmd_train_classifier(args) -> int:
     if args.init is not None:
         from genprior import zoo
 
-        init, _ = zoo.resolve(args.init)
+        init, _ = zoo.resolve(args.init, family="classifier")
+        theirs = {k: tuple(v.shape) for k, v in init.state_dict().items()}
+        ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        if theirs != ours:
+            raise InvalidValueError(f"--init {args.init} has another architecture than the classifier asked for "
+                                    f"(its input {tuple(init.input_shape)}, channels {init.channels}, hidden "
+                                    f"{init.hidden}; here {tuple(model.input_shape)}, {model.channels}, {model.hidden})")
         model.load_state_dict(init.state_dict())
     model.to(device)
     if args.adv_eps is not None:

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genprior.errors import InvalidValueError, check_sizes
+
 
 class Classifier(nn.Module):
     """Two 5x5 conv + max-pool blocks and two linear layers.
@@ -22,7 +24,14 @@ class Classifier(nn.Module):
         self.hidden = int(hidden)
         self.num_classes = int(num_classes)
         self.dropout = float(dropout)
+        check_sizes("Classifier", input_shape=self.input_shape, channels=self.channels, hidden=self.hidden,
+                    num_classes=self.num_classes)
+        if len(self.input_shape) != 3 or len(self.channels) != 2:
+            raise InvalidValueError(f"Classifier needs a (C, H, W) input_shape and two channel counts, got "
+                                    f"{self.input_shape} and {self.channels}")
         c, h, w = self.input_shape
+        if min(h, w) < 16:  # two 5x5 convolutions, each followed by a 2x2 max-pool, need 16 pixels a side
+            raise InvalidValueError(f"Classifier needs images of at least 16x16 pixels, got {h}x{w}")
         self.conv1 = nn.Conv2d(c, self.channels[0], 5)
         self.conv2 = nn.Conv2d(self.channels[0], self.channels[1], 5)
         h, w = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genprior.errors import InvalidValueError, ShapeError
+from genprior.errors import InvalidValueError, ShapeError, check_sizes
 from genprior.models.dcgan import DCGANDiscriminator, DCGANGenerator
 
 
@@ -40,6 +40,7 @@ class ConditionalGenerator(nn.Module):
         super().__init__()
         if int(num_classes) < 2:
             raise InvalidValueError(f"num_classes must be >= 2, got {num_classes}")
+        check_sizes("conditional generator", latent_dim=int(latent_dim))
         self.latent_dim = int(latent_dim)
         self.num_classes = int(num_classes)
         self.net = DCGANGenerator(latent_dim=self.latent_dim + self.num_classes, output_shape=output_shape,

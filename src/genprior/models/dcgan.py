@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genprior.errors import InvalidValueError
+from genprior.errors import InvalidValueError, check_sizes
 
 
 def _plan(size: int, what: str = "DCGAN") -> tuple[int, int]:
@@ -49,6 +49,7 @@ class DCGANGenerator(nn.Module):
         self.latent_dim = int(latent_dim)
         self.output_shape = tuple(int(s) for s in output_shape)
         self.base_channels = int(base_channels)
+        check_sizes("DCGAN generator", latent_dim=self.latent_dim, base_channels=self.base_channels)
         c, h, w = self.output_shape
         if h != w:
             raise InvalidValueError(f"DCGAN generates square images, got output_shape {self.output_shape}")
@@ -82,6 +83,7 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         self.input_shape = tuple(int(s) for s in input_shape)
         self.base_channels = int(base_channels)
+        check_sizes("DCGAN discriminator", base_channels=self.base_channels)
         c, h, w = self.input_shape
         if h != w:
             raise InvalidValueError(f"DCGAN discriminates square images, got input_shape {self.input_shape}")

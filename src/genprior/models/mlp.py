@@ -12,6 +12,8 @@ import itertools
 import torch
 from torch import nn
 
+from genprior.errors import check_sizes
+
 
 class Maxout(nn.Module):
     """Linear layer with ``pieces`` affine maps per unit, keeping the maximum: ``(B, a) -> (B, b)``."""
@@ -35,6 +37,7 @@ class MLPGenerator(nn.Module):
         self.output_shape = (self.output_dim,)
         self.hidden = tuple(int(h) for h in hidden)
         self.batch_norm = bool(batch_norm)
+        check_sizes("MLP generator", latent_dim=self.latent_dim, output_dim=self.output_dim, hidden=self.hidden)
         layers: list[nn.Module] = []
         sizes = (self.latent_dim, *self.hidden)
         for a, b in itertools.pairwise(sizes):
@@ -62,6 +65,7 @@ class MLPDiscriminator(nn.Module):
         self.input_shape = (self.input_dim,)
         self.hidden = tuple(int(h) for h in hidden)
         self.pieces = int(pieces)
+        check_sizes("MLP discriminator", input_dim=self.input_dim, hidden=self.hidden, pieces=self.pieces)
         layers: list[nn.Module] = []
         sizes = (self.input_dim, *self.hidden)
         for a, b in itertools.pairwise(sizes):

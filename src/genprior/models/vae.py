@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genprior.errors import check_sizes
+
 
 class VAE(nn.Module):
     """Fully connected VAE with a Bernoulli decoder.
@@ -23,6 +25,7 @@ class VAE(nn.Module):
         self.output_shape = tuple(int(s) for s in output_shape)
         self.latent_dim = int(latent_dim)
         self.hidden = tuple(int(h) for h in hidden)
+        check_sizes("VAE", output_shape=self.output_shape, latent_dim=self.latent_dim, hidden=self.hidden)
         n = math.prod(self.output_shape)
         enc, dec = [], []
         sizes = (n, *self.hidden)

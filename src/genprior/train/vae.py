@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genprior.devices import device_of
+from genprior.errors import InvalidValueError, check_sizes
 from genprior.models.checkpoint import save_model
 from genprior.models.vae import VAE
 from genprior.train.state import load_training_state, save_training_state
@@ -47,6 +48,9 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
     the same batches and noise on every device). Returns the final ``info`` dict: epochs run, best epoch,
     train/test negative ELBO history.
     """
+    check_sizes("train_vae", max_epochs=max_epochs, patience=patience, batch_size=batch_size)
+    if not (0 < lr < math.inf and 0 <= min_delta < math.inf):
+        raise InvalidValueError(f"train_vae needs a finite lr > 0 and min_delta >= 0, got lr={lr}, min_delta={min_delta}")
     out_dir = Path(out_dir)
     rng = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
