@@ -106,3 +106,18 @@ def test_wrong_shapes_and_nan():
         Downsample(factor=3)
     with pytest.raises(InvalidValueError):
         make_operator("cs")
+
+
+ALL = [*LINEAR, ("magnitude", lambda: Magnitude(m=50, seed=1)), ("sign", lambda: Sign(m=50, seed=1))]
+
+
+@pytest.mark.parametrize("name,make", ALL, ids=[n for n, _ in ALL])
+def test_every_operator_names_a_wrong_image_shape_and_refuses_nan_images(name, make):
+    op = make()
+    c, h, w = op.input_shape
+    with pytest.raises(ShapeError, match=rf"{op.name} expects images of shape \(B, {c}, {h}, {w}\), got \(2, {c}, {h}, {w + 1}\)"):
+        op(torch.rand(2, c, h, w + 1))
+    x = torch.rand(2, c, h, w)
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(InvalidValueError, match=r"images contain NaN or infinite values \(1 entries\)"):
+        op.measure(x)

@@ -73,11 +73,15 @@ class Operator:
         raise NotImplementedError
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward(x)
+        """``forward`` after a check of the images' shape (a shape mismatch names the operator, not a matmul)."""
+        return self.forward(self.check_input(x))
 
     def measure(self, x: torch.Tensor, *, generator: torch.Generator | None = None, seed: int | None = None) -> torch.Tensor:
         """Noisy measurements ``A(x) + eta`` (noise drawn on the CPU from ``generator`` or ``seed``)."""
-        y = self.forward(self.check_input(x))
+        x = self.check_input(x)
+        if not torch.isfinite(x).all():
+            raise InvalidValueError(f"images contain NaN or infinite values ({int((~torch.isfinite(x)).sum())} entries)")
+        y = self.forward(x)
         if self.noise_std > 0:
             if generator is None:
                 generator = torch.Generator().manual_seed(0 if seed is None else seed)
