@@ -38,6 +38,14 @@ def test_shape_mismatch():
         mse_per_pixel(torch.zeros(2, 1, 4, 4), torch.zeros(2, 1, 4, 5))
 
 
+@pytest.mark.parametrize("data_range", [0.0, -1.0, math.nan, math.inf])
+def test_psnr_and_ssim_need_a_positive_data_range(data_range):
+    x = torch.rand(2, 1, 8, 8)
+    for metric in (psnr, ssim):
+        with pytest.raises(InvalidValueError, match="data_range must be a finite number > 0"):
+            metric(x, x, data_range=data_range)
+
+
 def test_ratio_of_means_ci_is_exact_for_proportional_errors_and_covers_the_ratio():
     g = torch.Generator().manual_seed(0)
     b = torch.rand(200, generator=g) + 0.1

@@ -15,6 +15,11 @@ def _check_pair(x_hat: torch.Tensor, x: torch.Tensor) -> None:
         raise ShapeError(f"metrics need two (B, C, H, W) tensors of one shape, got {tuple(x_hat.shape)} and {tuple(x.shape)}")
 
 
+def _check_range(data_range: float) -> None:
+    if not 0 < data_range < math.inf:
+        raise InvalidValueError(f"data_range must be a finite number > 0, got {data_range}")
+
+
 def mse_per_pixel(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Error per pixel: ``mean((x_hat - x)^2)`` over each image (the CSGM paper's measure)."""
     _check_pair(x_hat, x)
@@ -23,6 +28,7 @@ def mse_per_pixel(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def psnr(x_hat: torch.Tensor, x: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB, capped at 100 dB for exact recoveries."""
+    _check_range(data_range)
     mse = mse_per_pixel(x_hat, x).clamp_min(data_range ** 2 * 1e-10)
     return 10.0 * torch.log10(data_range ** 2 / mse)
 
@@ -40,6 +46,7 @@ def ssim(x_hat: torch.Tensor, x: torch.Tensor, *, data_range: float = 1.0, windo
     The window is 7 pixels (not 11) by default so that 28x28 images keep a useful valid region.
     """
     _check_pair(x_hat, x)
+    _check_range(data_range)
     c = x.shape[1]
     window = min(window, x.shape[2], x.shape[3])
     w = _gaussian_window(window, sigma, c, x.device, x.dtype)
