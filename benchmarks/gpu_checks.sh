@@ -72,6 +72,7 @@ cli_checks() {
   genprior attack --attack transfer --substitute-images 2048 --data-dir "$DATA" --indices 0:20 --device cuda \
     --json "$dir/attack_transfer.json"
   genprior explain --method occlusion --dataset mnist-bundled --indices 0:8 --device cuda --out "$dir/explain.png"
+  genprior walk --model mnist-cgan --label 3 --device cuda --out "$dir/walk.png"
   grep -h '"device"' "$dir"/recover_*.json "$dir"/attack_*.json "$dir/demo/demo.json" | sort | uniq -c
 }
 

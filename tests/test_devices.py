@@ -65,6 +65,7 @@ def test_cli_device_cuda_without_a_gpu_exits_2_in_one_line(capsys, tmp_path, arg
     ["attack", "--dataset", "mnist-bundled", "--indices", "0:2", "--device", "cuda", "--json"],
     ["attack", "--dataset", "mnist-bundled", "--indices", "0:2", "--device", "cuda", "--grid"],
     ["explain", "--dataset", "mnist-bundled", "--indices", "0:2", "--device", "cuda", "--out"],
+    ["walk", "--device", "cuda", "--out"],
 ])
 def test_cli_attack_and_explain_device_cuda_without_a_gpu_exit_2(capsys, tmp_path, argv):
     code = main(argv + [str(tmp_path / "o")])

@@ -62,6 +62,7 @@ def add_parsers(sub, train_sub) -> None:
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--out", default="walk.png", help="PNG grid; the GIF is written beside it (same stem, .gif)")
     w.add_argument("--frame-ms", type=int, default=120, help="GIF frame duration in milliseconds")
+    add_device_arg(w)
     w.set_defaults(func=cmd_walk)
 
 
@@ -144,6 +145,7 @@ def cmd_walk(args) -> int:
     from PIL import Image
 
     from genprior import zoo
+    from genprior.devices import pick_device
     from genprior.io import atomic_write_bytes, check_writable
     from genprior.models.walks import latent_walk
     from genprior.plotting import save_tiled, tile_images
@@ -154,6 +156,7 @@ def cmd_walk(args) -> int:
     if out.suffix.lower() != ".png":
         out = out.with_suffix(".png")
     check_writable(out)
+    device = pick_device(args.device)
     model, _ = zoo.resolve(args.model)
     if not hasattr(model, "latent_dim"):
         raise ShapeError(f"{args.model} is not a generator (no latent_dim)")
@@ -161,7 +164,7 @@ def cmd_walk(args) -> int:
         model = model.fixed(args.label or 0)
     elif args.label is not None:
         raise InvalidValueError(f"--label needs a conditional generator; {args.model} is not one")
-    frames = latent_walk(model, args.kind, rows=args.rows, steps=args.steps, coord=args.coord, span=args.span,
+    frames = latent_walk(model.to(device), args.kind, rows=args.rows, steps=args.steps, coord=args.coord, span=args.span,
                          seed=args.seed)
     rows, steps = frames.shape[:2]
     save_tiled(out, frames.reshape(rows * steps, *frames.shape[2:]), nrow=steps)

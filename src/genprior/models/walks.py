@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError, unknown
 
 WALKS = ("linear", "spherical", "coordinate")
@@ -44,7 +45,8 @@ def traverse(z: torch.Tensor, coord: int, values: torch.Tensor) -> torch.Tensor:
 
 def latent_walk(generator, kind: str, *, rows: int = 6, steps: int = 10, coord: int = 0, span: float = 3.0,
                 seed: int = 0) -> torch.Tensor:
-    """Images of a latent walk, ``(rows, steps, C, H, W)`` in [0, 1]; ``z ~ N(0, I)`` drawn from ``seed``."""
+    """Images of a latent walk, ``(rows, steps, C, H, W)`` in [0, 1] on the CPU; ``z ~ N(0, I)`` drawn on the CPU from
+    ``seed`` (the same walk on every device) and decoded on the generator's device."""
     if kind not in WALKS:
         raise unknown("walk", kind, WALKS)
     if rows < 1 or steps < 1:
@@ -62,7 +64,7 @@ def latent_walk(generator, kind: str, *, rows: int = 6, steps: int = 10, coord: 
     else:
         zs = traverse(z0, coord, torch.linspace(-span, span, steps))
     with torch.no_grad():
-        x = generator(zs.reshape(rows * steps, k))
+        x = generator(zs.reshape(rows * steps, k).to(device_of(generator))).cpu()
     if x.dim() != 4:
         raise ShapeError(f"walks need an image generator (output (B, C, H, W)); this one gives {tuple(x.shape[1:])}")
     return x.reshape(rows, steps, *x.shape[1:]).clamp(0, 1)
