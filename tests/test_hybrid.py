@@ -62,8 +62,14 @@ def test_seeded_and_reproducible(relu_net):
 def test_alternating_rounds_run(relu_net):
     x, _ = _sparse_plus_range(relu_net, b=2)
     op = Gaussian(m=150, noise_std=0.1, seed=5)
-    r = hybrid(relu_net, op, op.measure(x, seed=3), restarts=4, keep=2, steps=20, lm_steps=3, rounds=1, max_iter=200)
-    assert r.x.shape == x.shape and torch.isfinite(r.x).all()
+    y = op.measure(x, seed=3)
+    errors = []
+    for rounds in (0, 1):
+        r = hybrid(relu_net, op, y, restarts=4, keep=2, steps=20, lm_steps=3, rounds=rounds, max_iter=200, seed=0)
+        assert r.x.shape == x.shape and torch.isfinite(r.x).all()
+        errors.append((r.x - x).pow(2).flatten(1).mean(1))
+    # a round of re-fitting z against y - A v and v against y - A G(z) lowers the error of both images
+    assert bool((errors[1] < errors[0]).all()), errors
 
 
 def test_restart_weights():
