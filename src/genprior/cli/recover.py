@@ -31,7 +31,9 @@ def add_parsers(sub, train_sub) -> None:
                    help="random starts (default: 10 for csgm, 40 screened to 12 for csgm-fast)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--alpha", type=float, default=None, help="Lasso weight (default 0.1)")
+    p.add_argument("--alpha", type=float, default=None, help="Lasso weight (default 0.1, the CSGM reference's choice for compressed sensing; "
+                        "at low noise, inpainting and super-resolution want far less: alphas tuned on held-out "
+                        "digits were 0.0003-0.003, see benchmarks/results/csgm_mnist.md)")
     add_data_args(p)
     p.add_argument("--split", default="test")
     p.add_argument("--indices", default="0:10", help="A:B images of the split (default 0:10)")
