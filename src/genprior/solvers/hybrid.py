@@ -189,7 +189,8 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
     - ``lam``: weight of ``||z||^2`` in the latent step.
     - ``restarts``, ``screen_steps``, ``survivors``, ``steps``, ``lr``, ``lm_steps``, ``keep``: the latent step
       (:func:`csgm_fast`: ``screen_steps`` Adam steps from every start, ``steps`` more on the ``survivors`` best,
-      ``screen_steps=0`` for a single stage); the ``keep`` best restarts (per generator) are refined and averaged.
+      ``screen_steps=0`` for a single stage); the ``keep`` best restarts (per generator) are refined and averaged
+      (all of them when ``keep >= restarts``: lowering ``restarts`` alone needs no matching ``keep``).
     - ``temperature``: averaging temperature in units of ``(k/m) max(L_min, sigma^2 n/m)``; 0 = best restart only.
     - ``mu_scale``: ``mu0`` in units of ``s sqrt(2 log n)``; ``mu = (1 + (n/(3m))^3) mu0``. ``mu`` and ``mu0``
       override the rule with absolute values (needed for a noiseless operator, where the rule gives 0: then a

@@ -78,7 +78,7 @@ def csgm_fast(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.
     from ``restarts`` starts ``z ~ N(0, I)``, after which only the ``survivors`` restarts of lowest objective per
     image go on (successive halving: a basin that is poor after a few steps seldom becomes the best, so most of
     the budget goes to the promising ones); (2) ``steps`` Adam steps on those with the rate decaying from ``lr``
-    to ``lr/100`` on a cosine; (3) keep the ``keep`` restarts of lowest objective per image; (4) ``lm_steps``
+    to ``lr/100`` on a cosine; (3) keep the ``keep`` restarts of lowest objective per image (all of them, when fewer survive); (4) ``lm_steps``
     Levenberg-Marquardt steps on them (Gauss-Newton in the k-dimensional latent with an adaptive damping per
     latent, Jacobian by forward-mode autodiff), which converge the basin's minimum far faster than first-order
     steps. ``screen_steps=0`` skips phase 1 (every restart then takes the ``steps`` decaying steps).
