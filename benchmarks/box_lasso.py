@@ -19,14 +19,14 @@ import time
 
 import torch
 
-# run as a script, benchmarks/ is on the path: the protocol's m list, alpha grid and results folder are csgm_mnist's
-from csgm_mnist import ALPHA_GRID, M_LIST, RESULTS
+# run as a script, benchmarks/ is on the path: the protocol's m list and results folder are csgm_mnist's
+from csgm_mnist import M_LIST, RESULTS
 
 from genprior.data import load_dataset
 from genprior.devices import pick_device
 from genprior.operators import Gaussian
 from genprior.reports import cpu_name, markdown_table, write_report
-from genprior.solvers import lasso, select_alpha
+from genprior.solvers import ALPHA_GRID, lasso, select_alpha
 
 
 def tuned_alphas() -> dict[int, float]:

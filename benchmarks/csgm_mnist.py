@@ -31,7 +31,7 @@ from genprior.reports import (
     save_image_grid,
     write_report,
 )
-from genprior.solvers import csgm, csgm_fast, lasso, select_alpha
+from genprior.solvers import ALPHA_GRID, csgm, csgm_fast, lasso, select_alpha
 
 RESULTS = Path(__file__).resolve().parent / "results"
 M_LIST = [10, 25, 50, 100, 200, 300, 400, 500, 750]
@@ -46,7 +46,6 @@ METHODS = ["CSGM-VAE", "CSGM-VAE+Reg", "CSGM-VAE fast", "Lasso pixel", "Lasso dc
 GRID_M = (25, 100, 400, 750)  # compressed-sensing settings drawn as image grids
 GRID_IMAGES = 10  # images per grid (save_image_grid's default)
 TASK_SEED = 17
-ALPHA_GRID = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1]
 
 
 def run_setting(op, images, holdout, *, methods, args, seed, done=()):

@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import time
 from pathlib import Path
 
 from genprior.errors import InvalidValueError
+
+TUNING_IMAGES = 50  # held-out images --alpha auto tunes on
+
+
+def _alpha_arg(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
+
+
+def _tuning_slice(evaluated: slice, total: int, count: int = TUNING_IMAGES) -> slice:
+    """Up to ``count`` images of the split that ``evaluated`` leaves out: those right after it, else right before."""
+    start, stop, _ = evaluated.indices(total)
+    if stop < total:
+        return slice(stop, min(stop + count, total))
+    if start > 0:
+        return slice(max(0, start - count), start)
+    raise InvalidValueError(f"--alpha auto tunes on images of the split outside --indices, and {start}:{stop} "
+                            f"leaves none of its {total}")
 
 
 def add_parsers(sub, train_sub) -> None:
@@ -31,9 +55,11 @@ def add_parsers(sub, train_sub) -> None:
                    help="random starts (default: 10 for csgm, 40 screened to 12 for csgm-fast)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--alpha", type=float, default=None, help="Lasso weight (default 0.1, the CSGM reference's choice for compressed sensing; "
-                        "at low noise, inpainting and super-resolution want far less: alphas tuned on held-out "
-                        "digits were 0.0003-0.003, see benchmarks/results/csgm_mnist.md)")
+    p.add_argument("--alpha", type=_alpha_arg, default=None,
+                   help="Lasso weight, or auto: the best of 1e-4 .. 0.1 (half a decade apart) on up to "
+                        f"{TUNING_IMAGES} images of the same split next to --indices, measured alike (default 0.1, the "
+                        "CSGM reference's choice for compressed sensing; inpainting, super-resolution and denoising at "
+                        "low noise want far less, which auto finds)")
     add_data_args(p)
     p.add_argument("--split", default="test")
     p.add_argument("--indices", default="0:10", help="A:B images of the split (default 0:10)")
@@ -65,11 +91,18 @@ def cmd_recover(args) -> int:
     from genprior.data import load_dataset, parse_indices
     from genprior.devices import pick_device
     from genprior.errors import unknown
-    from genprior.evaluate.recovery import LATENT_METHODS, METHODS, run_method
+    from genprior.evaluate.recovery import (
+        LASSO_METHODS,
+        LATENT_METHODS,
+        METHODS,
+        lasso_basis,
+        run_method,
+    )
     from genprior.io import check_writable, write_json
     from genprior.models.ensemble import GeneratorEnsemble
     from genprior.operators import make_operator
     from genprior.reports import markdown_table, save_image_grid, write_report
+    from genprior.solvers import select_alpha
 
     if args.method not in METHODS:
         raise unknown("method", args.method, METHODS)
@@ -79,7 +112,13 @@ def cmd_recover(args) -> int:
     if args.out:
         check_writable(args.out, folder=True)
     data = load_dataset(args.dataset, args.split, data_dir=args.data_dir)
-    images = data.images[parse_indices(args.indices, len(data))]
+    evaluated = parse_indices(args.indices, len(data))
+    images = data.images[evaluated]
+    tuning = None
+    if args.alpha == "auto":
+        if args.method not in LASSO_METHODS:
+            raise InvalidValueError(f"--alpha auto tunes the Lasso's weight; method {args.method} has none")
+        tuning = _tuning_slice(evaluated, len(data))
     if args.model is None:
         args.model = "mnist-vae-ensemble" if args.method == "hybrid" else "mnist-vae"
     generator = _load_generator(args.model) if args.method in LATENT_METHODS else None
@@ -95,6 +134,13 @@ def cmd_recover(args) -> int:
         generator.to(device)
     op.to(device)
     y = y.to(device)
+    tuned = {}
+    if tuning is not None:  # the same operator, its own noise draw, on images that are not evaluated
+        t0 = time.perf_counter()
+        args.alpha, _ = select_alpha(op, data.images[tuning].to(device), basis=lasso_basis(args.method),
+                                     seed=args.seed + 3, progress=True)
+        tuned = {"alpha_tuned_on": f"{args.split} {tuning.start}:{tuning.stop}",
+                 "alpha_tuning_seconds": time.perf_counter() - t0}
     res = run_method(args.method, images, op, y, generator=generator, lam=args.lam, restarts=args.restarts,
                      steps=args.steps, lr=args.lr, alpha=args.alpha, seed=args.seed + 2, progress=True)
     result = {"task": args.task, "method": args.method, "m": op.output_size, "n": op.input_size, **res.metrics,
@@ -102,7 +148,7 @@ def cmd_recover(args) -> int:
               "model": args.model if generator is not None else None, "dataset": args.dataset, "split": args.split,
               "indices": args.indices, "noise_std": args.noise_std, "noise": args.noise, "seed": args.seed,
               "options": {"lam": args.lam, "restarts": args.restarts, "steps": args.steps, "lr": args.lr,
-                          "alpha": args.alpha, "keep": args.keep, "block": args.block, "factor": args.factor}}
+                          "alpha": args.alpha, **tuned, "keep": args.keep, "block": args.block, "factor": args.factor}}
     print(json.dumps({k: result[k] for k in ("task", "method", "m", "n_images", "mse_per_pixel", "mse_se", "psnr",
                                              "ssim", "seconds")}))
     if args.json:

@@ -56,8 +56,14 @@ def recover(method: str, operator: Operator, y: torch.Tensor, *, generator=None,
         raise InvalidValueError(f"method {method} needs a linear operator, {operator.name} is not")
     from genprior.solvers.sparse import lasso
 
-    basis = method.split("-", 1)[1]
-    return lasso(operator, y, basis=basis, alpha=DEFAULT_ALPHA if alpha is None else alpha).x
+    return lasso(operator, y, basis=lasso_basis(method), alpha=DEFAULT_ALPHA if alpha is None else alpha).x
+
+
+def lasso_basis(method: str) -> str:
+    """The basis of a Lasso method: ``"lasso-dct"`` -> ``"dct"``."""
+    if method not in LASSO_METHODS:
+        raise unknown("Lasso method", method, LASSO_METHODS)
+    return method.split("-", 1)[1]
 
 
 def run_method(method: str, images: torch.Tensor, operator: Operator, y: torch.Tensor, **options) -> MethodResult:

@@ -3,6 +3,7 @@
 from genprior.solvers.hybrid import HybridRecovery, hybrid
 from genprior.solvers.latent import LatentRecovery, csgm, csgm_fast
 from genprior.solvers.sparse import (
+    ALPHA_GRID,
     BASES,
     SparseRecovery,
     basis_matrix,
@@ -10,4 +11,4 @@ from genprior.solvers.sparse import (
     select_alpha,
 )
 
-__all__ = ["BASES", "HybridRecovery", "LatentRecovery", "SparseRecovery", "basis_matrix", "csgm", "csgm_fast", "hybrid", "lasso", "select_alpha"]
+__all__ = ["ALPHA_GRID", "BASES", "HybridRecovery", "LatentRecovery", "SparseRecovery", "basis_matrix", "csgm", "csgm_fast", "hybrid", "lasso", "select_alpha"]

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError, unknown
 from genprior.operators.base import Operator
@@ -51,6 +52,9 @@ from genprior.solvers.lasso_homotopy import homotopy
 from genprior.solvers.lasso_polish import polish
 
 BASES = ("pixel", "dct", "wavelet")
+# select_alpha's default grid: the CSGM reference's 0.1 and below it, half a decade apart (on held-out MNIST digits
+# the chosen alphas spread over all of it with the task, the basis and m)
+ALPHA_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
 SOLVERS = ("auto", "fista", "homotopy", "polish")
 # solver="auto" (no box, alpha > 0) follows the homotopy path when n >= HOMOTOPY_MAX_RATIO * m (few
 # kinks, each cheap), else float32 ADMM + exact float64 solves on the support ("polish"); with the box, polish
@@ -275,14 +279,15 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     return SparseRecovery(x=x.to(out_dtype), coef=coef.to(out_dtype), objective=objective, iterations=iterations)
 
 
-def select_alpha(operator: Operator, images: torch.Tensor, *, basis: str = "pixel", alphas,
-                 seed: int = 0, **lasso_kwargs) -> tuple[float, dict[float, float]]:
+def select_alpha(operator: Operator, images: torch.Tensor, *, basis: str = "pixel", alphas=ALPHA_GRID,
+                 seed: int = 0, progress: bool = False, **lasso_kwargs) -> tuple[float, dict[float, float]]:
     """Pick the Lasso weight ``alpha`` from the grid ``alphas`` by error per pixel on ``images``.
 
     ``images`` ``(B, C, H, W)`` in [0, 1] must be held-out images, not the ones the chosen alpha will be
     evaluated on (choosing on the test images flatters the baseline). They are measured with
     ``operator.measure(images, seed=seed)`` and recovered by :func:`lasso` (extra keyword arguments go
-    to it) for each alpha. Returns ``(best_alpha, {alpha: mean((x_hat - x)^2)})``; ties go to the first.
+    to it) for each alpha; ``alphas`` defaults to :data:`ALPHA_GRID`, ``progress`` shows a bar over it.
+    Returns ``(best_alpha, {alpha: mean((x_hat - x)^2)})``; ties go to the first.
     """
     alphas = [float(_check_number("alpha", a, low=0.0)) for a in alphas]
     if not alphas:
@@ -290,11 +295,11 @@ def select_alpha(operator: Operator, images: torch.Tensor, *, basis: str = "pixe
     y = operator.measure(images, seed=seed)
     truth = images.to(y.device, torch.float32)
     errors = {}
-    for a in alphas:
+    for a in tqdm(alphas, desc=f"tuning alpha ({basis})", disable=not progress, leave=False):
         x_hat = lasso(operator, y, basis=basis, alpha=a, **lasso_kwargs).x
         errors[a] = float((x_hat.float() - truth).pow(2).mean())
     best = min(alphas, key=lambda a: errors[a])
     return best, errors
 
 
-__all__ = ["BASES", "SparseRecovery", "basis_matrix", "haar_level", "lasso", "select_alpha"]
+__all__ = ["ALPHA_GRID", "BASES", "SparseRecovery", "basis_matrix", "haar_level", "lasso", "select_alpha"]
