@@ -434,6 +434,34 @@ def test_gram_is_the_symmetric_product_of_the_design(dtype):
     assert meta.shape == (50, 50) and meta.device.type == "meta"
 
 
+def test_homotopy_rows_that_end_at_different_slot_counts_are_solved_together():
+    # supports of 2..21 coefficients: rows finish while the active slots are 16, 32 and 60 wide, and their end points
+    # are solved in one padded batch after the path; each must be the minimiser
+    gen = torch.Generator().manual_seed(0)
+    design = torch.randn(60, 200, generator=gen, dtype=torch.float64) / 60 ** 0.5
+    truth = torch.zeros(20, 200, dtype=torch.float64)
+    for i in range(20):
+        truth[i, torch.randperm(200, generator=gen)[:2 + i]] = torch.randn(2 + i, generator=gen, dtype=torch.float64)
+    y = truth @ design.T
+    coef, ok, _ = lasso_homotopy.homotopy(design, y, 0.01, max_kinks=1000)
+    sizes = (coef != 0).sum(1)
+    assert bool(ok.all()) and bool(lasso_checks.kkt_holds(design, y, coef, 0.01).all())
+    assert int(sizes.min()) <= 16 and int(sizes.max()) > 32
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_batched_primitives_match_torch(dtype):
+    gen = torch.Generator().manual_seed(5)
+    mats, vecs = torch.randn(7, 4, 6, generator=gen, dtype=dtype), torch.randn(7, 6, generator=gen, dtype=dtype)
+    product = lasso_checks.batched_matvec(mats, vecs)  # NumPy on the CPU
+    assert product.dtype == dtype and product.shape == (7, 4)
+    assert torch.allclose(product, torch.bmm(mats, vecs.unsqueeze(2)).squeeze(2), rtol=1e-6, atol=0)
+    assert lasso_checks.batched_matvec(mats.to("meta"), vecs.to("meta")).shape == (7, 4)  # elsewhere: torch's bmm
+    x = torch.tensor([[1.0, 3.0, 3.0, -1.0], [-math.inf, -math.inf, -2.0, -5.0], [0.0, math.nan, 9.0, 1.0]], dtype=dtype)
+    assert lasso_checks.row_argmax(x).tolist() == [1, 2, 1]  # the first of ties; NaN counts as the largest
+    assert lasso_checks.row_argmax(x).dtype == torch.int64 and lasso_checks.row_argmax(x.to("meta")).shape == (3,)
+
+
 @pytest.mark.parametrize("stable,every", [(10, 10), (0, 10), (12, 10)])
 def test_polish_refuses_a_check_schedule_that_cannot_see_settled_signs(stable, every):
     op, _, y = _problem(shape=(1, 8, 8), m=40, batch=2)

@@ -8,8 +8,10 @@ import torch
 
 from genprior.solvers.lasso_checks import (
     active_set_signs,
+    batched_matvec,
     gram_matrix,
     kkt_from_correlation,
+    row_argmax,
 )
 
 # the homotopy forms D_A d_A from the gathered active columns when n >= HOMOTOPY_GATHER_RATIO * m, else by a
@@ -78,33 +80,15 @@ def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_kinks: 
     live = torch.ones(live_n, dtype=torch.bool, device=dev)
     inf = torch.tensor(math.inf, dtype=dt, device=dev)
 
-    def finish(sel: torch.Tensor, completed: bool) -> None:
-        """Write rows ``sel`` (local indices) to ``out``: on their active set, solve exactly."""
-        if sel.numel() == 0:
-            return
-        i_, o_, s_, inv_ = idx[sel], occ[sel], sgn[sel], inv[sel]
-        if completed:
-            rhs = (bb[sel].gather(1, i_) - alpha * s_) * o_
-            c_ = torch.bmm(inv_, rhs.unsqueeze(2)).squeeze(2)
-            g_aa = gram_flat.take(i_.unsqueeze(2) * n + i_.unsqueeze(1)) * (o_.unsqueeze(2) & o_.unsqueeze(1))
-            for _ in range(2):  # iterative refinement against the drift of the updated inverse
-                res = rhs - torch.bmm(g_aa, c_.unsqueeze(2)).squeeze(2)
-                c_ = c_ + torch.bmm(inv_, res.unsqueeze(2)).squeeze(2)
-            c_ = c_ * o_
-        else:
-            c_ = coef[sel] * o_
+    # rows that reached lambda = alpha: their global index, active slots, signs, inverse and end lambda, solved
+    # exactly all at once after the loop (one batched solve instead of one per kink that completes rows)
+    completed: list[tuple[torch.Tensor, ...]] = []
+
+    def give_up(sel: torch.Tensor) -> None:
+        """Rows ``sel`` (local indices) failed: write where their path stopped, marked not ok."""
+        if sel.numel():
+            out[rows[sel]] = torch.zeros(sel.numel(), n, dtype=dt, device=dev).scatter_add_(1, idx[sel], coef[sel] * occ[sel])
             ok[rows[sel]] = False
-        full = torch.zeros(sel.numel(), n, dtype=dt, device=dev).scatter_add_(1, i_, c_)
-        out[rows[sel]] = full
-        if completed:
-            # the end point's correlations, exactly (the tracked rho drifts with the rate's rounding): the row holds
-            # if they satisfy the optimality conditions and no inactive coordinate is still on the boundary,
-            # |corr_j| = lambda (a tie, or a column that depends on the active ones, a copy of one: the minimiser
-            # need not be unique, and FISTA's is the one that spreads over the copies)
-            corr = bb[sel] - full @ gram if use_gram else (y[rows[sel]] - full @ design.T) @ design
-            active = torch.zeros(sel.numel(), n, dtype=torch.long, device=dev).scatter_add_(1, i_, o_.long()) > 0
-            tie = ((corr.abs() >= lam[sel].unsqueeze(1) * (1.0 - 1e-9)) & ~active).any(1)
-            ok[rows[sel[tie | ~kkt_from_correlation(corr, full, alpha)]]] = False
 
     # the correlations rho, their rate a = D^T D d and the join rates in float32 (by default): they only decide where
     # each segment ends (which coordinate joins or leaves, and when), while the coefficients move along d in ``dt``
@@ -125,7 +109,7 @@ def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_kinks: 
     while True:
         kinks += 1
         if kinks % 16 == 0:  # refresh the direction against drift of its rank-one updates
-            d = torch.bmm(inv, sgn.unsqueeze(2)).squeeze(2)
+            d = batched_matvec(inv, sgn)
         d_low = d.to(low)
         if use_gram:
             a = torch.zeros(live_n, n, dtype=low, device=dev).scatter_add_(1, idx, d_low) @ gram_low
@@ -144,7 +128,8 @@ def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_kinks: 
         rate = rate.div_(torch.addcmul(lam1, side, rho, value=-1.0, out=buf3))
         # the coordinate that has just left sits on the boundary, moving inward: it may not rejoin at once
         rate[ar, last_left] = torch.where(has_left, neg_inf, rate[ar, last_left])
-        rate_join, j = rate.max(1)
+        j = row_argmax(rate)
+        rate_join = rate.gather(1, j.unsqueeze(1)).squeeze(1)
         g_join = torch.where(rate_join > 0, 1.0 / rate_join.to(dt), inf)
         leave = (-coef).div_(d)  # an active coefficient reaches zero at gamma = -c / d
         leave = torch.where(occ & (leave > 0), leave, inf)
@@ -172,7 +157,7 @@ def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_kinks: 
         # join: border the inverse with g = G[A, j]; leave: deflate it by its column k
         g = gram_flat.take(j.unsqueeze(1) * n + idx) * occ
         h = torch.where(join.unsqueeze(1), g, torch.nn.functional.one_hot(k, cap).to(dt))
-        v = torch.bmm(inv, h.unsqueeze(2)).squeeze(2)
+        v = batched_matvec(inv, h)
         schur = diag[j] - (g * v).sum(1)
         v_k = v[ar, k]
         bad = join & ~(schur > 1e-10 * diag[j])  # (near-)singular active set
@@ -185,8 +170,10 @@ def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_kinks: 
         t = torch.where(join, (v * sgn).sum(1) - s_j, d_k)
         over = kinks >= max_kinks
         failed = (live & ~done) if over else fail
-        finish(ar[done], True)
-        finish(ar[failed], False)
+        if bool(done.any()):
+            sel = ar[done]
+            completed.append((rows[sel], idx[sel], occ[sel], sgn[sel], inv[sel], lam[sel]))
+        give_up(ar[failed])
         live = live & ~done & ~failed
         # from here every live row joins or drops, and the other rows are finished: the updates are written to
         # all rows, with no selection of the live ones
@@ -216,6 +203,8 @@ def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_kinks: 
             live_n = remaining
             ar = torch.arange(live_n, device=dev)
             live = torch.ones(live_n, dtype=torch.bool, device=dev)
+    if completed:
+        _solve_on_active_sets(completed, design, gram, b, y, out, ok, alpha, use_gram=use_gram)
     if low != dt:
         redo = torch.nonzero(~ok).squeeze(1)
         if redo.numel():  # most often a coordinate that joins right at the end was missed: add it, solve again
@@ -225,6 +214,39 @@ def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_kinks: 
             out[redo], ok[redo], again = homotopy(design, y[redo], alpha, max_kinks=max_kinks, rate_dtype=dt)
             kinks = max(kinks, again)
     return out, ok, kinks
+
+
+def _solve_on_active_sets(completed: list[tuple[torch.Tensor, ...]], design: torch.Tensor, gram: torch.Tensor,
+                          b: torch.Tensor, y: torch.Tensor, out: torch.Tensor, ok: torch.Tensor, alpha: float, *,
+                          use_gram: bool) -> None:
+    """:func:`homotopy`'s end points, exactly: each completed row solved on its active set by its kept inverse of
+    ``G_AA`` refined twice against the gathered ``G_AA`` (the inverse drifts with its rank-one updates), written to
+    ``out``; ``ok`` is cleared where the exact correlations miss the optimality conditions or an inactive coordinate
+    is still on the boundary, ``|corr_j| = lambda`` (a tie, or a column that depends on the active ones, a copy of
+    one: the minimiser need not be unique, and FISTA's is the one that spreads over the copies).
+
+    ``completed``: per batch of rows, ``(rows, slots -> coordinate (k, cap), occupied (k, cap), signs (k, cap),
+    inverse (k, cap, cap), lambda (k,))``; the batches' ``cap`` may differ (the slots grow) and are padded to one."""
+    n = gram.shape[0]
+    cap = max(part[1].shape[1] for part in completed)
+
+    def pad(t: torch.Tensor) -> torch.Tensor:
+        extra = cap - t.shape[1]
+        return torch.nn.functional.pad(t, (0, extra, 0, extra) if t.dim() == 3 else (0, extra)) if extra else t
+
+    rows, i_, o_, s_, inv_ = (torch.cat([pad(part[k]) if k else part[k] for part in completed]) for k in range(5))
+    lam = torch.cat([part[5] for part in completed])
+    rhs = (b[rows].gather(1, i_) - alpha * s_) * o_
+    c_ = batched_matvec(inv_, rhs)
+    g_aa = gram.reshape(-1).take(i_.unsqueeze(2) * n + i_.unsqueeze(1)) * (o_.unsqueeze(2) & o_.unsqueeze(1))
+    for _ in range(2):  # iterative refinement against the drift of the updated inverse
+        c_ = c_ + batched_matvec(inv_, rhs - batched_matvec(g_aa, c_))
+    full = torch.zeros(rows.numel(), n, dtype=out.dtype, device=out.device).scatter_add_(1, i_, c_ * o_)
+    out[rows] = full
+    corr = b[rows] - full @ gram if use_gram else (y[rows] - full @ design.T) @ design
+    active = torch.zeros(rows.numel(), n, dtype=torch.long, device=out.device).scatter_add_(1, i_, o_.long()) > 0
+    tie = ((corr.abs() >= lam.unsqueeze(1) * (1.0 - 1e-9)) & ~active).any(1)
+    ok[rows] = ~tie & kkt_from_correlation(corr, full, alpha)
 
 
 def _add_missed(design: torch.Tensor, gram: torch.Tensor, b: torch.Tensor, y: torch.Tensor, coef: torch.Tensor,
