@@ -6,9 +6,10 @@
 #
 # With no arguments it runs all six; each writes its JSON / Markdown (and PNG) under $OUT:
 #   cli      the command line with --device cuda, about a minute: recover (csgm-fast and lasso-dct on compressed
-#            sensing, hybrid on inpainting), the demo (200 steps), and one short epoch of each trainer (vae, gan,
-#            began, classifier with PGD adversarial training), attacks (PGD on the adversarially trained classifier,
-#            the adaptive attack on the projection defense, transfer) and occlusion maps, into $OUT/cli/
+#            sensing, lasso-pixel --alpha auto on super-resolution, hybrid on inpainting), the demo (200 steps), and
+#            one short epoch of each trainer (vae, gan, began, classifier with PGD adversarial training), attacks (PGD
+#            on the adversarially trained classifier, the adaptive attack on the projection defense, transfer) and
+#            occlusion maps, into $OUT/cli/
 #   speed    benchmarks/speed.py (GEMM peak, batched CSGM step, batched vs one-at-a-time, and the batched Lasso on the
 #            GPU against scikit-learn per image on one CPU thread: about 2 minutes of scikit-learn); its Lasso row
 #            is added to a copy of results/lasso_by_cpu in $OUT
@@ -59,6 +60,8 @@ cli_checks() {
   mkdir -p "$dir"
   genprior recover --task cs --m 100 --method csgm-fast "${bundled[@]}" --json "$dir/recover_csgm_fast.json" --out "$dir/recover_csgm_fast"
   genprior recover --task cs --m 500 --method lasso-dct "${bundled[@]}" --json "$dir/recover_lasso_dct.json"
+  genprior recover --task superres --factor 2 --method lasso-pixel --alpha auto "${bundled[@]}" \
+    --json "$dir/recover_lasso_auto.json"
   genprior recover --task inpaint --keep 0.3 --method hybrid "${bundled[@]}" --json "$dir/recover_hybrid.json" --out "$dir/recover_hybrid"
   genprior demo --device cuda --steps 200 --out "$dir/demo"
   genprior train vae --data-dir "$DATA" --epochs 1 --device cuda --out "$dir/vae"
