@@ -268,14 +268,18 @@ def _other_threads(curves, tasks, threads: int) -> str:
 def _machines(curves, tasks) -> str:
     """A line naming, per CPU, the methods whose seconds were measured on it (cells run before the CPU was recorded
     count as "not recorded"); empty while no cell records one. Sessions land on different CPUs."""
-    rows = _all_rows(curves, tasks)
-    by_cpu: dict[str, set] = {}
-    for method, row in rows:
-        by_cpu.setdefault(row.get("cpu", "not recorded"), set()).add(method)
+    by_cpu: dict[str, dict[str, set]] = {}  # cpu -> method -> which tables ("CS", "tasks")
+    for table, rows in (("CS", _all_rows(curves, {})), ("tasks", _all_rows({}, tasks))):
+        for method, row in rows:
+            by_cpu.setdefault(row.get("cpu", "not recorded"), {}).setdefault(method, set()).add(table)
     if set(by_cpu) <= {"not recorded"}:
         return ""
-    return "\nCPU of the seconds: " + "; ".join(
-        f"{cpu}: {', '.join(sorted(ms, key=_method_order))}" for cpu, ms in sorted(by_cpu.items())) + ".\n"
+
+    def named(methods: dict[str, set]) -> str:  # a method whose cells of one table only ran there says which
+        return ", ".join(m + ("" if len(methods[m]) == 2 else f" ({next(iter(methods[m]))})")
+                         for m in sorted(methods, key=_method_order))
+
+    return "\nCPU of the seconds: " + "; ".join(f"{cpu}: {named(ms)}" for cpu, ms in sorted(by_cpu.items())) + ".\n"
 
 
 def _method_order(name: str) -> int:

@@ -110,10 +110,13 @@ def test_cpu_name_names_the_model_and_its_bfloat16_units(monkeypatch, tmp_path):
 
 def test_csgm_table_names_the_cpu_of_each_methods_seconds():
     csgm_mnist = _load("csgm_mnist")
-    curves = {"CSGM-VAE": [{"m": 10}, {"m": 25}], "Lasso pixel": [{"m": 10, "cpu": "CPU B"}]}
-    tasks = {"denoise": {"Lasso dct": {"m": 784, "cpu": "CPU A"}}}
+    curves = {"CSGM-VAE": [{"m": 10}, {"m": 25}], "Lasso pixel": [{"m": 10, "cpu": "CPU B"}],
+              "Lasso dct": [{"m": 10, "cpu": "CPU A"}]}
+    tasks = {"denoise": {"Lasso dct": {"m": 784, "cpu": "CPU A"}, "Lasso pixel": {"m": 784}}}
     line = csgm_mnist._machines(curves, tasks)
-    assert line.strip() == "CPU of the seconds: CPU A: Lasso dct; CPU B: Lasso pixel; not recorded: CSGM-VAE."
+    # a method measured on one CPU in both tables is named plainly; one whose tables differ says which is where
+    assert line.strip() == ("CPU of the seconds: CPU A: Lasso dct; CPU B: Lasso pixel (CS); "
+                            "not recorded: CSGM-VAE (CS), Lasso pixel (tasks).")
     assert csgm_mnist._machines({"CSGM-VAE": [{"m": 10}]}, {}) == ""  # nothing recorded yet: no line
 
 
