@@ -236,14 +236,21 @@ def _solve_on_active_sets(completed: list[tuple[torch.Tensor, ...]], design: tor
 
     rows, i_, o_, s_, inv_ = (torch.cat([pad(part[k]) if k else part[k] for part in completed]) for k in range(5))
     lam = torch.cat([part[5] for part in completed])
-    rhs = (b[rows].gather(1, i_) - alpha * s_) * o_
-    c_ = batched_matvec(inv_, rhs)
-    g_aa = gram.reshape(-1).take(i_.unsqueeze(2) * n + i_.unsqueeze(1)) * (o_.unsqueeze(2) & o_.unsqueeze(1))
-    for _ in range(2):  # iterative refinement against the drift of the updated inverse
-        c_ = c_ + batched_matvec(inv_, rhs - batched_matvec(g_aa, c_))
-    full = torch.zeros(rows.numel(), n, dtype=out.dtype, device=out.device).scatter_add_(1, i_, c_ * o_)
+    target = alpha * s_  # on the active set the correlations must equal alpha times the signs
+
+    def spread(c_: torch.Tensor) -> torch.Tensor:  # slots -> the full (k, n) coefficient vectors
+        return torch.zeros(rows.numel(), n, dtype=out.dtype, device=out.device).scatter_add_(1, i_, c_ * o_)
+
+    def correlations(full: torch.Tensor) -> torch.Tensor:  # D^T (y - D c), through D when that is fewer flops
+        return b[rows] - full @ gram if use_gram else (y[rows] - full @ design.T) @ design
+
+    c_ = batched_matvec(inv_, (b[rows].gather(1, i_) - target) * o_)
+    for _ in range(2):  # iterative refinement against the drift of the updated inverse: its residual G_AA c - b_A +
+        # alpha s_A is target minus the active correlations (a full product: cheaper than gathering each G_AA)
+        c_ = c_ + batched_matvec(inv_, (correlations(spread(c_)).gather(1, i_) - target) * o_)
+    full = spread(c_)
     out[rows] = full
-    corr = b[rows] - full @ gram if use_gram else (y[rows] - full @ design.T) @ design
+    corr = correlations(full)
     active = torch.zeros(rows.numel(), n, dtype=torch.long, device=out.device).scatter_add_(1, i_, o_.long()) > 0
     tie = ((corr.abs() >= lam.unsqueeze(1) * (1.0 - 1e-9)) & ~active).any(1)
     ok[rows] = ~tie & kkt_from_correlation(corr, full, alpha)
