@@ -460,6 +460,7 @@ def test_batched_primitives_match_torch(dtype):
     x = torch.tensor([[1.0, 3.0, 3.0, -1.0], [-math.inf, -math.inf, -2.0, -5.0], [0.0, math.nan, 9.0, 1.0]], dtype=dtype)
     assert lasso_checks.row_argmax(x).tolist() == [1, 2, 1]  # the first of ties; NaN counts as the largest
     assert lasso_checks.row_argmax(x).dtype == torch.int64 and lasso_checks.row_argmax(x.to("meta")).shape == (3,)
+    assert lasso_checks.row_argmax(x.to(torch.bfloat16)).tolist() == [1, 2, 1]  # NumPy has no bfloat16: torch's
 
 
 @pytest.mark.parametrize("stable,every", [(10, 10), (0, 10), (12, 10)])

@@ -61,7 +61,7 @@ def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_kinks: 
     limit = min(m, n)  # a Lasso solution of a design in general position has at most m nonzeros
     use_gram = 2 * m >= n  # a = d @ G (n^2 per row) or (d @ D^T) @ D (2mn per row)
     gather = HOMOTOPY_GATHER_RATIO * m <= n  # small m: D_A d_A from gathered columns beats the dense product
-    rho, lam, first, bb = b[rows].clone(), lam[rows], first[rows], b[rows]
+    rho, lam, first = b[rows].clone(), lam[rows], first[rows]
     live_n = rows.numel()
     ar = torch.arange(live_n, device=dev)
     cap = min(limit, 16)
@@ -198,8 +198,8 @@ def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_kinks: 
             break
         if remaining <= 0.75 * live_n:  # drop the finished rows from the batch
             keep = torch.nonzero(live).squeeze(1)
-            rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, last_left, has_left = (t_[keep] for t_ in (
-                rows, rho, lam, bb, idx, occ, sgn, coef, inv, d, last_left, has_left))
+            rows, rho, lam, idx, occ, sgn, coef, inv, d, last_left, has_left = (t_[keep] for t_ in (
+                rows, rho, lam, idx, occ, sgn, coef, inv, d, last_left, has_left))
             live_n = remaining
             ar = torch.arange(live_n, device=dev)
             live = torch.ones(live_n, dtype=torch.bool, device=dev)
@@ -220,8 +220,7 @@ def _solve_on_active_sets(completed: list[tuple[torch.Tensor, ...]], design: tor
                           b: torch.Tensor, y: torch.Tensor, out: torch.Tensor, ok: torch.Tensor, alpha: float, *,
                           use_gram: bool) -> None:
     """:func:`homotopy`'s end points, exactly: each completed row solved on its active set by its kept inverse of
-    ``G_AA`` refined twice against the gathered ``G_AA`` (the inverse drifts with its rank-one updates), written to
-    ``out``; ``ok`` is cleared where the exact correlations miss the optimality conditions or an inactive coordinate
+    ``G_AA``, refined twice (the inverse drifts with its rank-one updates), written to ``out``; ``ok`` is cleared where the exact correlations miss the optimality conditions or an inactive coordinate
     is still on the boundary, ``|corr_j| = lambda`` (a tie, or a column that depends on the active ones, a copy of
     one: the minimiser need not be unique, and FISTA's is the one that spreads over the copies).
 
@@ -245,8 +244,8 @@ def _solve_on_active_sets(completed: list[tuple[torch.Tensor, ...]], design: tor
         return b[rows] - full @ gram if use_gram else (y[rows] - full @ design.T) @ design
 
     c_ = batched_matvec(inv_, (b[rows].gather(1, i_) - target) * o_)
-    for _ in range(2):  # iterative refinement against the drift of the updated inverse: its residual G_AA c - b_A +
-        # alpha s_A is target minus the active correlations (a full product: cheaper than gathering each G_AA)
+    for _ in range(2):  # iterative refinement: the residual b_A - alpha s_A - G_AA c_A is the active correlations minus
+        # target (from the full product: cheaper than gathering each row's G_AA)
         c_ = c_ + batched_matvec(inv_, (correlations(spread(c_)).gather(1, i_) - target) * o_)
     full = spread(c_)
     out[rows] = full
