@@ -18,6 +18,16 @@ def add_data_args(p: argparse.ArgumentParser, *, default_dataset: str = "mnist")
     p.add_argument("--data-dir", default=None, help="folder holding the data (default: $GENPRIOR_DATA, then ../shared/data)")
 
 
+def check_at_least(low: int, **options) -> None:
+    """Refuse any of the command's integer ``options`` (``name=value``; ``None`` means unset) below ``low``, naming
+    it as its flag (``batch_size`` -> ``--batch-size``)."""
+    from genprior.errors import InvalidValueError
+
+    for name, value in options.items():
+        if value is not None and value < low:
+            raise InvalidValueError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
+
+
 def add_device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto",
                    help="where to compute: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:N, mps")

@@ -43,6 +43,7 @@ def add_parsers(sub, train_sub) -> None:
 
 
 def cmd_train_began(args) -> int:
+    from genprior.cli import check_at_least
     from genprior.data import load_dataset
     from genprior.devices import pick_device
     from genprior.io import check_writable
@@ -59,16 +60,13 @@ def cmd_train_began(args) -> int:
     for name, v in DEFAULTS[args.arch].items():
         if getattr(args, name) is None:
             setattr(args, name, v)
-    for name in ("latent_dim", "hidden_dim", "channels", "batch_size", "limit"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise InvalidValueError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    check_at_least(1, **{name: getattr(args, name) for name in ("latent_dim", "hidden_dim", "channels", "batch_size",
+                                                                 "limit")})
     if not 0.0 < args.gamma <= 1.0:
         raise InvalidValueError(f"--gamma must be in (0, 1], got {args.gamma}")
     if args.epochs < 0 or not args.lr > 0 or not args.lambda_k >= 0 or not 0 <= args.beta1 < 1:
         raise InvalidValueError("need --epochs >= 0, --lr > 0, --lambda-k >= 0 and 0 <= --beta1 < 1")
-    if args.samples_every < 0:
-        raise InvalidValueError(f"--samples-every must be >= 0 (0: never), got {args.samples_every}")
+    check_at_least(0, samples_every=args.samples_every)
     device = pick_device(args.device)
     check_writable(args.out, folder=True)
     torch.manual_seed(args.seed)

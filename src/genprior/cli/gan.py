@@ -66,13 +66,8 @@ def add_parsers(sub, train_sub) -> None:
     w.set_defaults(func=cmd_walk)
 
 
-def _check_positive(**kw) -> None:
-    for k, v in kw.items():
-        if v is not None and v < 1:
-            raise InvalidValueError(f"--{k.replace('_', '-')} must be >= 1, got {v}")
-
-
 def cmd_train_gan(args) -> int:
+    from genprior.cli import check_at_least
     from genprior.data import DATASETS, load_dataset
     from genprior.devices import pick_device
     from genprior.io import check_writable
@@ -80,13 +75,12 @@ def cmd_train_gan(args) -> int:
 
     if args.loss not in GENERATOR_LOSSES:
         raise unknown("generator loss", args.loss, GENERATOR_LOSSES)
-    _check_positive(packing=args.packing, d_steps=args.d_steps, g_steps=args.g_steps, batch_size=args.batch_size, limit=args.limit,
+    check_at_least(1, packing=args.packing, d_steps=args.d_steps, g_steps=args.g_steps, batch_size=args.batch_size, limit=args.limit,
                     toy_samples=args.toy_samples)
     if (args.epochs < 0 or not args.lr > 0 or not (args.g_lr is None or args.g_lr > 0)
             or not (0 <= args.beta1 < 1 and 0 <= args.beta2 < 1)):
         raise InvalidValueError("need --epochs >= 0, --lr > 0, --g-lr > 0 and 0 <= --beta1, --beta2 < 1")
-    if args.samples_every < 0:
-        raise InvalidValueError(f"--samples-every must be >= 0 (0: never), got {args.samples_every}")
+    check_at_least(0, samples_every=args.samples_every)
     device = pick_device(args.device)
     check_writable(args.out, folder=True)
     torch.manual_seed(args.seed)
