@@ -9,7 +9,7 @@ The published networks (G: 4 x 400 ReLU + BN, D: 3 x 200 maxout, many thousands 
 not fit a 1-thread CPU budget, so everything is shrunk; the sizes and the measured time are written into
 the Markdown. Writes ``benchmarks/results/pacgan_2d.{json,md,png}``.
 
-    python benchmarks/pacgan_2d.py [--seeds 5] [--steps 2000] [--quick]
+    python benchmarks/pacgan_2d.py [--seeds 5] [--steps 1000] [--datasets ring grid]
 """
 
 from __future__ import annotations

@@ -51,8 +51,12 @@ from genprior.train.gan import sample, train_gan
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = {"DCGAN": 1, "PacDCGAN2": 2}
-TINY_D_NOTE = (" (PacGAN's Table 3 setting \"D = 1/4 G\", from the unrolled-GAN paper: the authors' code has a D of "
-               "2, 4 and 8 channels, about 550 parameters, against a G of 286,000)")
+# the discriminator widths of PacGAN's Table 3, which takes its two tiny-D settings from the unrolled-GAN paper
+TABLE3_D_NOTES = {
+    2: (" (PacGAN's Table 3 setting \"D = 1/4 G\", from the unrolled-GAN paper: the authors' code has a D of "
+        "2, 4 and 8 channels, about 550 parameters, against a G of 286,000)"),
+    4: " (PacGAN's Table 3 setting \"D = 1/2 G\": twice the channels of the \"D = 1/4 G\" setting)",
+}
 # Lin et al. 2018, Table 2 (VEEGAN's stacked-MNIST setup, full-size D, GPU budget): modes captured of 1,000 and KL
 PUBLISHED = {"DCGAN": {"modes": 99.0, "kl": 3.40}, "PacDCGAN2": {"modes": 1000.0, "kl": 0.06}}
 
@@ -156,7 +160,7 @@ def markdown(results: dict, setup: dict) -> str:
                "discriminator step."),
               (f"- Generator: DCGAN, latent {setup['latent_dim']}, base width {setup['g_channels']} "
                f"({_parameters(_generator(setup)):,} parameters); discriminator: DCGAN, base width {setup['d_channels']}"
-               f"{TINY_D_NOTE if setup['d_channels'] <= 4 else ''}. Training set: "
+               f"{TABLE3_D_NOTES.get(setup['d_channels'], '')}. Training set: "
                f"{setup['train_samples']:,} stacked samples drawn once from the 60,000 MNIST training digits."),
               ("- The published row is PacGAN's Table 2 (VEEGAN's architecture, full-size D, about 100,000 GPU steps); their "
                "Table 3 (the tiny-D setting, 500,000 steps of 128 in the authors' code) shows the same ordering. Our budget is "

@@ -1,7 +1,8 @@
 """Robustness table: defenses x attacks on MNIST at eps = 0.3 (l_inf), plus figures.
 
-Rows: none / adversarial-training / distillation / projection-VAE / projection-DCGAN (if the zoo has
-``mnist-dcgan``). Columns: clean / fgsm / pgd (both crafted on the *undefended* classifier's gradients,
+Rows: none / adversarial-training / distillation / projection-VAE (with ``--projection-loss``), projection-VAE with
+the dead-zone loss (for comparison, unless that is the chosen loss), projection-VAE + binarize (the input thresholded
+at 0.5 first, on ``--n-binarize`` images) / projection-DCGAN (if the zoo has ``mnist-dcgan``, on ``--n-dcgan`` images). Columns: clean / fgsm / pgd (both crafted on the *undefended* classifier's gradients,
 the non-adaptive setting of Defense-GAN's Table 3) / adaptive (defense-aware, see
 ``genprior.robust.evaluation``). Writes ``benchmarks/results/robustness.{json,md}`` and PNG figures.
 
