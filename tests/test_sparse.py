@@ -626,3 +626,25 @@ def test_lasso_leaves_the_columns_the_operator_cannot_see_at_zero(solver):
     expected[:, op.index] = torch.sign(y) * (y.abs() - 0.1).clamp(min=0)
     assert torch.allclose(ours.coef.double(), expected, rtol=0, atol=1e-9)
     assert ours.coef.shape == (5, 64)
+
+
+def test_polish_solves_no_support_larger_than_m(monkeypatch):
+    # G_SS of more than m coordinates is singular for any design: neither a settled support nor an active-set
+    # correction that large may be factored (on digits at m = 100 the corrections reach 300-400 coordinates)
+    from genprior.data import load_dataset
+
+    images = load_dataset("mnist-bundled").images[:300]
+    m = 100
+    op = Gaussian(m=m, shape=(1, 28, 28), noise_std=0.1, seed=m)
+    y = op.measure(images, seed=1).double()
+    sizes = []
+    real = lasso_polish.support_solve
+
+    def spy(gram, b, sign, alpha, **kwargs):
+        sizes.extend((sign != 0).sum(1).tolist())
+        return real(gram, b, sign, alpha, **kwargs)
+
+    monkeypatch.setattr(lasso_polish, "support_solve", spy)
+    _, ok, _ = lasso_polish.polish(op.matrix().double(), y, 0.1, max_iter=POLISH_MAX_ITER)
+    assert bool(ok.all()) and len(sizes) >= images.shape[0]
+    assert max(sizes) <= m

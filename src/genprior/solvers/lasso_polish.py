@@ -144,8 +144,8 @@ def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
     float64 (:func:`support_solve`). A result that satisfies the optimality conditions
     (:func:`kkt_from_correlation`) is accepted and its row leaves the batch; one that does not gets up to
     ``rounds - 1`` primal-dual active-set corrections (Fan, Jiao & Lu 2014: the next support is where
-    ``|c_j + q_j / G_jj| > alpha / G_jj``, ``q = D^T r``). Settled signs on more than ``m`` coordinates are not
-    solved (``G_SS`` is singular for any design). ADMM gives up on a row whose settled support had a singular
+    ``|c_j + q_j / G_jj| > alpha / G_jj``, ``q = D^T r``). Settled signs or corrections on more than ``m``
+    coordinates are not solved (``G_SS`` is singular for any design). ADMM gives up on a row whose settled support had a singular
     ``G_SS`` ``GIVE_UP_SINGULAR`` times, or stayed on more than ``m`` coordinates for ``GIVE_UP_OVERSIZE`` checks
     (a design with repeated columns, where the minimiser need not be unique, or a minimiser on nearly ``m``
     coordinates). When ``n >= TAIL_MIN_RATIO m`` (a short path), the rows given up on, and those left once
@@ -292,7 +292,9 @@ def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
             retry = finite & ~good
             trial = (box_active_set_states(coef[retry], corr[retry], diag, alpha) if box
                      else active_set_signs(coef[retry], corr[retry], diag, alpha).to(torch.int8))
-            cand = cand[retry]
+            # a correction onto more than m free coordinates has a singular G_SS whatever the design: not solved
+            solvable = free_of(trial).sum(1) <= m
+            cand, trial = cand[retry][solvable], trial[solvable]
         gone = torch.cat(leaving) if leaving else cand[:0]
         if gone.numel():
             keep = torch.ones(rows.numel(), dtype=torch.bool, device=dev)
