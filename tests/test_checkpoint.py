@@ -38,6 +38,21 @@ def test_corrupt_and_missing_checkpoints(tmp_path):
         load_model(tmp_path / "n")
 
 
+@pytest.mark.parametrize("config,pattern", [
+    ("5", "must hold a JSON object, not int"),
+    ('["architecture"]', "must hold a JSON object, not list"),
+    ('{"architecture": "vae"}', "'architecture' must be a JSON object, not str"),
+    ('{"architecture": {"family": ["vae"]}}', "unknown model family"),
+    ('{"architecture": {"family": "vae", "latent_dim": "twenty"}}', "config for model family 'vae' has bad arguments"),
+    ('{"architecture": {"family": "vae", "hidden": [8], "latent_dim": 1000000000000}}', "has bad arguments"),
+])
+def test_a_config_of_the_wrong_structure_is_a_checkpoint_error(tmp_path, config, pattern):
+    save_model(tmp_path / "m", VAE(hidden=(8,), latent_dim=2))
+    (tmp_path / "m.json").write_text(config)
+    with pytest.raises(CheckpointError, match=pattern):
+        load_model(tmp_path / "m")
+
+
 def test_pickle_is_never_loaded(tmp_path):
     torch.save(VAE(hidden=(8,), latent_dim=2).state_dict(), tmp_path / "p.safetensors")
     save_model(tmp_path / "q", VAE(hidden=(8,), latent_dim=2))
@@ -94,3 +109,31 @@ def test_check_writable_creates_nothing_and_names_what_it_cannot_write(tmp_path)
     with pytest.raises(OutputError, match="it is a folder"):
         check_writable(tmp_path)
     assert blocker.read_text() == "x"
+
+
+def _train_tiny_vae(out, **kwargs):
+    train, test = _tiny_data()
+    model = VAE(output_shape=(1, 4, 4), hidden=(16,), latent_dim=2)
+    options = {"batch_size": 16, "patience": 100, "progress": False, "seed": 3, "max_epochs": 1, **kwargs}
+    return train_vae(model, train, test, out_dir=out, **options)
+
+
+def test_training_never_overwrites_a_state_it_was_not_asked_to_resume(tmp_path):
+    _train_tiny_vae(tmp_path / "run")
+    before = {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir()}
+    with pytest.raises(CheckpointError, match="already holds a training state .*resume it"):
+        _train_tiny_vae(tmp_path / "run", max_epochs=2)
+    assert {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir()} == before  # nothing touched
+    # half a state is refused, not restarted from scratch over the other half
+    (tmp_path / "run" / "state.json").unlink()
+    with pytest.raises(CheckpointError, match="incomplete: state.safetensors without state.json"):
+        _train_tiny_vae(tmp_path / "run", max_epochs=2, resume=True)
+
+
+@pytest.mark.parametrize("change", [{"lr": 1e-2}, {"batch_size": 8}, {"seed": 4}])
+def test_training_resumes_only_under_the_settings_it_was_run_with(tmp_path, change):
+    _train_tiny_vae(tmp_path / "run")
+    key, value = next(iter(change.items()))
+    with pytest.raises(CheckpointError, match=f"trained with {key} = .*this run asks for {value!r}"):
+        _train_tiny_vae(tmp_path / "run", max_epochs=2, resume=True, **change)
+    assert _train_tiny_vae(tmp_path / "run", max_epochs=2, resume=True)["epoch"] == 2  # same settings: it goes on

@@ -31,12 +31,35 @@ BAD = [
     (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--model", "mnist-vae-ensemble", "--dataset", "mnist-bundled"],
      "only --method hybrid uses ensembles"),
     (["recover", "--task", "superres", "--factor", "0", "--method", "lasso-pixel", "--dataset", "mnist-bundled"], "got 0"),
-    (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--lam", "inf", "--dataset", "mnist-bundled"], "finite lam"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--lam", "inf", "--dataset", "mnist-bundled"],
+     "argument --lam: must be a finite number >= 0, got 'inf'"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--alpha", "nan", "--dataset", "mnist-bundled"],
+     "argument --alpha: must be a finite number >= 0, got 'nan'"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--alpha", "0.1", "--dataset", "mnist-bundled"],
+     "--alpha is the Lasso's weight; method csgm has none"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "lasso-dct", "--model", "mnist-vae", "--dataset", "mnist-bundled"],
+     "--model belongs to the methods with a generator"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "lasso-dct", "--restarts", "3", "--dataset", "mnist-bundled"],
+     "--restarts belongs to the methods with a generator"),
+    (["recover", "--task", "inpaint", "--m", "50", "--method", "lasso-pixel", "--dataset", "mnist-bundled"],
+     "task inpaint does not use --m (it belongs to task cs)"),
+    (["recover", "--task", "cs", "--m", "50", "--keep", "0.5", "--method", "lasso-pixel", "--dataset", "mnist-bundled"],
+     "task cs does not use --keep (it belongs to task inpaint)"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "lasso-pixel", "--seed", "99999999999999999999"],
+     "argument --seed: must be an integer in 0 .. 2^63 - 1"),
+    (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--model", "", "--dataset", "mnist-bundled"],
+     "the model name is empty"),
     (["recover", "--task", "cs", "--m", "10", "--method", "csgm", "--alpha", "auto", "--dataset", "mnist-bundled"],
      "method csgm has none"),
     (["recover", "--task", "cs", "--m", "10", "--method", "lasso-dct", "--alpha", "auto", "--dataset", "mnist-bundled",
       "--indices", "0:500"], "0:500 leaves none of its 500"),
-    (["walk", "--kind", "coordinate", "--span", "nan"], "--span must be a finite number"),
+    (["walk", "--kind", "coordinate", "--span", "nan"], "argument --span: must be a finite number > 0"),
+    (["walk", "--kind", "coordinate", "--span", "1e308"], "--span must be below 3.4e+38"),
+    (["walk", "--out", "walk.json"], "--out must name a .png file"),
+    (["attack", "--eps", "inf", "--dataset", "mnist-bundled"], "argument --eps: must be a finite number >= 0"),
+    (["attack", "--pgd-steps", "0", "--dataset", "mnist-bundled"], "--pgd-steps must be >= 1"),
+    (["attack", "--attack", "transfer", "--substitute-images", "-1", "--dataset", "mnist-bundled"],
+     "--substitute-images must be >= 1, got -1"),
     (["walk", "--frame-ms", "0"], "--frame-ms must be >= 1"),
     (["attack", "--classifier", "mnist-vae", "--dataset", "mnist-bundled"], "mnist-vae is not a classifier"),
     (["explain", "--classifier", "mnist-dcgan", "--dataset", "mnist-bundled"], "mnist-dcgan is not a classifier"),
@@ -46,7 +69,14 @@ BAD = [
     (["train", "vae", "--dataset", "digits", "--epochs", "0"], "max_epochs must be a positive integer, got 0"),
     (["train", "vae", "--dataset", "digits", "--latent-dim", "0"], "VAE: latent_dim must be a positive integer"),
     (["train", "vae", "--dataset", "digits", "--hidden", "500", "0"], "VAE: hidden must be positive integers, got (500, 0)"),
-    (["train", "vae", "--dataset", "digits", "--lr", "nan"], "finite lr > 0"),
+    (["train", "vae", "--dataset", "digits", "--lr", "nan"], "argument --lr: must be a finite number > 0"),
+    (["train", "vae", "--dataset", "mnist-bundled"], "mnist-bundled holds only the first 500 test images: it has no train"),
+    (["train", "classifier", "--dataset", "digits", "--lr", "nan"], "argument --lr: must be a finite number > 0"),
+    (["train", "classifier", "--dataset", "digits", "--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (["train", "classifier", "--dataset", "digits", "--adv-eps", "-0.1"], "argument --adv-eps: must be a finite number > 0"),
+    (["train", "gan", "--dataset", "ring", "--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (["train", "gan", "--dataset", "ring", "--g-lr", "inf"], "argument --g-lr: must be a finite number > 0"),
+    (["train", "began", "--dataset", "digits", "--lambda-k", "inf"], "argument --lambda-k: must be a finite number >= 0"),
     (["train", "classifier", "--dataset", "digits"], "at least 16x16 pixels, got 8x8"),
     (["train", "gan", "--dataset", "digits", "--latent-dim", "0"], "DCGAN generator: latent_dim must be a positive"),
     (["train", "gan", "--dataset", "digits", "--conditional", "--latent-dim", "0"], "conditional generator: latent_dim"),
@@ -66,9 +96,7 @@ def test_bad_input_one_line_exit_2(capsys, argv, pattern):
                                            "expected a number or auto, got 'fast'"),
                                           (["frobnicate"], "invalid choice: 'frobnicate'")])
 def test_argparse_errors_are_one_line_exit_2(capsys, argv, pattern):
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    _one_line_error(e.value.code, capsys.readouterr().err, pattern)
+    _one_line_error(*run(capsys, *argv)[::2], pattern)
 
 
 # each command's outputs, placed under a regular file (so that no folder can be made there, even for root)
@@ -234,3 +262,22 @@ def test_recover_hybrid_defaults_to_the_vae_ensemble(capsys, tmp_path):
                      "--indices", "0:2", "--json", str(tmp_path / "h.json"))
     res = json.loads((tmp_path / "h.json").read_text())
     assert code == 0 and res["model"] == "mnist-vae-ensemble" and res["mse_per_pixel"] < 0.03
+
+
+def test_training_commands_keep_other_runs_and_refuse_broken_files(tmp_path, capsys):
+    vae = ["train", "vae", "--dataset", "digits", "--epochs", "1", "--hidden", "16", "--latent-dim", "2"]
+    assert run(capsys, *vae, "--out", str(tmp_path / "v"))[0] == 0
+    before = {f.name: f.read_bytes() for f in (tmp_path / "v").iterdir()}
+    # another family's run into the same folder, without --resume: refused, the VAE run untouched
+    code, _, err = run(capsys, "train", "gan", "--dataset", "ring", "--epochs", "1", "--toy-samples", "64", "--g-hidden", "4",
+                       "--d-hidden", "4", "--quiet", "--out", str(tmp_path / "v"))
+    _one_line_error(code, err, "already holds a training state (state.json): resume it (--resume)")
+    assert {f.name: f.read_bytes() for f in (tmp_path / "v").iterdir()} == before
+    (tmp_path / "v" / "state.json").write_text("5")
+    code, _, err = run(capsys, *vae, "--epochs", "2", "--resume", "--out", str(tmp_path / "v"))
+    _one_line_error(code, err, "must hold a JSON object, not int")
+    # a file that is not a model pair, given as --model
+    (tmp_path / "notes.txt").write_text("hello")
+    code, _, err = run(capsys, "recover", "--task", "cs", "--m", "10", "--method", "csgm", "--dataset", "mnist-bundled",
+                       "--model", str(tmp_path / "notes.txt"))
+    _one_line_error(code, err, "notes.txt is not a model")

@@ -70,3 +70,15 @@ def test_parse_indices():
     for bad in ("0:501", "5:5", "x", "3"):
         with pytest.raises(InvalidValueError):
             parse_indices(bad, 500)
+
+
+def test_image_files_must_hold_bytes(tmp_path):
+    # an IDX file of int32 pixels (values up to 1000 here) would load as images outside [0, 1]
+    import struct
+
+    pixels = np.full((2, 4, 4), 1000, dtype=">i4")
+    header = bytes([0, 0, 0x0C, 3]) + struct.pack(">3I", *pixels.shape)
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(header + pixels.tobytes())
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 2) + bytes([1, 2]))
+    with pytest.raises(InvalidValueError, match="pixels must be unsigned bytes .*got int32"):
+        load_dataset("mnist", "test", data_dir=tmp_path)

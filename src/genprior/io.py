@@ -76,13 +76,20 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def read_json(path: str | Path) -> dict:
+    """The JSON object in ``path``; a missing or unreadable file, invalid JSON or another top-level value (a number,
+    a list) raises ``CheckpointError``."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"config file not found: {path}")
     try:
-        return json.loads(path.read_text())
+        obj = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"config file {path} is not valid JSON ({e})") from None
+    except PermissionError:
+        raise CheckpointError(f"cannot read config file {path}: permission denied") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"config file {path} must hold a JSON object, not {type(obj).__name__} {obj!r:.40}")
+    return obj
 
 
 def save_tensors(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
@@ -96,6 +103,8 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if not os.access(path, os.R_OK):
+        raise CheckpointError(f"cannot read checkpoint {path}: permission denied")
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
-from genprior.errors import InvalidValueError, unknown
+from genprior.errors import CheckpointError, InvalidValueError, unknown
 from genprior.models.checkpoint import load_model
 
 
@@ -58,11 +58,15 @@ def config(name: str) -> dict:
 def resolve(name_or_path: str, *, family: str | None = None) -> tuple[nn.Module, dict]:
     """A zoo name, or a path to a ``.safetensors``/``.json`` pair written by ``save_model``; with ``family``
     (e.g. ``"classifier"``), one whose config's architecture is of that family (else ``InvalidValueError``)."""
+    if not name_or_path:
+        raise InvalidValueError("the model name is empty: give a zoo name or a path to a .safetensors/.json pair")
     if name_or_path in names():
         model, cfg = load_with_config(name_or_path)
     else:
         p = Path(name_or_path)
         if not (p.suffix in (".safetensors", ".json") or p.with_name(p.name + ".json").exists()):
+            if p.exists():
+                raise CheckpointError(f"{p} is not a model: give a zoo name or a NAME.safetensors/NAME.json pair")
             raise unknown("model", name_or_path, names())
         model, cfg = load_model(p)
     found = (cfg.get("architecture") or {}).get("family", "ensemble" if "members" in cfg else None)

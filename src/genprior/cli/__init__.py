@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from pathlib import Path
 
@@ -26,6 +27,37 @@ def check_at_least(low: int, **options) -> None:
     for name, value in options.items():
         if value is not None and value < low:
             raise InvalidValueError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
+
+
+SEED_LIMIT = 2 ** 63  # seeds are 0 .. 2^63 - 1: torch's generators take 64-bit seeds, and commands add small offsets
+
+
+def number_arg(*, low: float | None = None, strict: bool = False):
+    """An argparse ``type``: a finite float, ``>= low`` (``> low`` with ``strict``) when ``low`` is given; NaN, inf
+    and values out of range are refused at parsing with a one-line error naming the option."""
+    bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or (low is not None and (value < low or (strict and value == low))):
+            raise argparse.ArgumentTypeError(f"must be a finite number{bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+def seed_arg(text: str) -> int:
+    """An argparse ``type`` for ``--seed``: an integer in 0 .. 2^63 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0 .. 2^63 - 1, got {text}")
+    return value
 
 
 def add_device_arg(p: argparse.ArgumentParser) -> None:
@@ -92,13 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/vae", help="folder for state.* (resume) and model.* (best weights)")
     p.add_argument("--epochs", type=int, default=200, help="maximum epochs")
     p.add_argument("--patience", type=int, default=5, help="stop after this many epochs without a better test ELBO")
-    p.add_argument("--min-delta", type=float, default=0.1,
+    p.add_argument("--min-delta", type=number_arg(low=0), default=0.1,
                    help="an epoch counts as an improvement only if the test -ELBO falls by more than this (nats)")
     p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=number_arg(low=0, strict=True), default=1e-3)
     p.add_argument("--hidden", type=int, nargs="+", default=[500, 500])
     p.add_argument("--latent-dim", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
     add_device_arg(p)
     p.set_defaults(func=cmd_train_vae)
@@ -121,7 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or a bad option after its one-line message: the code is the return value
+        return e.code if isinstance(e.code, int) else 2
     try:
         return int(args.func(args) or 0)
     except GenpriorError as e:
@@ -129,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as e:  # the file system failed mid-run (a full disk, a folder removed); outputs are atomic
         print(f"genprior: error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as e:
+        # sizes too large for the machine (a huge latent size, batch or image count) end like any bad input
+        if not isinstance(e, MemoryError) and "alloc" not in str(e) and "out of memory" not in str(e):
+            raise
+        print(f"genprior: error: out of memory: {str(e).splitlines()[0] if str(e) else 'MemoryError'}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("genprior: interrupted", file=sys.stderr)

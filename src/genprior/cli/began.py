@@ -15,14 +15,14 @@ DEFAULTS = {"paper": {"hidden_dim": 64, "channels": 32}, "bottleneck": {"hidden_
 
 def add_parsers(sub, train_sub) -> None:
     """Add ``train began`` to ``train_sub``."""
-    from genprior.cli import add_data_args, add_device_arg
+    from genprior.cli import add_data_args, add_device_arg, number_arg, seed_arg
 
     p = train_sub.add_parser("began", help="a BEGAN (boundary equilibrium GAN: autoencoder discriminator)")
     add_data_args(p)
     p.add_argument("--out", default="runs/began", help="folder for state.* (resume), generator.* and sample grids")
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--gamma", type=float, default=0.5, help="diversity ratio E L(G(z)) / E L(x), in (0, 1]")
-    p.add_argument("--lambda-k", type=float, default=0.001, help="learning rate of the k_t controller")
+    p.add_argument("--gamma", type=number_arg(low=0, strict=True), default=0.5, help="diversity ratio E L(G(z)) / E L(x), in (0, 1]")
+    p.add_argument("--lambda-k", type=number_arg(low=0), default=0.001, help="learning rate of the k_t controller")
     p.add_argument("--arch", default="paper", help="networks: " + "; ".join(f"{k}: {v}" for k, v in ARCHS.items()))
     p.add_argument("--latent-dim", type=int, default=64, help="generator input size (z)")
     p.add_argument("--hidden-dim", type=int, default=None,
@@ -30,12 +30,12 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--channels", type=int, default=None,
                    help="convolution channels n; default 32 (paper: encoder grows n, 2n, 3n, ...), "
                         "64 (bottleneck: D's width and the DCGAN generator's base width)")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate of both players")
-    p.add_argument("--beta1", type=float, default=0.5)
+    p.add_argument("--lr", type=number_arg(low=0, strict=True), default=1e-4, help="Adam learning rate of both players")
+    p.add_argument("--beta1", type=number_arg(low=0), default=0.5)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--samples-every", type=int, default=1, help="save a sample grid every N epochs (0: never)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device_arg(p)
@@ -60,12 +60,12 @@ def cmd_train_began(args) -> int:
     for name, v in DEFAULTS[args.arch].items():
         if getattr(args, name) is None:
             setattr(args, name, v)
-    check_at_least(1, **{name: getattr(args, name) for name in ("latent_dim", "hidden_dim", "channels", "batch_size",
-                                                                 "limit")})
-    if not 0.0 < args.gamma <= 1.0:
+    check_at_least(1, **{name: getattr(args, name) for name in ("epochs", "latent_dim", "hidden_dim", "channels",
+                                                                 "batch_size", "limit")})
+    if not args.gamma <= 1.0:  # the types of --gamma, --lr, --lambda-k and --beta1 refuse NaN, inf and values below 0
         raise InvalidValueError(f"--gamma must be in (0, 1], got {args.gamma}")
-    if args.epochs < 0 or not args.lr > 0 or not args.lambda_k >= 0 or not 0 <= args.beta1 < 1:
-        raise InvalidValueError("need --epochs >= 0, --lr > 0, --lambda-k >= 0 and 0 <= --beta1 < 1")
+    if not args.beta1 < 1:
+        raise InvalidValueError(f"--beta1 must be < 1, got {args.beta1}")
     check_at_least(0, samples_every=args.samples_every)
     device = pick_device(args.device)
     check_writable(args.out, folder=True)

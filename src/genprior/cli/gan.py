@@ -18,7 +18,7 @@ TOY_SETS = ("ring", "grid")
 
 def add_parsers(sub, train_sub) -> None:
     """Add ``train gan`` to ``train_sub`` and ``walk`` to ``sub``."""
-    from genprior.cli import add_data_args, add_device_arg
+    from genprior.cli import add_data_args, add_device_arg, number_arg, seed_arg
     from genprior.train.gan import GENERATOR_LOSSES
 
     p = train_sub.add_parser("gan", help="a GAN (DCGAN for images, MLP for 2-D ring/grid), optionally packed (PacGAN)")
@@ -33,10 +33,10 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--g-steps", type=int, default=1, help="generator steps per generator turn (PacGAN's code: 2)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64, help="packs per discriminator step")
-    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (of both players unless --g-lr)")
-    p.add_argument("--g-lr", type=float, default=None, help="the generator's own Adam learning rate")
-    p.add_argument("--beta1", type=float, default=0.5)
-    p.add_argument("--beta2", type=float, default=0.999)
+    p.add_argument("--lr", type=number_arg(low=0, strict=True), default=2e-4, help="Adam learning rate (of both players unless --g-lr)")
+    p.add_argument("--g-lr", type=number_arg(low=0, strict=True), default=None, help="the generator's own Adam learning rate")
+    p.add_argument("--beta1", type=number_arg(low=0), default=0.5)
+    p.add_argument("--beta2", type=number_arg(low=0), default=0.999)
     p.add_argument("--latent-dim", type=int, default=None, help="default: 100 for images, 2 for 2-D data")
     p.add_argument("--g-channels", type=int, default=64, help="DCGAN generator base channels")
     p.add_argument("--d-channels", type=int, default=64, help="DCGAN discriminator base channels")
@@ -45,7 +45,7 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images / 2-D samples")
     p.add_argument("--toy-samples", type=int, default=100_000, help="training points drawn for ring/grid")
     p.add_argument("--samples-every", type=int, default=1, help="save a sample grid every N epochs (0: never)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device_arg(p)
@@ -57,10 +57,10 @@ def add_parsers(sub, train_sub) -> None:
     w.add_argument("--steps", type=int, default=10, help="frames per walk (columns of the grid)")
     w.add_argument("--rows", type=int, default=6, help="independent walks (rows of the grid)")
     w.add_argument("--coord", type=int, default=0, help="latent coordinate for --kind coordinate")
-    w.add_argument("--span", type=float, default=3.0, help="coordinate traversal runs over [-span, span]")
+    w.add_argument("--span", type=number_arg(low=0, strict=True), default=3.0, help="coordinate traversal runs over [-span, span]")
     w.add_argument("--label", type=int, default=None, help="class to hold fixed for a conditional generator (default 0)")
-    w.add_argument("--seed", type=int, default=0)
-    w.add_argument("--out", default="walk.png", help="PNG grid; the GIF is written beside it (same stem, .gif)")
+    w.add_argument("--seed", type=seed_arg, default=0)
+    w.add_argument("--out", default="walk.png", help="PNG grid (a bare name gets .png); the GIF is written beside it (same stem, .gif)")
     w.add_argument("--frame-ms", type=int, default=120, help="GIF frame duration in milliseconds")
     add_device_arg(w)
     w.set_defaults(func=cmd_walk)
@@ -75,11 +75,10 @@ def cmd_train_gan(args) -> int:
 
     if args.loss not in GENERATOR_LOSSES:
         raise unknown("generator loss", args.loss, GENERATOR_LOSSES)
-    check_at_least(1, packing=args.packing, d_steps=args.d_steps, g_steps=args.g_steps, batch_size=args.batch_size, limit=args.limit,
-                    toy_samples=args.toy_samples)
-    if (args.epochs < 0 or not args.lr > 0 or not (args.g_lr is None or args.g_lr > 0)
-            or not (0 <= args.beta1 < 1 and 0 <= args.beta2 < 1)):
-        raise InvalidValueError("need --epochs >= 0, --lr > 0, --g-lr > 0 and 0 <= --beta1, --beta2 < 1")
+    check_at_least(1, epochs=args.epochs, packing=args.packing, d_steps=args.d_steps, g_steps=args.g_steps,
+                   batch_size=args.batch_size, limit=args.limit, toy_samples=args.toy_samples)
+    if not (args.beta1 < 1 and args.beta2 < 1):  # their types refuse NaN, inf and negative values
+        raise InvalidValueError(f"--beta1 and --beta2 must be < 1, got {args.beta1} and {args.beta2}")
     check_at_least(0, samples_every=args.samples_every)
     device = pick_device(args.device)
     check_writable(args.out, folder=True)
@@ -139,17 +138,22 @@ def cmd_walk(args) -> int:
     from PIL import Image
 
     from genprior import zoo
+    from genprior.cli import check_at_least
     from genprior.devices import pick_device
     from genprior.io import atomic_write_bytes, check_writable
     from genprior.models.walks import latent_walk
     from genprior.plotting import save_tiled, tile_images
 
-    if args.frame_ms < 1:
-        raise InvalidValueError(f"--frame-ms must be >= 1, got {args.frame_ms}")
+    check_at_least(1, frame_ms=args.frame_ms)
+    if args.span > torch.finfo(torch.float32).max:
+        raise InvalidValueError(f"--span must be below {torch.finfo(torch.float32).max:.3g} (float32), got {args.span}")
     out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        out = out.with_suffix(".png")
+    if not out.name or out.suffix.lower() not in ("", ".png"):  # a bare stem gets .png
+        raise InvalidValueError(f"--out must name a .png file (the GIF is written beside it), got {args.out!r}")
+    out = out.with_suffix(".png")
+    gif = out.with_suffix(".gif")
     check_writable(out)
+    check_writable(gif)
     device = pick_device(args.device)
     model, _ = zoo.resolve(args.model)
     if not hasattr(model, "latent_dim"):
@@ -170,7 +174,6 @@ def cmd_walk(args) -> int:
     pics = [Image.fromarray(tiles[t]).resize(size, Image.NEAREST) for t in order]
     buf = io.BytesIO()
     pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=args.frame_ms, loop=0)
-    gif = out.with_suffix(".gif")
     atomic_write_bytes(gif, buf.getvalue())
     print(f"{args.kind} walk of {args.model}: {rows} rows x {steps} steps -> {out} and {gif}")
     return 0

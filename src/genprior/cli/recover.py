@@ -13,12 +13,15 @@ TUNING_IMAGES = 50  # held-out images --alpha auto tunes on
 
 
 def _alpha_arg(text: str) -> float | str:
+    from genprior.cli import number_arg
+
     if text == "auto":
         return text
     try:
-        return float(text)
+        float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
+    return number_arg(low=0)(text)
 
 
 def _tuning_slice(evaluated: slice, total: int, count: int = TUNING_IMAGES) -> slice:
@@ -33,28 +36,29 @@ def _tuning_slice(evaluated: slice, total: int, count: int = TUNING_IMAGES) -> s
 
 
 def add_parsers(sub, train_sub) -> None:
-    from genprior.cli import add_data_args, add_device_arg
+    from genprior.cli import add_data_args, add_device_arg, number_arg, seed_arg
     from genprior.evaluate.recovery import METHODS
     from genprior.operators import TASKS
 
     p = sub.add_parser("recover", help="recover images from simulated measurements with a prior or a baseline")
     p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--m", type=int, help="measurements for --task cs")
-    p.add_argument("--keep", type=float, help="fraction of pixels kept for --task inpaint (default 0.2)")
+    p.add_argument("--keep", type=number_arg(low=0, strict=True), help="fraction of pixels kept for --task inpaint (default 0.2)")
     p.add_argument("--block", type=int, help="side of the centred missing square for --task inpaint")
     p.add_argument("--factor", type=int, help="downsampling factor for --task superres (default 4)")
-    p.add_argument("--noise-std", type=float, default=0.1, help="noise level sigma: sqrt(E||eta||^2) (default 0.1)")
+    p.add_argument("--noise-std", type=number_arg(low=0), default=0.1, help="noise level sigma: sqrt(E||eta||^2) (default 0.1)")
     p.add_argument("--noise", choices=("total", "entry"), default="total",
                    help="total: sigma is the noise vector's expected norm (CSGM); entry: each entry's std")
     p.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
     p.add_argument("--model", default=None,
                    help="zoo name or path to a .safetensors/.json pair (default: mnist-vae; for --method hybrid "
                         "mnist-vae-ensemble, three VAEs trained alike from different seeds)")
-    p.add_argument("--lam", type=float, default=0.0, help="latent prior weight lambda in ||y-AG(z)||^2 + lambda||z||^2")
+    p.add_argument("--lam", type=number_arg(low=0), default=None,
+                   help="latent prior weight lambda in ||y-AG(z)||^2 + lambda||z||^2 (default 0)")
     p.add_argument("--restarts", type=int, default=None,
                    help="random starts (default: 10 for csgm, 40 screened to 12 for csgm-fast)")
     p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--lr", type=number_arg(low=0, strict=True), default=0.01)
     p.add_argument("--alpha", type=_alpha_arg, default=None,
                    help="Lasso weight, or auto: the best of 1e-4 .. 0.1 (half a decade apart) on up to "
                         f"{TUNING_IMAGES} images of the same split next to --indices, measured alike (default 0.1, the "
@@ -63,7 +67,7 @@ def add_parsers(sub, train_sub) -> None:
     add_data_args(p)
     p.add_argument("--split", default="test")
     p.add_argument("--indices", default="0:10", help="A:B images of the split (default 0:10)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the operator, the noise and the restarts")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seeds the operator, the noise and the restarts")
     p.add_argument("--out", default=None, help="folder for a PNG grid and the JSON/Markdown report")
     p.add_argument("--json", default=None, help="write the result JSON here")
     add_device_arg(p)
@@ -73,7 +77,7 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--out", default="genprior-demo", help="output folder (default ./genprior-demo)")
     p.add_argument("--n-images", type=int, default=20)
     p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     add_device_arg(p)
     p.set_defaults(func=cmd_demo)
 
@@ -106,6 +110,14 @@ def cmd_recover(args) -> int:
 
     if args.method not in METHODS:
         raise unknown("method", args.method, METHODS)
+    # an option the method does not use is refused rather than ignored (its result would not be what was asked)
+    if args.method in LASSO_METHODS:
+        for flag in ("model", "lam", "restarts"):
+            if getattr(args, flag) is not None:
+                raise InvalidValueError(f"--{flag} belongs to the methods with a generator ({', '.join(LATENT_METHODS)}); "
+                                        f"{args.method} has none")
+    elif args.alpha is not None:
+        raise InvalidValueError(f"--alpha is the Lasso's weight; method {args.method} has none")
     device = pick_device(args.device)
     if args.json:
         check_writable(args.json)
@@ -116,8 +128,6 @@ def cmd_recover(args) -> int:
     images = data.images[evaluated]
     tuning = None
     if args.alpha == "auto":
-        if args.method not in LASSO_METHODS:
-            raise InvalidValueError(f"--alpha auto tunes the Lasso's weight; method {args.method} has none")
         tuning = _tuning_slice(evaluated, len(data))
     if args.model is None:
         args.model = "mnist-vae-ensemble" if args.method == "hybrid" else "mnist-vae"
@@ -141,6 +151,8 @@ def cmd_recover(args) -> int:
                                      seed=args.seed + 3, progress=True)
         tuned = {"alpha_tuned_on": f"{args.split} {tuning.start}:{tuning.stop}",
                  "alpha_tuning_seconds": time.perf_counter() - t0}
+    if args.lam is None:
+        args.lam = 0.0
     res = run_method(args.method, images, op, y, generator=generator, lam=args.lam, restarts=args.restarts,
                      steps=args.steps, lr=args.lr, alpha=args.alpha, seed=args.seed + 2, progress=True)
     result = {"task": args.task, "method": args.method, "m": op.output_size, "n": op.input_size, **res.metrics,

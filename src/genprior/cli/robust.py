@@ -17,6 +17,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def cmd_train_classifier(args) -> int:
     import torch
 
+    from genprior.cli import check_at_least
     from genprior.data import load_dataset
     from genprior.devices import pick_device
     from genprior.io import check_writable
@@ -24,6 +25,8 @@ def cmd_train_classifier(args) -> int:
     from genprior.robust import defenses
     from genprior.train.classifier import train_classifier
 
+    check_at_least(1, epochs=args.epochs, batch_size=args.batch_size, hidden=args.hidden, adv_steps=args.adv_steps,
+                   train_images=args.train_images)
     device = pick_device(args.device)
     check_writable(args.out, folder=True)
     torch.manual_seed(args.seed)
@@ -75,24 +78,25 @@ def _images(args):
 def cmd_attack(args) -> int:
     import torch
 
+    from genprior.cli import check_at_least
     from genprior.devices import pick_device
     from genprior.io import check_writable, write_json
     from genprior.robust.evaluation import build_setup, craft
 
+    check_at_least(1, pgd_steps=args.pgd_steps, steps=args.steps, restarts=args.restarts,
+                   substitute_images=args.substitute_images)
     device = pick_device(args.device)
     for path in (args.json, args.grid):
         if path:
             check_writable(path)
     torch.manual_seed(args.seed)
-    if not args.eps >= 0:
-        raise InvalidValueError(f"--eps must be >= 0, got {args.eps}")
     if args.targeted is not None and not 0 <= args.targeted <= 9:
         raise InvalidValueError(f"--targeted must be a class index 0..9, got {args.targeted}")
     x, y, sl = _images(args)
     x, y = x.to(device), y.to(device)
     setup = build_setup(args.defense, classifier=args.classifier, generator=args.model, steps=args.steps,
                         restarts=args.restarts, seed=args.seed, loss=args.projection_loss, tau=args.tau,
-                        preprocess=None if args.preprocess == "none" else args.preprocess, device=device)
+                        preprocess=None if args.preprocess == "none" else args.preprocess, device=device, progress=True)
     if args.adaptive:
         if args.targeted is not None:
             raise InvalidValueError("--adaptive attacks are untargeted")
@@ -105,7 +109,7 @@ def cmd_attack(args) -> int:
             sub_images = load_dataset(args.dataset, "train", data_dir=args.data_dir).images[:args.substitute_images]
             sub_images = sub_images.to(device)
         x_adv = craft(args.attack, setup.undefended, x, y, eps=args.eps, targeted=args.targeted, steps=args.pgd_steps,
-                      seed=args.seed, substitute_images=sub_images)
+                      seed=args.seed, substitute_images=sub_images, progress=True)
     with torch.no_grad():
         clean_pred = setup.defended(x).argmax(1)
         adv_pred = setup.defended(x_adv).argmax(1)
@@ -151,7 +155,7 @@ def cmd_explain(args) -> int:
     if args.method == "saliency":
         maps = saliency(model, x)
     else:
-        maps = occlusion(model, x, size=args.size, stride=args.stride)
+        maps = occlusion(model, x, size=args.size, stride=args.stride, progress=True)
     import torch
 
     with torch.no_grad():
@@ -162,14 +166,14 @@ def cmd_explain(args) -> int:
 
 
 def add_parsers(sub, train_sub) -> None:
-    from genprior.cli import add_device_arg
+    from genprior.cli import add_device_arg, number_arg, seed_arg
     from genprior.robust.defenses import LOSSES
 
     p = sub.add_parser("attack", help="attack a (defended) classifier and report clean / adversarial accuracy")
     _add_data_args(p)
     p.add_argument("--attack", default="fgsm", help="fgsm, pgd, pgd-l2 or transfer (crafted on the undefended classifier)")
     p.add_argument("--adaptive", action="store_true", help="use the defense-aware attack instead (BPDA + latent for projection)")
-    p.add_argument("--eps", type=float, default=0.3, help="l_inf radius (l_2 radius for pgd-l2); images are in [0, 1]")
+    p.add_argument("--eps", type=number_arg(low=0), default=0.3, help="l_inf radius (l_2 radius for pgd-l2); images are in [0, 1]")
     p.add_argument("--targeted", type=int, default=None, metavar="C", help="targeted attack toward class C")
     p.add_argument("--defense", default="none", help="none, adv-train, distill or projection")
     p.add_argument("--classifier", default=None, help="zoo name or path (default depends on --defense)")
@@ -180,14 +184,14 @@ def add_parsers(sub, train_sub) -> None:
                    help=f"projection loss, one of {', '.join(LOSSES)}: band-likelihood = the generator's Bernoulli "
                         "NLL of the likeliest image within tau of the input (default); "
                         "deadzone = sum max(|G(z)-x| - tau, 0)^2; l2 = Defense-GAN")
-    p.add_argument("--tau", type=float, default=0.3, help="projection: band half-width = the l_inf radius defended")
+    p.add_argument("--tau", type=number_arg(low=0), default=0.3, help="projection: band half-width = the l_inf radius defended")
     p.add_argument("--preprocess", default="none", choices=["none", "binarize"],
                    help="projection: binarize the input at 0.5 before projecting (bit-depth squeezing)")
     p.add_argument("--pgd-steps", type=int, default=40)
     p.add_argument("--substitute-images", type=int, default=10000, help="transfer: training images labelled by the target")
     p.add_argument("--split", default="test")
     p.add_argument("--indices", default="0:100", help="A:B, images A..B-1 of the split")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--grid", default=None, help="write a PNG grid clean / perturbation x10 / adversarial here")
     add_device_arg(p)
@@ -211,16 +215,16 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--out", default="runs/classifier", help="folder for state.* (resume) and model.* (final weights)")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=number_arg(low=0, strict=True), default=1e-3)
     p.add_argument("--channels", type=int, nargs=2, default=[32, 64])
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
     p.add_argument("--init", default=None, help="start from these weights (zoo name or path), e.g. to fine-tune")
-    p.add_argument("--adv-eps", type=float, default=None, help="PGD adversarial training (Madry et al. 2018) at this l_inf eps")
+    p.add_argument("--adv-eps", type=number_arg(low=0, strict=True), default=None, help="PGD adversarial training (Madry et al. 2018) at this l_inf eps")
     p.add_argument("--adv-steps", type=int, default=7, help="PGD steps per batch in adversarial training")
-    p.add_argument("--distill-temperature", type=float, default=None,
+    p.add_argument("--distill-temperature", type=number_arg(low=0, strict=True), default=None,
                    help="defensive distillation (Papernot et al. 2016) at this temperature")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
     add_device_arg(p)
     p.set_defaults(func=cmd_train_classifier)

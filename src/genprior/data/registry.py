@@ -93,10 +93,12 @@ def load_dataset(name: str, split: str = "test", *, data_dir: str | Path | None 
         images, labels = read_idx(img_path), read_idx(lab_path)
         if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
             raise InvalidValueError(f"{img_path}: expected images (N, H, W) and N labels, got {images.shape} and {labels.shape}")
+        if images.dtype != np.uint8:  # pixels are bytes 0..255 in the MNIST format; others would leave [0, 1]
+            raise InvalidValueError(f"{img_path}: image pixels must be unsigned bytes (0..255), got {images.dtype}")
         x = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
     elif name == "mnist-bundled":
         if split != "test":
-            raise InvalidValueError("mnist-bundled holds only the first 500 test images; use --split test")
+            raise InvalidValueError(f"mnist-bundled holds only the first 500 test images: it has no {split} split")
         images, labels = _bundled()
         x = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
     else:  # digits

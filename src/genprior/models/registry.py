@@ -24,14 +24,18 @@ def register(family: str):
 def build_model(architecture: dict) -> nn.Module:
     """Instantiate ``architecture['family']`` with the remaining keys as keyword arguments."""
     _register_builtin()
+    if not isinstance(architecture, dict):
+        raise CheckpointError(f"a config's 'architecture' must be a JSON object, not {type(architecture).__name__}")
     arch = dict(architecture)
     family = arch.pop("family", None)
-    if family not in _BUILDERS:
+    if not isinstance(family, str) or family not in _BUILDERS:
         raise CheckpointError(f"config names unknown model family {family!r}; known: {', '.join(sorted(_BUILDERS))}")
     try:
         return _BUILDERS[family](**arch)
-    except TypeError as e:
-        raise CheckpointError(f"config for model family {family!r} has bad arguments ({e})") from None
+    except (TypeError, ValueError, OverflowError, RuntimeError) as e:
+        # wrong names, types or sizes (a string for a width, a size too large to allocate)
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"config for model family {family!r} has bad arguments ({message})") from None
 
 
 def _register_builtin() -> None:

@@ -22,6 +22,11 @@ def make_operator(task: str, *, shape=(1, 28, 28), m: int | None = None, keep: f
     """Build the operator for a named task (the CLI's ``--task``)."""
     from genprior.errors import InvalidValueError
 
+    uses = {"cs": ("m",), "inpaint": ("keep", "block"), "superres": ("factor",), "denoise": ()}
+    for name, value in (("m", m), ("keep", keep), ("block", block), ("factor", factor)):
+        if value is not None and task in uses and name not in uses[task]:
+            owner = next(t for t, names in uses.items() if name in names)
+            raise InvalidValueError(f"task {task} does not use --{name} (it belongs to task {owner})")
     if task == "cs":
         if m is None:
             raise InvalidValueError("task cs needs --m (the number of measurements)")

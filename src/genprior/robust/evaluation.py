@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError, unknown
 from genprior.robust.attacks import (
@@ -58,8 +59,9 @@ def build_setup(defense: str, *, classifier: str | None = None, undefended: str 
                 generator: str = "mnist-vae", steps: int = 200, restarts: int = 10, pgd_steps: int = 40,
                 bpda_steps: int = 20, bpda_projection: tuple[int, int] = (50, 2), seed: int = 0,
                 loss: str = "band-likelihood", tau: float = 0.3, preprocess: str | None = None,
-                device: torch.device | str = "cpu") -> Setup:
-    """Load the models a defense needs (zoo names or paths) onto ``device`` and wire its adaptive attack."""
+                device: torch.device | str = "cpu", progress: bool = False) -> Setup:
+    """Load the models a defense needs (zoo names or paths) onto ``device`` and wire its adaptive attack
+    (``progress``: bars over its PGD steps and, for the projection, over its three attacks)."""
     from genprior import zoo
 
     if defense not in DEFENSES:
@@ -69,14 +71,17 @@ def build_setup(defense: str, *, classifier: str | None = None, undefended: str 
     base, model = base.to(device), model.to(device)
     info = {"defense": defense, "classifier": classifier or DEFAULT_CLASSIFIER[defense], "undefended": undefended}
     if defense == "none":
-        return Setup(defense, model, model, lambda x, y, eps: pgd(model, x, y, eps=eps, steps=pgd_steps, seed=seed), info)
+        return Setup(defense, model, model, lambda x, y, eps: pgd(model, x, y, eps=eps, steps=pgd_steps, seed=seed,
+                                                                  progress=progress), info)
     if defense == "adv-train":
-        return Setup(defense, model, base, lambda x, y, eps: pgd(model, x, y, eps=eps, steps=pgd_steps, seed=seed), info)
+        return Setup(defense, model, base, lambda x, y, eps: pgd(model, x, y, eps=eps, steps=pgd_steps, seed=seed,
+                                                                 progress=progress), info)
     if defense == "distill":
         t = float(cfg.get("distill_temperature", 100.0))
         scaled = _Scaled(model, t)
         info["temperature"] = t
-        return Setup(defense, model, base, lambda x, y, eps: pgd(scaled, x, y, eps=eps, steps=pgd_steps, seed=seed), info)
+        return Setup(defense, model, base, lambda x, y, eps: pgd(scaled, x, y, eps=eps, steps=pgd_steps, seed=seed,
+                                                                 progress=progress), info)
     gen, gcfg = zoo.resolve(generator)
     gen = gen.to(device)
     proj = ProjectionDefense(model, gen, steps=steps, restarts=restarts, seed=seed, loss=loss, tau=tau,
@@ -86,13 +91,17 @@ def build_setup(defense: str, *, classifier: str | None = None, undefended: str 
                  "bpda_projection_L_R": list(bpda_projection)})
 
     def adaptive(x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
-        proj.attacking = True
-        try:
-            xb = pgd(proj, x, y, eps=eps, steps=bpda_steps, alpha=eps / 4, seed=seed)
-        finally:
-            proj.attacking = False
-        xl = latent_space_attack(proj, x, y, eps=eps)
-        xt = latent_space_attack(proj, x, y, eps=eps, c=1.0, every_class=True)
+        with tqdm(total=3, desc="adaptive attack", disable=not progress, leave=False) as bar:
+            proj.attacking = True
+            try:
+                xb = pgd(proj, x, y, eps=eps, steps=bpda_steps, alpha=eps / 4, seed=seed, progress=progress)
+            finally:
+                proj.attacking = False
+            bar.update()
+            xl = latent_space_attack(proj, x, y, eps=eps)
+            bar.update()
+            xt = latent_space_attack(proj, x, y, eps=eps, c=1.0, every_class=True)
+            bar.update()
         with torch.no_grad():
             ok_b = proj(xb).argmax(1) == y
             ok_l = proj(xl).argmax(1) == y
@@ -103,9 +112,10 @@ def build_setup(defense: str, *, classifier: str | None = None, undefended: str 
 
 
 def craft(attack: str, source: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-          targeted: int | None = None, steps: int = 40, seed: int = 0, substitute_images: torch.Tensor | None = None
-          ) -> torch.Tensor:
-    """Adversarial images from ``source``'s gradients (``transfer``: from a substitute trained on its labels)."""
+          targeted: int | None = None, steps: int = 40, seed: int = 0, substitute_images: torch.Tensor | None = None,
+          progress: bool = False) -> torch.Tensor:
+    """Adversarial images from ``source``'s gradients (``transfer``: from a substitute trained on its labels);
+    ``progress``: bars over PGD's steps and the substitute's training."""
     if attack not in ATTACKS:
         raise unknown("attack", attack, ATTACKS)
     if targeted is not None:
@@ -114,14 +124,16 @@ def craft(attack: str, source: nn.Module, x: torch.Tensor, y: torch.Tensor, *, e
         t = torch.full_like(y, targeted)
         if attack == "fgsm":
             return fgsm_targeted(source, x, t, eps=eps)
-        return pgd(source, x, t, eps=eps, steps=steps, targeted=True, norm="l2" if attack == "pgd-l2" else "linf", seed=seed)
+        return pgd(source, x, t, eps=eps, steps=steps, targeted=True, norm="l2" if attack == "pgd-l2" else "linf", seed=seed,
+                   progress=progress)
     if attack == "fgsm":
         return fgsm(source, x, y, eps=eps)
     if attack in ("pgd", "pgd-l2"):
-        return pgd(source, x, y, eps=eps, steps=steps, norm="l2" if attack == "pgd-l2" else "linf", seed=seed)
+        return pgd(source, x, y, eps=eps, steps=steps, norm="l2" if attack == "pgd-l2" else "linf", seed=seed,
+                   progress=progress)
     if substitute_images is None:
         raise InvalidValueError("the transfer attack needs images to train its substitute on")
-    sub = train_substitute(source, substitute_images, seed=seed)
+    sub = train_substitute(source, substitute_images, seed=seed, progress=progress)
     return transfer_attack(sub, x, y, eps=eps)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError
 from genprior.plotting import pyplot, save_figure
@@ -40,8 +41,9 @@ def saliency(model: Model, x: torch.Tensor, target: torch.Tensor | int | None = 
 
 @torch.no_grad()
 def occlusion(model: Model, x: torch.Tensor, target: torch.Tensor | int | None = None, *, size: int = 6,
-              stride: int = 2, fill: float = 0.0, batch_size: int = 2048) -> torch.Tensor:
-    """Occlusion sensitivity: drop in ``p(c | x)`` when a ``size x size`` square is set to ``fill``.
+              stride: int = 2, fill: float = 0.0, batch_size: int = 2048, progress: bool = False) -> torch.Tensor:
+    """Occlusion sensitivity: drop in ``p(c | x)`` when a ``size x size`` square is set to ``fill`` (``progress``: a
+    bar over the squares).
 
     Returns ``(B, (H - size) // stride + 1, (W - size) // stride + 1)``; entry ``(b, i, j)`` is for the square
     with top-left corner ``(i * stride, j * stride)``. Large positive values mark evidence for class ``c``.
@@ -56,6 +58,7 @@ def occlusion(model: Model, x: torch.Tensor, target: torch.Tensor | int | None =
     corners = [(i, j) for i in ys for j in xs]
     drops = torch.empty(b, len(corners), device=x.device)
     per = max(1, batch_size // b)
+    bar = tqdm(total=len(corners), desc="occlusion", disable=not progress, leave=False)
     for s in range(0, len(corners), per):
         chunk = corners[s:s + per]
         occluded = x.unsqueeze(0).repeat(len(chunk), 1, 1, 1, 1)  # (P, B, C, H, W)
@@ -63,6 +66,8 @@ def occlusion(model: Model, x: torch.Tensor, target: torch.Tensor | int | None =
             occluded[k, :, :, i:i + size, j:j + size] = fill
         p = F.softmax(model(occluded.flatten(0, 1)), 1).view(len(chunk), b, -1)
         drops[:, s:s + len(chunk)] = (p0[None] - p.gather(2, c[None, :, None].expand(len(chunk), b, 1))[..., 0]).T
+        bar.update(len(chunk))
+    bar.close()
     return drops.view(b, len(ys), len(xs))
 
 

@@ -51,7 +51,7 @@ from genprior.errors import InvalidValueError, ShapeError
 from genprior.models.checkpoint import save_model
 from genprior.plotting import save_tiled
 from genprior.train.gan import GANPair
-from genprior.train.state import load_training_state, save_training_state
+from genprior.train.state import save_training_state, start_or_resume
 
 
 def update_k(k: float, loss_real: float, loss_fake: float, *, gamma: float, lambda_k: float) -> float:
@@ -112,9 +112,11 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
             "batch_size": batch_size, "lr": lr, "betas": list(betas), "data": data_info or {}, "command": command,
             "resumed_with": []}
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None and resume and (out / "state.json").exists():
-        info = load_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng)
-        info.setdefault("resumed_with", []).append({"after_epoch": info["epoch"], "command": command})
+    if out is not None:
+        info = start_or_resume(out / "state", resume=resume, info=info, model=pair, optimizers=optimizers, rng=rng,
+                               settings=("seed", "gamma", "lambda_k", "batch_size", "lr", "betas", "data"))
+        if info["epoch"]:
+            info.setdefault("resumed_with", []).append({"after_epoch": info["epoch"], "command": command})
     device = device_of(generator)
     fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
     n = len(data)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError
 from genprior.models.checkpoint import save_model
-from genprior.train.state import load_training_state, save_training_state
+from genprior.train.state import save_training_state, start_or_resume
 
 Perturb = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -68,8 +68,10 @@ def train_classifier(model: nn.Module, train_images: torch.Tensor, train_labels:
             "temperature": temperature, "data": data_info or {}, **(extra_info or {}),
             "command": "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
     state_path = Path(out_dir) / "state" if out_dir is not None else None
-    if resume and state_path is not None and state_path.with_suffix(".json").exists():
-        info = load_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng)
+    if state_path is not None:
+        info = start_or_resume(state_path, resume=resume, info=info,
+                               settings=("seed", "batch_size", "lr", "temperature", "data", *(extra_info or {})),
+                               model=model, optimizers={"adam": opt}, rng=rng)
     n = len(train_images)
     device = device_of(model)
     while info["epoch"] < epochs:

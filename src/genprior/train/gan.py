@@ -40,7 +40,7 @@ from genprior.errors import InvalidValueError, unknown
 from genprior.models.checkpoint import save_model
 from genprior.models.pack import PackedDiscriminator
 from genprior.plotting import pyplot, save_figure, save_tiled
-from genprior.train.state import load_training_state, save_training_state
+from genprior.train.state import save_training_state, start_or_resume
 
 GENERATOR_LOSSES = ("minimax", "nonsaturating")
 
@@ -147,9 +147,12 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
             "g_lr": g_lr, "betas": list(betas),
             "data": data_info or {}, "command": command, "resumed_with": []}
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None and resume and (out / "state.json").exists():
-        info = load_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng)
-        info.setdefault("resumed_with", []).append({"after_epoch": info["epoch"], "command": command})
+    if out is not None:
+        info = start_or_resume(out / "state", resume=resume, info=info, model=pair, optimizers=optimizers, rng=rng,
+                               settings=("seed", "loss", "packing", "d_steps", "g_steps", "batch_size", "lr", "g_lr",
+                                         "betas", "data"))
+        if info["epoch"]:
+            info.setdefault("resumed_with", []).append({"after_epoch": info["epoch"], "command": command})
     fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
     fixed_y = None
     if labels is not None:  # a 10 x K grid: row c shows class c

@@ -61,3 +61,33 @@ def load_training_state(path: str | Path, *, model: nn.Module, optimizers: dict[
     except (KeyError, RuntimeError, ValueError) as e:
         raise CheckpointError(f"training state {path} is incomplete or corrupt ({e})") from None
     return {k: v for k, v in meta.items() if k not in ("architecture", "optimizers")}
+
+
+def start_or_resume(path: str | Path, *, resume: bool, info: dict, settings: tuple[str, ...], model: nn.Module,
+                    optimizers: dict[str, torch.optim.Optimizer], rng: torch.Generator) -> dict:
+    """The ``info`` a training loop starts from: its fresh ``info`` when ``path.*`` holds no state, else (with
+    ``resume``) the state saved there, loaded into ``model``, ``optimizers`` and ``rng``.
+
+    Nothing is overwritten by mistake and nothing is resumed under other settings: a state there without ``resume``
+    (another run's, or this one's to be continued), half a state (one of ``path.json`` / ``path.safetensors``), or a
+    saved value of one of ``settings`` (keys of ``info``: the loss, the learning rate, the data ...) other than this
+    run's raises ``CheckpointError`` before any weights are touched. Settings a state written by older code lacks are
+    not compared.
+    """
+    path = Path(path)
+    sidecar, weights = path.with_suffix(".json"), path.with_suffix(".safetensors")
+    present = [f for f in (sidecar, weights) if f.exists()]
+    if not present:
+        return info
+    if not resume:
+        raise CheckpointError(f"{path.parent} already holds a training state ({present[0].name}): resume it "
+                              "(--resume) or write to another folder")
+    if len(present) == 1:
+        missing = weights if present[0] == sidecar else sidecar
+        raise CheckpointError(f"training state {path} is incomplete: {present[0].name} without {missing.name}")
+    saved = read_json(sidecar)
+    for key in settings:
+        if key in saved and saved[key] != info[key]:
+            raise CheckpointError(f"cannot resume {path}: it was trained with {key} = {saved[key]!r}, this run "
+                                  f"asks for {info[key]!r}")
+    return load_training_state(path, model=model, optimizers=optimizers, rng=rng)

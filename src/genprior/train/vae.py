@@ -20,7 +20,7 @@ from genprior.devices import device_of
 from genprior.errors import InvalidValueError, check_sizes
 from genprior.models.checkpoint import save_model
 from genprior.models.vae import VAE
-from genprior.train.state import load_training_state, save_training_state
+from genprior.train.state import save_training_state, start_or_resume
 
 
 @torch.no_grad()
@@ -60,8 +60,9 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
             "batch_size": batch_size, "lr": lr, "data": data_info or {},
             "command": "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
     state_path = out_dir / "state"
-    if resume and state_path.with_suffix(".json").exists():
-        info = load_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng)
+    info = start_or_resume(state_path, resume=resume, info=info, settings=("seed", "batch_size", "lr", "data"),
+                           model=model, optimizers={"adam": opt}, rng=rng)
+    if info["epoch"]:
         info.setdefault("improved_epoch", 0)
         info.setdefault("improved_nelbo", math.inf)
         for h in info["history"]:  # states written before min_delta existed: replay the rule

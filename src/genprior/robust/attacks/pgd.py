@@ -7,6 +7,7 @@ attacks", Sec. 2.1; the saddle-point problem is their Eq. (2.1)): from a random 
 from __future__ import annotations
 
 import torch
+from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError
 from genprior.robust.attacks._common import (
@@ -33,11 +34,12 @@ def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
 
 def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "linf", steps: int = 40,
         alpha: float | None = None, random_start: bool = True, targeted: bool = False,
-        seed: int | torch.Generator = 0) -> torch.Tensor:
+        seed: int | torch.Generator = 0, progress: bool = False) -> torch.Tensor:
     """PGD attack; ``x`` ``(B, C, H, W)`` in [0, 1], ``y`` ``(B,)`` true labels (target labels if ``targeted``).
 
     ``alpha`` defaults to ``2.5 * eps / steps`` (Madry et al.'s choice). The random start is uniform in the
-    l_inf ball, or uniform in direction with radius ``eps * U^(1/n)`` in the l_2 ball.
+    l_inf ball, or uniform in direction with radius ``eps * U^(1/n)`` in the l_2 ball. ``progress``: a bar over
+    the steps.
     """
     if norm not in NORMS:
         raise InvalidValueError(f"unknown norm {norm!r}; choose one of: {', '.join(NORMS)}")
@@ -61,7 +63,7 @@ def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str
             delta = d / _l2_norm(d) * r.view(-1, *([1] * (x0.dim() - 1)))
     xa = (x0 + delta).clamp(0, 1)
     sign = -1.0 if targeted else 1.0
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc="PGD", disable=not progress, leave=False):
         grad, _ = loss_gradient(model, xa, y)
         step = grad.sign() if norm == "linf" else grad / _l2_norm(grad)
         xa = (x0 + project(xa + sign * alpha * step - x0, eps, norm)).clamp(0, 1).detach()
