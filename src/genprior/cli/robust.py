@@ -7,6 +7,8 @@ from pathlib import Path
 
 from genprior.errors import InvalidValueError
 
+SUBSTITUTE_IMAGES = 10_000  # the transfer attack's substitute is trained on this many labelled training images
+
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     from genprior.cli import add_data_args
@@ -85,6 +87,20 @@ def cmd_attack(args) -> int:
 
     check_at_least(1, pgd_steps=args.pgd_steps, steps=args.steps, restarts=args.restarts,
                    substitute_images=args.substitute_images)
+    # options of one defense or attack are refused with another rather than ignored; unset, they take
+    # build_setup's defaults
+    projection = {"generator": args.model, "steps": args.steps, "restarts": args.restarts, "loss": args.projection_loss,
+                  "tau": args.tau, "preprocess": args.preprocess}
+    flags = {"generator": "model", "loss": "projection-loss"}
+    given = [f"--{flags.get(k, k)}" for k, v in projection.items() if v is not None]
+    if given and args.defense != "projection":
+        raise InvalidValueError(f"{given[0]} is an option of --defense projection, not of {args.defense}")
+    if args.adaptive and args.attack is not None:
+        raise InvalidValueError("--adaptive is the defense-aware attack; it takes no --attack")
+    if args.substitute_images is not None and args.attack != "transfer":
+        raise InvalidValueError("--substitute-images is an option of --attack transfer")
+    args.attack = args.attack or "fgsm"
+    args.substitute_images = args.substitute_images or SUBSTITUTE_IMAGES
     device = pick_device(args.device)
     for path in (args.json, args.grid):
         if path:
@@ -94,9 +110,10 @@ def cmd_attack(args) -> int:
         raise InvalidValueError(f"--targeted must be a class index 0..9, got {args.targeted}")
     x, y, sl = _images(args)
     x, y = x.to(device), y.to(device)
-    setup = build_setup(args.defense, classifier=args.classifier, generator=args.model, steps=args.steps,
-                        restarts=args.restarts, seed=args.seed, loss=args.projection_loss, tau=args.tau,
-                        preprocess=None if args.preprocess == "none" else args.preprocess, device=device, progress=True)
+    projection["preprocess"] = None if args.preprocess == "none" else args.preprocess
+    setup = build_setup(args.defense, classifier=args.classifier, pgd_steps=args.pgd_steps, seed=args.seed, device=device,
+                        progress=True,
+                        **{k: v for k, v in projection.items() if v is not None})
     if args.adaptive:
         if args.targeted is not None:
             raise InvalidValueError("--adaptive attacks are untargeted")
@@ -171,24 +188,27 @@ def add_parsers(sub, train_sub) -> None:
 
     p = sub.add_parser("attack", help="attack a (defended) classifier and report clean / adversarial accuracy")
     _add_data_args(p)
-    p.add_argument("--attack", default="fgsm", help="fgsm, pgd, pgd-l2 or transfer (crafted on the undefended classifier)")
+    p.add_argument("--attack", default=None,
+                   help="fgsm (default), pgd, pgd-l2 or transfer (crafted on the undefended classifier)")
     p.add_argument("--adaptive", action="store_true", help="use the defense-aware attack instead (BPDA + latent for projection)")
     p.add_argument("--eps", type=number_arg(low=0), default=0.3, help="l_inf radius (l_2 radius for pgd-l2); images are in [0, 1]")
     p.add_argument("--targeted", type=int, default=None, metavar="C", help="targeted attack toward class C")
     p.add_argument("--defense", default="none", help="none, adv-train, distill or projection")
     p.add_argument("--classifier", default=None, help="zoo name or path (default depends on --defense)")
-    p.add_argument("--model", default="mnist-vae", help="generator for --defense projection (zoo name or path)")
-    p.add_argument("--steps", type=int, default=200, help="projection: Adam steps L")
-    p.add_argument("--restarts", type=int, default=10, help="projection: random restarts R")
-    p.add_argument("--projection-loss", default="band-likelihood",
+    p.add_argument("--model", default=None, help="generator for --defense projection (zoo name or path; default mnist-vae)")
+    p.add_argument("--steps", type=int, default=None, help="projection: Adam steps L (default 200)")
+    p.add_argument("--restarts", type=int, default=None, help="projection: random restarts R (default 10)")
+    p.add_argument("--projection-loss", default=None,
                    help=f"projection loss, one of {', '.join(LOSSES)}: band-likelihood = the generator's Bernoulli "
                         "NLL of the likeliest image within tau of the input (default); "
                         "deadzone = sum max(|G(z)-x| - tau, 0)^2; l2 = Defense-GAN")
-    p.add_argument("--tau", type=number_arg(low=0), default=0.3, help="projection: band half-width = the l_inf radius defended")
-    p.add_argument("--preprocess", default="none", choices=["none", "binarize"],
+    p.add_argument("--tau", type=number_arg(low=0), default=None,
+                   help="projection: band half-width = the l_inf radius defended (default 0.3)")
+    p.add_argument("--preprocess", default=None, choices=["none", "binarize"],
                    help="projection: binarize the input at 0.5 before projecting (bit-depth squeezing)")
     p.add_argument("--pgd-steps", type=int, default=40)
-    p.add_argument("--substitute-images", type=int, default=10000, help="transfer: training images labelled by the target")
+    p.add_argument("--substitute-images", type=int, default=None,
+                   help=f"transfer: training images labelled by the target (default {SUBSTITUTE_IMAGES})")
     p.add_argument("--split", default="test")
     p.add_argument("--indices", default="0:100", help="A:B, images A..B-1 of the split")
     p.add_argument("--seed", type=seed_arg, default=0)
