@@ -240,9 +240,12 @@ def test_cli_train_toy_and_walk(tmp_path, capsys):
     save_model(tmp_path / "dc", G)
     for kind in ("linear", "spherical", "coordinate"):
         png = tmp_path / f"{kind}.png"
-        assert main(["walk", "--model", str(tmp_path / "dc"), "--kind", kind, "--steps", "4", "--rows", "2",
-                     "--coord", "4", "--out", str(png)]) == 0
+        coord = ["--coord", "4"] if kind == "coordinate" else []
+        assert main(["walk", "--model", str(tmp_path / "dc"), "--kind", kind, "--steps", "4", "--rows", "2", *coord,
+                     "--out", str(png)]) == 0
         assert png.exists() and png.with_suffix(".gif").exists()
+    # --coord belongs to the coordinate walk, and is refused with the others rather than ignored
+    assert main(["walk", "--model", str(tmp_path / "dc"), "--kind", "linear", "--coord", "4", "--out", str(png)]) == 2
     assert main(["walk", "--model", str(tmp_path / "dc"), "--kind", "coordinate", "--coord", "5",
                  "--out", str(tmp_path / "x.png")]) == 2
     assert main(["walk", "--model", str(tmp_path / "dc"), "--kind", "zigzag", "--out", str(tmp_path / "x.png")]) == 2
@@ -259,3 +262,13 @@ def test_slerp_endpoints_and_norm():
     u1 = torch.nn.functional.normalize(z1, dim=1)
     assert torch.allclose(slerp(u0, u1, t).norm(dim=2), torch.ones(3, 5), atol=1e-5)  # stays on the sphere
     assert torch.allclose(lerp(z0, z1, t)[:, 2], (z0 + z1) / 2)
+
+
+def test_latent_walk_decodes_in_chunks_to_the_same_frames():
+    from genprior import zoo
+    from genprior.models.walks import latent_walk
+
+    generator = zoo.load("mnist-dcgan")
+    whole = latent_walk(generator, "spherical", rows=3, steps=5, seed=1)
+    chunked = latent_walk(generator, "spherical", rows=3, steps=5, seed=1, chunk=4)
+    assert whole.shape == (3, 5, 1, 28, 28) and torch.allclose(whole, chunked, atol=1e-5)

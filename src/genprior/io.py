@@ -44,6 +44,8 @@ def check_writable(path: str | Path, *, folder: bool = False) -> Path:
     """Make sure results can be written to ``path`` (a file, or with ``folder=True`` a folder) before any work is
     done, and return it as a ``Path``. Nothing is created: the nearest folder that exists on the way must be one
     this process may write in. Raises :class:`~genprior.errors.OutputError` naming the path and the reason."""
+    if not str(path).strip():  # Path("") would be the working folder
+        raise OutputError("the output path is empty")
     path = Path(path)
     what = f"{'into the folder' if folder else 'the file'} {path}"
     if path.exists() and path.is_dir() != folder:

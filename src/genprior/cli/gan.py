@@ -56,8 +56,8 @@ def add_parsers(sub, train_sub) -> None:
     w.add_argument("--kind", default="spherical", help=f"walk: {', '.join(WALKS)}")
     w.add_argument("--steps", type=int, default=10, help="frames per walk (columns of the grid)")
     w.add_argument("--rows", type=int, default=6, help="independent walks (rows of the grid)")
-    w.add_argument("--coord", type=int, default=0, help="latent coordinate for --kind coordinate")
-    w.add_argument("--span", type=number_arg(low=0, strict=True), default=3.0, help="coordinate traversal runs over [-span, span]")
+    w.add_argument("--coord", type=int, default=None, help="latent coordinate for --kind coordinate (default 0)")
+    w.add_argument("--span", type=number_arg(low=0, strict=True), default=None, help="coordinate traversal runs over [-span, span]")
     w.add_argument("--label", type=int, default=None, help="class to hold fixed for a conditional generator (default 0)")
     w.add_argument("--seed", type=seed_arg, default=0)
     w.add_argument("--out", default="walk.png", help="PNG grid (a bare name gets .png); the GIF is written beside it (same stem, .gif)")
@@ -145,6 +145,10 @@ def cmd_walk(args) -> int:
     from genprior.plotting import save_tiled, tile_images
 
     check_at_least(1, frame_ms=args.frame_ms)
+    if args.kind != "coordinate" and (args.coord is not None or args.span is not None):
+        raise InvalidValueError(f"--{'coord' if args.coord is not None else 'span'} is an option of --kind coordinate")
+    args.coord = 0 if args.coord is None else args.coord
+    args.span = 3.0 if args.span is None else args.span
     if args.span > torch.finfo(torch.float32).max:
         raise InvalidValueError(f"--span must be below {torch.finfo(torch.float32).max:.3g} (float32), got {args.span}")
     out = Path(args.out)
@@ -163,7 +167,7 @@ def cmd_walk(args) -> int:
     elif args.label is not None:
         raise InvalidValueError(f"--label needs a conditional generator; {args.model} is not one")
     frames = latent_walk(model.to(device), args.kind, rows=args.rows, steps=args.steps, coord=args.coord, span=args.span,
-                         seed=args.seed)
+                         seed=args.seed, progress=True)
     rows, steps = frames.shape[:2]
     save_tiled(out, frames.reshape(rows * steps, *frames.shape[2:]), nrow=steps)
     # GIF: frame t shows every walk at step t, side by side; played forward then back

@@ -119,9 +119,9 @@ def cmd_recover(args) -> int:
     elif args.alpha is not None:
         raise InvalidValueError(f"--alpha is the Lasso's weight; method {args.method} has none")
     device = pick_device(args.device)
-    if args.json:
+    if args.json is not None:
         check_writable(args.json)
-    if args.out:
+    if args.out is not None:
         check_writable(args.out, folder=True)
     data = load_dataset(args.dataset, args.split, data_dir=args.data_dir)
     evaluated = parse_indices(args.indices, len(data))
@@ -163,9 +163,9 @@ def cmd_recover(args) -> int:
                           "alpha": args.alpha, **tuned, "keep": args.keep, "block": args.block, "factor": args.factor}}
     print(json.dumps({k: result[k] for k in ("task", "method", "m", "n_images", "mse_per_pixel", "mse_se", "psnr",
                                              "ssim", "seconds")}))
-    if args.json:
+    if args.json is not None:
         write_json(args.json, result)
-    if args.out:
+    if args.out is not None:
         out = Path(args.out)
         save_image_grid(out / "recovery.png", {"truth": images, "measured": op.as_image(y), args.method: res.x},
                         title=f"{args.task}, m={op.output_size}, {args.method}")

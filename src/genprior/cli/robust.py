@@ -103,7 +103,7 @@ def cmd_attack(args) -> int:
     args.substitute_images = args.substitute_images or SUBSTITUTE_IMAGES
     device = pick_device(args.device)
     for path in (args.json, args.grid):
-        if path:
+        if path is not None:
             check_writable(path)
     torch.manual_seed(args.seed)
     if args.targeted is not None and not 0 <= args.targeted <= 9:
@@ -141,9 +141,9 @@ def cmd_attack(args) -> int:
           f"clean accuracy {result['clean_accuracy']:.3f}, adversarial accuracy {result['adversarial_accuracy']:.3f}")
     if args.targeted is not None:
         print(f"targeted toward class {args.targeted}: success rate {result['target_success_rate']:.3f}")
-    if args.json:
+    if args.json is not None:
         write_json(args.json, result)
-    if args.grid:
+    if args.grid is not None:
         from genprior.robust.saliency import save_adversarial_grid
 
         k = min(10, len(y))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from tqdm.auto import tqdm
 
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError, unknown
@@ -44,9 +45,10 @@ def traverse(z: torch.Tensor, coord: int, values: torch.Tensor) -> torch.Tensor:
 
 
 def latent_walk(generator, kind: str, *, rows: int = 6, steps: int = 10, coord: int = 0, span: float = 3.0,
-                seed: int = 0) -> torch.Tensor:
+                seed: int = 0, chunk: int = 1024, progress: bool = False) -> torch.Tensor:
     """Images of a latent walk, ``(rows, steps, C, H, W)`` in [0, 1] on the CPU; ``z ~ N(0, I)`` drawn on the CPU from
-    ``seed`` (the same walk on every device) and decoded on the generator's device."""
+    ``seed`` (the same walk on every device) and decoded on the generator's device, ``chunk`` latents at a time
+    (``progress``: a bar over them)."""
     if kind not in WALKS:
         raise unknown("walk", kind, WALKS)
     if rows < 1 or steps < 1:
@@ -63,8 +65,10 @@ def latent_walk(generator, kind: str, *, rows: int = 6, steps: int = 10, coord: 
         zs = slerp(z0, z1, t)
     else:
         zs = traverse(z0, coord, torch.linspace(-span, span, steps))
+    flat, device = zs.reshape(rows * steps, k), device_of(generator)
     with torch.no_grad():
-        x = generator(zs.reshape(rows * steps, k).to(device_of(generator))).cpu()
+        x = torch.cat([generator(flat[i:i + chunk].to(device)).cpu()
+                       for i in tqdm(range(0, len(flat), chunk), desc="decoding", disable=not progress, leave=False)])
     if x.dim() != 4:
         raise ShapeError(f"walks need an image generator (output (B, C, H, W)); this one gives {tuple(x.shape[1:])}")
     return x.reshape(rows, steps, *x.shape[1:]).clamp(0, 1)
