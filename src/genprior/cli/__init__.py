@@ -65,20 +65,40 @@ def add_device_arg(p: argparse.ArgumentParser) -> None:
                    help="where to compute: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:N, mps")
 
 
-def cmd_train_vae(args) -> int:
+def add_training_args(p: argparse.ArgumentParser, *, samples: bool = False) -> None:
+    """The options every ``train`` command takes (``--seed``, ``--resume``, ``--device``); with ``samples``, the GAN
+    trainers' ``--samples-every`` and ``--quiet`` too."""
+    if samples:
+        p.add_argument("--samples-every", type=int, default=1, help="save a sample grid every N epochs (0: never)")
+    p.add_argument("--seed", type=seed_arg, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/state.* (another run's state is refused)")
+    if samples:
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_arg(p)
+
+
+def load_training_data(args) -> tuple:
+    """A train command's start: its device, a check that ``args.out`` can be written, the global seed, and the
+    data set's ``(train, test)`` splits. Returns ``(device, train, test)``."""
     import torch
 
     from genprior.data import load_dataset
     from genprior.devices import pick_device
     from genprior.io import check_writable
-    from genprior.models.vae import VAE
-    from genprior.train.vae import train_vae
 
     device = pick_device(args.device)
     check_writable(args.out, folder=True)
     torch.manual_seed(args.seed)
     train = load_dataset(args.dataset, "train", data_dir=args.data_dir)
     test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
+    return device, train, test
+
+
+def cmd_train_vae(args) -> int:
+    from genprior.models.vae import VAE
+    from genprior.train.vae import train_vae
+
+    device, train, test = load_training_data(args)
     model = VAE(output_shape=tuple(train.images.shape[1:]), hidden=tuple(args.hidden), latent_dim=args.latent_dim).to(device)
     info = train_vae(model, train.images, test.images, out_dir=args.out, max_epochs=args.epochs, patience=args.patience,
                      min_delta=args.min_delta,
@@ -130,9 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=number_arg(low=0, strict=True), default=1e-3)
     p.add_argument("--hidden", type=int, nargs="+", default=[500, 500])
     p.add_argument("--latent-dim", type=int, default=20)
-    p.add_argument("--seed", type=seed_arg, default=0)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
-    add_device_arg(p)
+    add_training_args(p)
     p.set_defaults(func=cmd_train_vae)
 
     p_zoo = sub.add_parser("zoo", help="the pretrained models shipped with genprior")

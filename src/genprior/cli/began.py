@@ -15,7 +15,7 @@ DEFAULTS = {"paper": {"hidden_dim": 64, "channels": 32}, "bottleneck": {"hidden_
 
 def add_parsers(sub, train_sub) -> None:
     """Add ``train began`` to ``train_sub``."""
-    from genprior.cli import add_data_args, add_device_arg, number_arg, seed_arg
+    from genprior.cli import add_data_args, add_training_args, number_arg
 
     p = train_sub.add_parser("began", help="a BEGAN (boundary equilibrium GAN: autoencoder discriminator)")
     add_data_args(p)
@@ -34,11 +34,7 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--beta1", type=number_arg(low=0), default=0.5)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--samples-every", type=int, default=1, help="save a sample grid every N epochs (0: never)")
-    p.add_argument("--seed", type=seed_arg, default=0)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_device_arg(p)
+    add_training_args(p, samples=True)
     p.set_defaults(func=cmd_train_began)
 
 

@@ -18,7 +18,13 @@ TOY_SETS = ("ring", "grid")
 
 def add_parsers(sub, train_sub) -> None:
     """Add ``train gan`` to ``train_sub`` and ``walk`` to ``sub``."""
-    from genprior.cli import add_data_args, add_device_arg, number_arg, seed_arg
+    from genprior.cli import (
+        add_data_args,
+        add_device_arg,
+        add_training_args,
+        number_arg,
+        seed_arg,
+    )
     from genprior.train.gan import GENERATOR_LOSSES
 
     p = train_sub.add_parser("gan", help="a GAN (DCGAN for images, MLP for 2-D ring/grid), optionally packed (PacGAN)")
@@ -44,11 +50,7 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--d-hidden", type=int, nargs="+", default=[200, 200, 200], help="MLP discriminator widths")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images / 2-D samples")
     p.add_argument("--toy-samples", type=int, default=100_000, help="training points drawn for ring/grid")
-    p.add_argument("--samples-every", type=int, default=1, help="save a sample grid every N epochs (0: never)")
-    p.add_argument("--seed", type=seed_arg, default=0)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_device_arg(p)
+    add_training_args(p, samples=True)
     p.set_defaults(func=cmd_train_gan)
 
     w = sub.add_parser("walk", help="latent walks of a generator: PNG grid + animated GIF")

@@ -17,23 +17,14 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train_classifier(args) -> int:
-    import torch
-
-    from genprior.cli import check_at_least
-    from genprior.data import load_dataset
-    from genprior.devices import pick_device
-    from genprior.io import check_writable
+    from genprior.cli import check_at_least, load_training_data
     from genprior.models.classifier import Classifier
     from genprior.robust import defenses
     from genprior.train.classifier import train_classifier
 
     check_at_least(1, epochs=args.epochs, batch_size=args.batch_size, hidden=args.hidden, adv_steps=args.adv_steps,
                    train_images=args.train_images)
-    device = pick_device(args.device)
-    check_writable(args.out, folder=True)
-    torch.manual_seed(args.seed)
-    train = load_dataset(args.dataset, "train", data_dir=args.data_dir)
-    test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
+    device, train, test = load_training_data(args)
     if args.train_images is not None:
         if not 0 < args.train_images <= len(train):
             raise InvalidValueError(f"--train-images must be in 1..{len(train)}")
@@ -183,7 +174,7 @@ def cmd_explain(args) -> int:
 
 
 def add_parsers(sub, train_sub) -> None:
-    from genprior.cli import add_device_arg, number_arg, seed_arg
+    from genprior.cli import add_device_arg, add_training_args, number_arg, seed_arg
     from genprior.robust.defenses import LOSSES
 
     p = sub.add_parser("attack", help="attack a (defended) classifier and report clean / adversarial accuracy")
@@ -244,7 +235,5 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--adv-steps", type=int, default=7, help="PGD steps per batch in adversarial training")
     p.add_argument("--distill-temperature", type=number_arg(low=0, strict=True), default=None,
                    help="defensive distillation (Papernot et al. 2016) at this temperature")
-    p.add_argument("--seed", type=seed_arg, default=0)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/state.* if present")
-    add_device_arg(p)
+    add_training_args(p)
     p.set_defaults(func=cmd_train_classifier)
