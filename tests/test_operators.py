@@ -121,3 +121,42 @@ def test_every_operator_names_a_wrong_image_shape_and_refuses_nan_images(name, m
     x[0, 0, 0, 0] = float("nan")
     with pytest.raises(InvalidValueError, match=r"images contain NaN or infinite values \(1 entries\)"):
         op.measure(x)
+
+
+@pytest.mark.parametrize("name,make", ALL, ids=[n for n, _ in ALL])
+def test_every_operator_refuses_empty_and_non_float_batches_and_measures_float64(name, make):
+    op = make()
+    c, h, w = op.input_shape
+    with pytest.raises(ShapeError, match=rf"{op.name} got an empty batch of images"):
+        op.measure(torch.rand(0, c, h, w))
+    for dtype in (torch.int64, torch.bool, torch.complex64):
+        with pytest.raises(InvalidValueError, match=rf"images of a real floating dtype, got {dtype}"):
+            op(torch.ones(2, c, h, w, dtype=dtype))
+    x = torch.rand(2, c, h, w, generator=torch.Generator().manual_seed(0))
+    y64 = op(x.double())  # float64 images are measured in float64 (Gaussian casts its matrix)
+    assert y64.dtype == torch.float64 and torch.allclose(y64.float(), op(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("name,make", LINEAR, ids=[n for n, _ in LINEAR])
+def test_every_adjoint_checks_its_measurements(name, make):
+    op = make()
+    m = op.output_size
+    with pytest.raises(ShapeError, match=rf"expects measurements of shape \(B, {m}\), got \(2, {m + 1}\)"):
+        op.adjoint(torch.rand(2, m + 1))
+    with pytest.raises(ShapeError, match=rf"got \({m},\)"):
+        op.adjoint(torch.rand(m))  # one vector is not a batch
+    with pytest.raises(ShapeError, match="empty batch of measurements"):
+        op.adjoint(torch.rand(0, m))
+
+
+@pytest.mark.parametrize("make", [lambda: Inpaint(shape=(8, 8), keep=0.5), lambda: Downsample(factor=2, shape=(8, 8)),
+                                  lambda: Gaussian(m=5, shape=(1, -8, 8)), lambda: Identity(shape="abc"),
+                                  lambda: Gaussian(m=5, shape=(1, 2.5, 8))])
+def test_operators_name_a_bad_image_shape(make):
+    with pytest.raises(ShapeError, match="image shape must be"):
+        make()
+
+
+def test_an_operator_composes_only_with_an_operator():
+    with pytest.raises(InvalidValueError, match="composes only with another operator, got int"):
+        Identity(shape=(1, 4, 4)) @ 3

@@ -16,6 +16,28 @@ from genprior.errors import InvalidValueError, ShapeError
 NOISE_CONVENTIONS = ("total", "entry")
 
 
+def check_image_shape(shape) -> tuple[int, int, int]:
+    """``shape`` as a ``(C, H, W)`` tuple of positive integers, else ``ShapeError`` naming it."""
+    try:
+        out = tuple(int(s) for s in shape)
+        whole = all(int(s) == s for s in shape)
+    except (TypeError, ValueError):
+        raise ShapeError(f"image shape must be (C, H, W), got {shape!r}") from None
+    if len(out) != 3 or min(out) <= 0 or not whole:
+        raise ShapeError(f"image shape must be (C, H, W) with positive integer sizes, got {shape!r}")
+    return out
+
+
+def _check_batch(t, owner: str, what: str, expected: str) -> None:
+    """A tensor of real floating point values with at least one row, else a ``ShapeError`` / ``InvalidValueError``."""
+    if not torch.is_tensor(t):
+        raise ShapeError(f"{owner} expects {what} as a torch tensor of shape {expected}, got {type(t).__name__}")
+    if not t.is_floating_point():
+        raise InvalidValueError(f"{owner} expects {what} of a real floating dtype, got {t.dtype}")
+    if t.shape[0] == 0:
+        raise ShapeError(f"{owner} got an empty batch of {what} (shape {tuple(t.shape)})")
+
+
 class Operator:
     """A measurement operator from images ``(B, *input_shape)`` to vectors ``(B, output_size)``.
 
@@ -26,9 +48,7 @@ class Operator:
     linear: bool = False
 
     def __init__(self, input_shape, output_size: int, *, noise_std: float = 0.0, noise: str = "total"):
-        self.input_shape = tuple(int(s) for s in input_shape)
-        if len(self.input_shape) != 3 or min(self.input_shape) <= 0:
-            raise ShapeError(f"input shape must be (C, H, W) with positive sizes, got {input_shape}")
+        self.input_shape = check_image_shape(input_shape)
         self.output_size = int(output_size)
         if not (isinstance(noise_std, (int, float)) and math.isfinite(noise_std) and noise_std >= 0):
             raise InvalidValueError(f"noise_std must be a finite number >= 0, got {noise_std!r}")
@@ -50,15 +70,20 @@ class Operator:
 
     # --- checks -------------------------------------------------------------------------------
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` if it is a batch of images ``(B >= 1, *input_shape)`` of a real floating dtype, else an error."""
+        expected = f"(B, {', '.join(map(str, self.input_shape))})"
         if not torch.is_tensor(x) or x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
             got = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
-            raise ShapeError(f"{self.name} expects images of shape (B, {', '.join(map(str, self.input_shape))}), got {got}")
+            raise ShapeError(f"{self.name} expects images of shape {expected}, got {got}")
+        _check_batch(x, self.name, "images", expected)
         return x
 
     def check_measurements(self, y: torch.Tensor) -> torch.Tensor:
+        """``y`` if it is a batch ``(B >= 1, output_size)`` of finite real floating values, else an error."""
         if not torch.is_tensor(y) or y.dim() != 2 or y.shape[1] != self.output_size:
             got = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
             raise ShapeError(f"{self.name} expects measurements of shape (B, {self.output_size}), got {got}")
+        _check_batch(y, self.name, "measurements", f"(B, {self.output_size})")
         if not torch.isfinite(y).all():
             raise InvalidValueError(f"measurements contain NaN or infinite values ({int((~torch.isfinite(y)).sum())} entries)")
         return y
@@ -104,6 +129,8 @@ class Operator:
     def __matmul__(self, other: Operator) -> Operator:
         from genprior.operators.compose import Compose
 
+        if not isinstance(other, Operator):
+            raise InvalidValueError(f"an operator composes only with another operator, got {type(other).__name__}")
         return Compose(self, other)
 
     def __repr__(self) -> str:
@@ -116,7 +143,8 @@ class LinearOperator(Operator):
     linear = True
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        """``A^T y``: ``(B, output_size)`` -> ``(B, *input_shape)``."""
+        """``A^T y``: ``(B, output_size)`` -> ``(B, *input_shape)``. Implementations start with
+        ``y = self.check_measurements(y)``, as ``__call__`` checks images before ``forward``."""
         raise NotImplementedError
 
     def matrix(self) -> torch.Tensor:

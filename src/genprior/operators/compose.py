@@ -38,4 +38,4 @@ class LinearCompose(Compose, LinearOperator):
     linear = True
 
     def adjoint(self, y):
-        return self.inner.adjoint(self.outer.adjoint(y).flatten(1))
+        return self.inner.adjoint(self.outer.adjoint(self.check_measurements(y)).flatten(1))

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from genprior.errors import InvalidValueError
-from genprior.operators.base import LinearOperator
+from genprior.operators.base import LinearOperator, check_image_shape
 
 
 def _check_m(m, n: int) -> int:
@@ -21,16 +21,17 @@ class Gaussian(LinearOperator):
     """Dense Gaussian compressed sensing: ``A_ij ~ N(0, 1/m)`` (Bora et al. 2017, Sec. 6)."""
 
     def __init__(self, *, m: int, shape=(1, 28, 28), noise_std: float = 0.0, noise: str = "total", seed: int = 0):
-        n = math.prod(shape)
+        n = math.prod(check_image_shape(shape))
         super().__init__(shape, _check_m(m, n), noise_std=noise_std, noise=noise)
         g = torch.Generator().manual_seed(seed)
         self.A = torch.randn(m, n, generator=g) / math.sqrt(m)
 
     def forward(self, x):
-        return x.flatten(1) @ self.A.T
+        return x.flatten(1) @ self.A.T.to(x.dtype)
 
     def adjoint(self, y):
-        return (y @ self.A).view(-1, *self.input_shape)
+        y = self.check_measurements(y)
+        return (y @ self.A.to(y.dtype)).view(-1, *self.input_shape)
 
     def matrix(self):
         return self.A
@@ -44,7 +45,7 @@ class Inpaint(LinearOperator):
 
     def __init__(self, *, shape=(1, 28, 28), keep: float | None = None, block: int | None = None,
                  noise_std: float = 0.0, noise: str = "total", seed: int = 0):
-        c, h, w = shape
+        c, h, w = check_image_shape(shape)
         if (keep is None) == (block is None):
             raise InvalidValueError("inpainting needs exactly one of keep (a fraction of pixels) or block (a square size)")
         if keep is not None:
@@ -70,6 +71,7 @@ class Inpaint(LinearOperator):
         return x.flatten(1)[:, self.index]
 
     def adjoint(self, y):
+        y = self.check_measurements(y)
         out = y.new_zeros(y.shape[0], self.input_size)
         out[:, self.index] = y
         return out.view(-1, *self.input_shape)
@@ -82,7 +84,7 @@ class Downsample(LinearOperator):
     """Super-resolution: average non-overlapping ``factor``x``factor`` blocks (H and W divisible by ``factor``)."""
 
     def __init__(self, *, factor: int, shape=(1, 28, 28), noise_std: float = 0.0, noise: str = "total"):
-        c, h, w = shape
+        c, h, w = check_image_shape(shape)
         if not (isinstance(factor, int) and factor >= 1 and h % factor == 0 and w % factor == 0):
             raise InvalidValueError(f"factor must be a positive integer dividing the image size {h}x{w}, got {factor!r}")
         self.factor = factor
@@ -92,6 +94,7 @@ class Downsample(LinearOperator):
         return F.avg_pool2d(x, self.factor).flatten(1)
 
     def adjoint(self, y):
+        y = self.check_measurements(y)
         c, h, w = self.input_shape
         f = self.factor
         small = y.view(-1, c, h // f, w // f)
@@ -105,13 +108,13 @@ class Identity(LinearOperator):
     """Denoising: ``y = x + noise``."""
 
     def __init__(self, *, shape=(1, 28, 28), noise_std: float = 0.0, noise: str = "total"):
-        super().__init__(shape, math.prod(shape), noise_std=noise_std, noise=noise)
+        super().__init__(shape, math.prod(check_image_shape(shape)), noise_std=noise_std, noise=noise)
 
     def forward(self, x):
         return x.flatten(1)
 
     def adjoint(self, y):
-        return y.view(-1, *self.input_shape)
+        return self.check_measurements(y).view(-1, *self.input_shape)
 
     def as_image(self, y):
         return self.adjoint(y)

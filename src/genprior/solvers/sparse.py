@@ -41,7 +41,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError, unknown
-from genprior.operators.base import Operator
+from genprior.operators.base import Operator, check_image_shape
 from genprior.solvers.lasso_checks import (
     kkt_holds,
     orthogonal_columns,
@@ -63,16 +63,6 @@ POLISH_MAX_ITER = 2000  # float32 ADMM iterations before the rows not yet accept
 
 
 # --- bases --------------------------------------------------------------------------------------
-
-def _check_shape(shape) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(s) for s in shape)
-    except (TypeError, ValueError):
-        raise InvalidValueError(f"image shape must be (C, H, W), got {shape!r}") from None
-    if len(shape) != 3 or min(shape) <= 0:
-        raise InvalidValueError(f"image shape must be (C, H, W) with positive sizes, got {shape!r}")
-    return shape
-
 
 def haar_level(h: int, w: int) -> int:
     """Depth of the full Haar decomposition of an ``h x w`` image with periodization.
@@ -131,7 +121,7 @@ def basis_matrix(name: str, shape=(1, 28, 28)) -> torch.Tensor:
     """
     if name not in BASES:
         raise unknown("basis", name, BASES)
-    return _basis_cached(name, _check_shape(shape)).clone()
+    return _basis_cached(name, check_image_shape(shape)).clone()
 
 
 # --- the solver ---------------------------------------------------------------------------------
