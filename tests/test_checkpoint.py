@@ -137,3 +137,25 @@ def test_training_resumes_only_under_the_settings_it_was_run_with(tmp_path, chan
     with pytest.raises(CheckpointError, match=f"trained with {key} = .*this run asks for {value!r}"):
         _train_tiny_vae(tmp_path / "run", max_epochs=2, resume=True, **change)
     assert _train_tiny_vae(tmp_path / "run", max_epochs=2, resume=True)["epoch"] == 2  # same settings: it goes on
+
+
+def test_save_model_refuses_a_module_without_a_config_and_writes_nothing(tmp_path):
+    from genprior.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match="needs a genprior model .* got Linear"):
+        save_model(tmp_path / "m", torch.nn.Linear(2, 2))
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("bad,pattern", [(torch.rand(0, 1, 4, 4), "train_images is an empty batch"),
+                                         (torch.full((8, 1, 4, 4), float("nan")), r"must lie in \[0, 1\] \(128 values"),
+                                         (torch.rand(8, 1, 5, 5), r"must have shape \(B, 1, 4, 4\)"),
+                                         (torch.ones(8, 1, 4, 4, dtype=torch.int64), "real floating point")])
+def test_training_refuses_bad_images_before_any_work(tmp_path, bad, pattern):
+    from genprior.errors import GenpriorError
+
+    _, test = _tiny_data()
+    with pytest.raises(GenpriorError, match=pattern):
+        train_vae(VAE(output_shape=(1, 4, 4), hidden=(8,), latent_dim=2), bad, test, out_dir=tmp_path / "run",
+                  progress=False)
+    assert not (tmp_path / "run").exists()

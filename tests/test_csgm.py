@@ -206,3 +206,21 @@ def test_fast_solver_beats_the_paper_schedule_with_few_measurements(data_dir):
     plain = (csgm_fast(g, op, y, seed=12, reg=0.0).x - x).pow(2).mean().item()
     assert fast <= 1.02 * slow
     assert fast < 0.9 * plain
+
+
+def test_csgm_checks_its_options_and_takes_float64_measurements():
+    from genprior import zoo
+    from genprior.data import load_dataset
+
+    gen = zoo.load("mnist-vae")
+    x = load_dataset("mnist-bundled").images[:2]
+    op = Gaussian(m=20, shape=(1, 28, 28), noise_std=0.1, seed=0)
+    y = op.measure(x, seed=1)
+    for options, pattern in (({"z_init": torch.randn(2, 0, 20)}, r"shape \(2, R >= 1, 20\), got \(2, 0, 20\)"),
+                             ({"z_init": torch.full((2, 3, 20), float("nan"))}, "z_init contains NaN"),
+                             ({"max_batch": 0}, "max_batch must be a positive integer"),
+                             ({"lr": "0.1"}, "finite lr > 0")):
+        with pytest.raises(InvalidValueError, match=pattern):
+            csgm(gen, op, y, steps=2, **options)
+    single, double = (csgm_fast(gen, op, v, restarts=4, survivors=2, keep=1, steps=2, lm_steps=1) for v in (y, y.double()))
+    assert torch.allclose(single.x, double.x, atol=1e-5)

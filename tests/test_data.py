@@ -82,3 +82,9 @@ def test_image_files_must_hold_bytes(tmp_path):
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 2) + bytes([1, 2]))
     with pytest.raises(InvalidValueError, match="pixels must be unsigned bytes .*got int32"):
         load_dataset("mnist", "test", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("spec,n,pattern", [(5, 10, "must be a string A:B"), ("0:3", "10", "n >= 1"), (None, 0, "n >= 1")])
+def test_parse_indices_names_bad_arguments(spec, n, pattern):
+    with pytest.raises(InvalidValueError, match=pattern):
+        parse_indices(spec, n)

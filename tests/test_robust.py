@@ -222,8 +222,19 @@ def test_attacks_and_maps_check_the_classifier_input_shape():
             call()
     from genprior.errors import InvalidValueError
 
-    with pytest.raises(InvalidValueError, match="at least one training image"):
+    with pytest.raises(ShapeError, match="empty batch"):
         train_substitute(model, torch.rand(0, 1, 28, 28))
+    x = torch.rand(2, 1, 28, 28)
+    for bad, pattern in ((torch.tensor([10, 0]), r"class indices 0 \.\. 9, got values 0 \.\. 10"),
+                         (torch.tensor([1.5, 0.0]), "integer class indices, got torch.float32")):
+        with pytest.raises(InvalidValueError, match=pattern):
+            fgsm(model, x, bad, eps=0.1)
+        with pytest.raises(InvalidValueError, match=pattern):
+            pgd(model, x, bad, eps=0.1, steps=1)
+    nan = x.clone()
+    nan[0, 0, 0, 0] = float("nan")
+    with pytest.raises(InvalidValueError, match=r"must lie in \[0, 1\] \(1 values outside it or NaN\)"):
+        fgsm(model, nan, torch.zeros(2, dtype=torch.long), eps=0.1)
 
 
 def test_zoo_resolve_checks_the_family():

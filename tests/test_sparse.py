@@ -648,3 +648,10 @@ def test_polish_solves_no_support_larger_than_m(monkeypatch):
     _, ok, _ = lasso_polish.polish(op.matrix().double(), y, 0.1, max_iter=POLISH_MAX_ITER)
     assert bool(ok.all()) and len(sizes) >= images.shape[0]
     assert max(sizes) <= m
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.complex128, "float64"])
+def test_lasso_refuses_a_dtype_it_cannot_solve_in(dtype):
+    op = Gaussian(m=10, shape=(1, 4, 4), seed=0)
+    with pytest.raises(InvalidValueError, match="dtype must be a real floating torch dtype"):
+        sparse.lasso(op, torch.rand(2, 10), dtype=dtype)

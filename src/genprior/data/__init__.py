@@ -1,5 +1,6 @@
 """Data: the IDX reader, the data set registry and the bundled MNIST test subset."""
 
+from genprior.data.checks import check_image_batch
 from genprior.data.idx import read_idx, write_idx
 from genprior.data.registry import (
     DATASETS,
@@ -9,4 +10,5 @@ from genprior.data.registry import (
     parse_indices,
 )
 
-__all__ = ["DATASETS", "ENV_VAR", "Dataset", "load_dataset", "parse_indices", "read_idx", "write_idx"]
+__all__ = ["DATASETS", "ENV_VAR", "Dataset", "check_image_batch", "load_dataset", "parse_indices", "read_idx",
+           "write_idx"]

@@ -114,8 +114,12 @@ def load_dataset(name: str, split: str = "test", *, data_dir: str | Path | None 
 
 def parse_indices(spec: str | None, n: int) -> slice:
     """Parse ``A:B`` (Python slice bounds, B exclusive) and check it lies within ``n`` items."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InvalidValueError(f"indices need a number of items n >= 1, got {n!r}")
     if spec is None:
         return slice(0, n)
+    if not isinstance(spec, str):
+        raise InvalidValueError(f"--indices must be a string A:B (e.g. 0:300), got {spec!r}")
     try:
         a_s, b_s = spec.split(":")
         a = int(a_s) if a_s else 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from torch import nn
 
-from genprior.errors import CheckpointError
+from genprior.errors import CheckpointError, InvalidValueError
 from genprior.io import load_tensors, read_json, save_tensors, write_json
 from genprior.models.registry import build_model
 
@@ -21,6 +21,8 @@ def model_paths(path: str | Path) -> tuple[Path, Path]:
 
 def save_model(path: str | Path, model: nn.Module, **info) -> tuple[Path, Path]:
     """Save weights and ``{"architecture": model.config(), **info}`` atomically; returns both paths."""
+    if not isinstance(model, nn.Module) or not callable(getattr(model, "config", None)):
+        raise InvalidValueError(f"save_model needs a genprior model (an nn.Module with config()), got {type(model).__name__}")
     weights, config = model_paths(path)
     save_tensors(weights, model.state_dict())
     write_json(config, {"architecture": model.config(), **info})

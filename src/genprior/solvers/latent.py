@@ -11,6 +11,7 @@ is the restart with the lowest *measurement* error ``||y - A(G(z))||^2`` (chosen
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from functools import partial
 
@@ -143,16 +144,26 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
     """Checks, the starting latents, chunking over images, and the choice of each image's winning restart."""
     k = latent_dim_of(generator)
     y = operator.check_measurements(y)
-    if not (0 <= lam < math.inf and 0 < lr < math.inf):
-        raise InvalidValueError(f"need a finite lam >= 0 and a finite lr > 0, got lam={lam}, lr={lr}")
+    real = (numbers.Real,)
+    if not (isinstance(lam, real) and isinstance(lr, real) and 0 <= lam < math.inf and 0 < lr < math.inf):
+        raise InvalidValueError(f"need a finite lam >= 0 and a finite lr > 0, got lam={lam!r}, lr={lr!r}")
+    _check_positive_int("max_batch", max_batch)
     device = device_of(generator)
+    # the descent runs in the generator's dtype (measurements in float64 are welcome, and are cast)
+    dtype = next((p.dtype for p in getattr(generator, "parameters", list)()), torch.float32)
+    y = y.to(dtype)
     n_img = y.shape[0]
     if z_init is None:
         _check_positive_int("restarts", restarts)
         g = torch.Generator().manual_seed(seed)
         z_init = torch.randn(n_img, restarts, k, generator=g)
-    elif z_init.dim() != 3 or z_init.shape[0] != n_img or z_init.shape[2] != k:
-        raise InvalidValueError(f"z_init must have shape ({n_img}, R, {k}), got {tuple(z_init.shape)}")
+    elif (not torch.is_tensor(z_init) or not z_init.is_floating_point() or z_init.dim() != 3
+          or z_init.shape[0] != n_img or z_init.shape[1] < 1 or z_init.shape[2] != k):
+        got = tuple(z_init.shape) if torch.is_tensor(z_init) else type(z_init).__name__
+        raise InvalidValueError(f"z_init must be a floating tensor of shape ({n_img}, R >= 1, {k}), got {got}")
+    elif not torch.isfinite(z_init).all():
+        raise InvalidValueError("z_init contains NaN or infinite values")
+    z_init = z_init.to(dtype)
     restarts = z_init.shape[1]
     operator.to(device)
     per_chunk = max(1, max_batch // restarts)

@@ -243,6 +243,8 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     _check_number("alpha", alpha, low=0.0)
     _check_number("max_iter", max_iter, low=1, integer=True)
     _check_number("tol", tol, low=0.0)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise InvalidValueError(f"dtype must be a real floating torch dtype, got {dtype!r}")
     out_dtype = y.dtype if y.is_floating_point() else torch.float32
     device = y.device
     a = a.to(device=device, dtype=dtype)

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError
 from genprior.models.checkpoint import save_model
@@ -96,6 +97,7 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
     and per epoch the mean L(x), L(G(z)), L_D, M_global, k_t at the epoch's end and seconds.
     """
     _check(gamma, lambda_k, epochs, batch_size, lr)
+    check_image_batch(data, owner="train_began", what="data")
     if data.dim() != 4 or tuple(data.shape[1:]) != tuple(discriminator.input_shape):
         raise ShapeError(f"BEGAN needs images of shape (N, {', '.join(map(str, discriminator.input_shape))}), "
                          f"got {tuple(data.shape)}")

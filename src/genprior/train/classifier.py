@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError
 from genprior.models.checkpoint import save_model
@@ -55,6 +56,8 @@ def train_classifier(model: nn.Module, train_images: torch.Tensor, train_labels:
     ``temperature`` (defensive distillation). ``perturb(model, x, y)``: returns the batch to train on
     (adversarial training; called in eval mode, its output must stay in [0, 1]).
     """
+    for what, images in (("train_images", train_images), ("test_images", test_images)):
+        check_image_batch(images, owner="train_classifier", what=what)
     if len(train_images) != len(train_labels):
         raise ShapeError(f"{len(train_images)} training images but {len(train_labels)} labels")
     if soft_targets is not None and soft_targets.shape[0] != len(train_images):

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, unknown
 from genprior.models.checkpoint import save_model
@@ -122,6 +123,11 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
         raise unknown("generator loss", loss, GENERATOR_LOSSES)
     if d_steps < 1 or g_steps < 1 or batch_size < 1 or packing < 1 or epochs < 0:
         raise InvalidValueError("d_steps, g_steps, batch_size and packing must be >= 1 and epochs >= 0")
+    if data.dim() == 4:  # images in [0, 1]; 2-D points are any finite values
+        check_image_batch(data, owner="train_gan", what="data")
+    elif not (data.is_floating_point() and len(data) and bool(torch.isfinite(data).all())):
+        raise InvalidValueError(f"train_gan: data must be a non-empty batch of finite floats, got {tuple(data.shape)} "
+                                f"{data.dtype}")
     per_step = batch_size * packing
     if len(data) < per_step:
         raise InvalidValueError(f"need at least batch_size * packing = {per_step} training samples, got {len(data)}")

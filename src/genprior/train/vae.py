@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, check_sizes
 from genprior.models.checkpoint import save_model
@@ -49,6 +50,9 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
     train/test negative ELBO history.
     """
     check_sizes("train_vae", max_epochs=max_epochs, patience=patience, batch_size=batch_size)
+    shape = tuple(getattr(model, "output_shape", train_images.shape[1:]))
+    for what, images in (("train_images", train_images), ("test_images", test_images)):
+        check_image_batch(images, owner="train_vae", what=what, shape=shape)
     if not (0 < lr < math.inf and 0 <= min_delta < math.inf):
         raise InvalidValueError(f"train_vae needs a finite lr > 0 and min_delta >= 0, got lr={lr}, min_delta={min_delta}")
     out_dir = Path(out_dir)
