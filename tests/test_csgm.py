@@ -224,3 +224,14 @@ def test_csgm_checks_its_options_and_takes_float64_measurements():
             csgm(gen, op, y, steps=2, **options)
     single, double = (csgm_fast(gen, op, v, restarts=4, survivors=2, keep=1, steps=2, lm_steps=1) for v in (y, y.double()))
     assert torch.allclose(single.x, double.x, atol=1e-5)
+
+
+def test_latent_solvers_refuse_an_operator_without_gradients():
+    from genprior import zoo
+    from genprior.operators import Sign
+
+    op = Sign(m=20, shape=(1, 28, 28), seed=0)
+    y = op.measure(torch.rand(2, 1, 28, 28))
+    for solver in (csgm, csgm_fast):
+        with pytest.raises(InvalidValueError, match="Sign is not differentiable"):
+            solver(zoo.load("mnist-vae"), op, y, steps=2)

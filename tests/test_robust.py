@@ -246,3 +246,17 @@ def test_zoo_resolve_checks_the_family():
         zoo.resolve("mnist-vae", family="classifier")
     with pytest.raises(InvalidValueError, match=r"its family is ensemble"):
         zoo.resolve("mnist-vae-ensemble", family="classifier")
+
+
+@pytest.mark.parametrize("options,pattern", [({"steps": 0}, "steps must be a positive integer"),
+                                             ({"restarts": -1}, "restarts must be a positive integer"),
+                                             ({"attack_steps": 0}, "attack_steps must be a positive integer"),
+                                             ({"lr": float("nan")}, "finite lr > 0"),
+                                             ({"tau": float("inf")}, "tau must be a finite number")])
+def test_projection_defense_checks_its_settings(options, pattern):
+    from genprior import zoo
+    from genprior.errors import InvalidValueError
+    from genprior.robust.defenses import ProjectionDefense
+
+    with pytest.raises(InvalidValueError, match=pattern):
+        ProjectionDefense(zoo.load("mnist-classifier"), zoo.load("mnist-vae"), **options)

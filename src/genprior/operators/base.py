@@ -46,6 +46,7 @@ class Operator:
     """
 
     linear: bool = False
+    differentiable: bool = True  # gradients through forward carry information (not so for sign())
 
     def __init__(self, input_shape, output_size: int, *, noise_std: float = 0.0, noise: str = "total"):
         self.input_shape = check_image_shape(input_shape)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -12,9 +13,9 @@ from genprior.operators.base import LinearOperator, check_image_shape
 
 
 def _check_m(m, n: int) -> int:
-    if isinstance(m, bool) or not isinstance(m, int) or m <= 0 or m > n:
+    if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m <= 0 or m > n:
         raise InvalidValueError(f"number of measurements m must be an integer in 1..{n} (the signal size), got {m!r}")
-    return m
+    return int(m)
 
 
 class Gaussian(LinearOperator):
@@ -22,7 +23,8 @@ class Gaussian(LinearOperator):
 
     def __init__(self, *, m: int, shape=(1, 28, 28), noise_std: float = 0.0, noise: str = "total", seed: int = 0):
         n = math.prod(check_image_shape(shape))
-        super().__init__(shape, _check_m(m, n), noise_std=noise_std, noise=noise)
+        m = _check_m(m, n)
+        super().__init__(shape, m, noise_std=noise_std, noise=noise)
         g = torch.Generator().manual_seed(seed)
         self.A = torch.randn(m, n, generator=g) / math.sqrt(m)
 

@@ -33,6 +33,8 @@ class Magnitude(_Pointwise):
 class Sign(_Pointwise):
     """One-bit measurements ``sign(A x)``. Not differentiable: use a solver that needs only ``forward``."""
 
+    differentiable = False  # the latent solvers refuse it: their gradients through sign() are zero
+
     @staticmethod
     def pointwise(v):
         return torch.sign(v)

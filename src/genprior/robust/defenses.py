@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -148,8 +149,16 @@ class ProjectionDefense(nn.Module):
             raise unknown("loss", loss, LOSSES)
         if preprocess not in PREPROCESS:
             raise unknown("preprocess", preprocess, [p for p in PREPROCESS if p])
-        if not tau >= 0:
-            raise InvalidValueError(f"tau must be >= 0, got {tau}")
+        if not 0 <= tau < math.inf:
+            raise InvalidValueError(f"tau must be a finite number >= 0, got {tau}")
+        for name, count in (("steps", steps), ("restarts", restarts), ("attack_steps", attack_steps),
+                            ("attack_restarts", attack_restarts)):
+            if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+                raise InvalidValueError(f"ProjectionDefense: {name} must be a positive integer, got {count!r}")
+        if not (0 < lr < math.inf and 0 <= lam < math.inf):
+            raise InvalidValueError(f"ProjectionDefense needs a finite lr > 0 and lam >= 0, got lr={lr}, lam={lam}")
+        if not isinstance(classifier, nn.Module):
+            raise InvalidValueError(f"ProjectionDefense: the classifier must be a module, got {type(classifier).__name__}")
         self.classifier = classifier
         if hasattr(generator, "fixed") and hasattr(generator, "num_classes"):  # conditional: project onto all classes
             from genprior.models.conditional import ClassUnionGenerator
@@ -163,8 +172,8 @@ class ProjectionDefense(nn.Module):
         self.loss, self.tau, self.preprocess = loss, tau, preprocess
         self.residual_loss = {"l2": None, "deadzone": deadzone_loss(tau, 2), "l1-deadzone": deadzone_loss(tau, 1),
                               "band-likelihood": band_likelihood_loss(tau)}[loss]
-        self.attack_steps = attack_steps or steps
-        self.attack_restarts = attack_restarts or restarts
+        self.attack_steps = steps if attack_steps is None else attack_steps
+        self.attack_restarts = restarts if attack_restarts is None else attack_restarts
         self.attacking = False
         self._calls = 0
 
@@ -179,11 +188,13 @@ class ProjectionDefense(nn.Module):
         # csgm enables gradients itself, so this also works under the caller's torch.no_grad()
         seed = self.seed if seed is None else seed
         z_init = None
+        restarts = self.restarts if restarts is None else restarts
+        steps = self.steps if steps is None else steps
         if hasattr(self.generator, "initial_latents"):  # a class union: every class gets ceil(R / K) restarts
-            per_class = -(-(restarts or self.restarts) // self.generator.num_classes)
+            per_class = -(-restarts // self.generator.num_classes)
             z_init = self.generator.initial_latents(x.shape[0], per_class, generator=torch.Generator().manual_seed(seed))
         return csgm(self.generator, self.operator, self.squeeze(x.detach()).flatten(1), lam=self.lam,
-                    restarts=restarts or self.restarts, steps=steps or self.steps, lr=self.lr, z_init=z_init,
+                    restarts=restarts, steps=steps, lr=self.lr, z_init=z_init,
                     seed=seed, residual_loss=self.residual_loss)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -144,6 +144,8 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
     """Checks, the starting latents, chunking over images, and the choice of each image's winning restart."""
     k = latent_dim_of(generator)
     y = operator.check_measurements(y)
+    if not getattr(operator, "differentiable", True):
+        raise InvalidValueError(f"{operator.name} is not differentiable: the latent solvers descend its gradients")
     real = (numbers.Real,)
     if not (isinstance(lam, real) and isinstance(lr, real) and 0 <= lam < math.inf and 0 < lr < math.inf):
         raise InvalidValueError(f"need a finite lam >= 0 and a finite lr > 0, got lam={lam!r}, lr={lr!r}")
