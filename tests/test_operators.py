@@ -160,3 +160,16 @@ def test_operators_name_a_bad_image_shape(make):
 def test_an_operator_composes_only_with_an_operator():
     with pytest.raises(InvalidValueError, match="composes only with another operator, got int"):
         Identity(shape=(1, 4, 4)) @ 3
+
+
+def test_sizes_are_integers_and_fractions_numbers():
+    import numpy as np
+
+    from genprior.models import VAE
+
+    for bad in (2.5, "x", True):
+        with pytest.raises(InvalidValueError, match="latent_dim must be a positive integer"):
+            VAE(latent_dim=bad)
+    assert VAE(latent_dim=np.int64(3), hidden=(8,)).latent_dim == 3 and Gaussian(m=np.int64(5), shape=(1, 4, 4)).output_size == 5
+    with pytest.raises(InvalidValueError, match="keep must be a fraction in \\(0, 1\\], got '0.5'"):
+        Inpaint(keep="0.5")

@@ -1,5 +1,7 @@
 """Exception types. The CLI turns every ``GenpriorError`` into a one-line message and exit code 2."""
 
+import numbers
+
 
 class GenpriorError(Exception):
     """Base class of every error genprior raises on bad input."""
@@ -39,7 +41,7 @@ def check_sizes(owner: str, **sizes) -> None:
     for name, value in sizes.items():
         several = isinstance(value, (tuple, list))
         for v in value if several else (value,):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 kind = "positive integers" if several else "a positive integer"
                 raise InvalidValueError(f"{owner}: {name} must be {kind}, got {value!r}")
 

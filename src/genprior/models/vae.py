@@ -22,10 +22,10 @@ class VAE(nn.Module):
 
     def __init__(self, *, output_shape=(1, 28, 28), hidden=(500, 500), latent_dim: int = 20):
         super().__init__()
+        check_sizes("VAE", output_shape=tuple(output_shape), latent_dim=latent_dim, hidden=tuple(hidden))
         self.output_shape = tuple(int(s) for s in output_shape)
         self.latent_dim = int(latent_dim)
         self.hidden = tuple(int(h) for h in hidden)
-        check_sizes("VAE", output_shape=self.output_shape, latent_dim=self.latent_dim, hidden=self.hidden)
         n = math.prod(self.output_shape)
         enc, dec = [], []
         sizes = (n, *self.hidden)

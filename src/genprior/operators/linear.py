@@ -51,8 +51,8 @@ class Inpaint(LinearOperator):
         if (keep is None) == (block is None):
             raise InvalidValueError("inpainting needs exactly one of keep (a fraction of pixels) or block (a square size)")
         if keep is not None:
-            if not (0.0 < keep <= 1.0):
-                raise InvalidValueError(f"keep must be a fraction in (0, 1], got {keep}")
+            if isinstance(keep, bool) or not isinstance(keep, numbers.Real) or not 0.0 < keep <= 1.0:
+                raise InvalidValueError(f"keep must be a fraction in (0, 1], got {keep!r}")
             count = max(1, round(keep * h * w))
             g = torch.Generator().manual_seed(seed)
             pixel_mask = torch.zeros(h * w, dtype=torch.bool)

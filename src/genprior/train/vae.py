@@ -50,6 +50,8 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
     train/test negative ELBO history.
     """
     check_sizes("train_vae", max_epochs=max_epochs, patience=patience, batch_size=batch_size)
+    if out_dir is None:
+        raise InvalidValueError("train_vae needs an out_dir: it keeps the best epoch's weights there (model.*)")
     shape = tuple(getattr(model, "output_shape", train_images.shape[1:]))
     for what, images in (("train_images", train_images), ("test_images", test_images)):
         check_image_batch(images, owner="train_vae", what=what, shape=shape)
