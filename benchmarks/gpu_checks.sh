@@ -57,7 +57,7 @@ stacked() {
 # the command line on the GPU: each command must run there (exit 0) and report or save where it ran
 cli_checks() {
   local dir="$OUT/cli" bundled=(--dataset mnist-bundled --indices 0:20 --device cuda)
-  mkdir -p "$dir"
+  rm -rf "$dir" && mkdir -p "$dir"  # a fresh folder: the train commands refuse one that holds a previous run's state
   genprior recover --task cs --m 100 --method csgm-fast "${bundled[@]}" --json "$dir/recover_csgm_fast.json" --out "$dir/recover_csgm_fast"
   genprior recover --task cs --m 500 --method lasso-dct "${bundled[@]}" --json "$dir/recover_lasso_dct.json"
   genprior recover --task superres --factor 2 --method lasso-pixel --alpha auto "${bundled[@]}" \

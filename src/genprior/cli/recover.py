@@ -57,8 +57,8 @@ def add_parsers(sub, train_sub) -> None:
                    help="latent prior weight lambda in ||y-AG(z)||^2 + lambda||z||^2 (default 0)")
     p.add_argument("--restarts", type=int, default=None,
                    help="random starts (default: 10 for csgm, 40 screened to 12 for csgm-fast)")
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--lr", type=number_arg(low=0, strict=True), default=0.01)
+    p.add_argument("--steps", type=int, default=None, help="Adam steps of csgm (default 1000)")
+    p.add_argument("--lr", type=number_arg(low=0, strict=True), default=None, help="Adam rate of csgm (default 0.01)")
     p.add_argument("--alpha", type=_alpha_arg, default=None,
                    help="Lasso weight, or auto: the best of 1e-4 .. 0.1 (half a decade apart) on up to "
                         f"{TUNING_IMAGES} images of the same split next to --indices, measured alike (default 0.1, the "
@@ -110,14 +110,12 @@ def cmd_recover(args) -> int:
 
     if args.method not in METHODS:
         raise unknown("method", args.method, METHODS)
-    # an option the method does not use is refused rather than ignored (its result would not be what was asked)
-    if args.method in LASSO_METHODS:
-        for flag in ("model", "lam", "restarts"):
-            if getattr(args, flag) is not None:
-                raise InvalidValueError(f"--{flag} belongs to the methods with a generator ({', '.join(LATENT_METHODS)}); "
-                                        f"{args.method} has none")
-    elif args.alpha is not None:
-        raise InvalidValueError(f"--alpha is the Lasso's weight; method {args.method} has none")
+    # an option the method does not use is refused rather than ignored (its result would not be what was asked);
+    # csgm-fast and hybrid run their own tested schedules
+    for flag, users in (("model", LATENT_METHODS), ("lam", LATENT_METHODS), ("restarts", ("csgm", "csgm-fast")),
+                        ("steps", ("csgm",)), ("lr", ("csgm",)), ("alpha", LASSO_METHODS)):
+        if getattr(args, flag) is not None and args.method not in users:
+            raise InvalidValueError(f"--{flag} is an option of {', '.join(users)}; method {args.method} does not use it")
     device = pick_device(args.device)
     if args.json is not None:
         check_writable(args.json)
@@ -151,8 +149,9 @@ def cmd_recover(args) -> int:
                                      seed=args.seed + 3, progress=True)
         tuned = {"alpha_tuned_on": f"{args.split} {tuning.start}:{tuning.stop}",
                  "alpha_tuning_seconds": time.perf_counter() - t0}
-    if args.lam is None:
-        args.lam = 0.0
+    args.lam = 0.0 if args.lam is None else args.lam
+    args.steps = 1000 if args.steps is None else args.steps
+    args.lr = 0.01 if args.lr is None else args.lr
     res = run_method(args.method, images, op, y, generator=generator, lam=args.lam, restarts=args.restarts,
                      steps=args.steps, lr=args.lr, alpha=args.alpha, seed=args.seed + 2, progress=True)
     result = {"task": args.task, "method": args.method, "m": op.output_size, "n": op.input_size, **res.metrics,
