@@ -187,3 +187,17 @@ def test_cli_bottleneck_arch_trains_a_dcgan_generator(tmp_path, capsys):
     assert x.shape == (2, 1, 8, 8) and 0 <= x.min() and x.max() <= 1
     state = json.loads((out / "state.json").read_text())
     assert state["architecture"]["discriminator"]["family"] == "began-bottleneck-discriminator"
+
+
+def test_training_names_a_generator_that_does_not_fit_its_data():
+    from genprior.errors import GeneratorError
+    from genprior.train.gan import train_gan
+
+    data = torch.rand(32, 1, 8, 8)
+    D = BEGANDiscriminator(input_shape=(1, 8, 8), hidden_dim=4, channels=4)
+    wrong = BEGANGenerator(latent_dim=4, output_shape=(1, 16, 16), channels=4)
+    with pytest.raises(ShapeError, match=r"train_began: the generator makes samples of shape \(1, 16, 16\)"):
+        train_began(wrong, D, data, epochs=1, batch_size=16, progress=False)
+    with pytest.raises(GeneratorError, match="train_gan: the generator needs a positive integer latent_dim"):
+        train_gan(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1), torch.rand(64, 2), epochs=1, batch_size=16,
+                  progress=False)

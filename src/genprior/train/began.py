@@ -51,7 +51,7 @@ from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError
 from genprior.models.checkpoint import save_model
 from genprior.plotting import save_tiled
-from genprior.train.gan import GANPair
+from genprior.train.gan import GANPair, check_generator
 from genprior.train.state import save_training_state, start_or_resume
 
 
@@ -101,6 +101,7 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
     if data.dim() != 4 or tuple(data.shape[1:]) != tuple(discriminator.input_shape):
         raise ShapeError(f"BEGAN needs images of shape (N, {', '.join(map(str, discriminator.input_shape))}), "
                          f"got {tuple(data.shape)}")
+    check_generator(generator, tuple(discriminator.input_shape), owner="train_began")
     if len(data) < batch_size:
         raise InvalidValueError(f"need at least batch_size = {batch_size} training images, got {len(data)}")
     pair = GANPair(generator, discriminator)

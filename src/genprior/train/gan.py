@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
-from genprior.errors import InvalidValueError, unknown
+from genprior.errors import GeneratorError, InvalidValueError, ShapeError, unknown
 from genprior.models.checkpoint import save_model
 from genprior.models.pack import PackedDiscriminator
 from genprior.plotting import pyplot, save_figure, save_tiled
@@ -82,6 +82,26 @@ def save_scatter(path: str | Path, points: torch.Tensor, real: torch.Tensor | No
     ax.set_title(title)
     ax.set_aspect("equal")
     return save_figure(fig, path, dpi=100)
+
+
+@torch.no_grad()
+def check_generator(generator: nn.Module, sample_shape: tuple[int, ...], *, owner: str,
+                    conditional: bool = False) -> None:
+    """Before training: ``generator`` has a positive integer ``latent_dim`` and makes samples of ``sample_shape``
+    (two draws in eval mode, the mode restored; with ``conditional``, for label 0); else ``GeneratorError`` /
+    ``ShapeError`` naming ``owner``."""
+    k = getattr(generator, "latent_dim", None)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise GeneratorError(f"{owner}: the generator needs a positive integer latent_dim, got {k!r}")
+    was_training = generator.training
+    generator.eval()
+    device = device_of(generator)
+    z = torch.zeros(2, k, device=device)
+    out = generator(z, torch.zeros(2, dtype=torch.long, device=device)) if conditional else generator(z)
+    generator.train(was_training)
+    if tuple(out.shape[1:]) != tuple(sample_shape):
+        raise ShapeError(f"{owner}: the generator makes samples of shape {tuple(out.shape[1:])}, the data (and the "
+                         f"discriminator) need {tuple(sample_shape)}")
 
 
 @torch.no_grad()
@@ -131,6 +151,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
     per_step = batch_size * packing
     if len(data) < per_step:
         raise InvalidValueError(f"need at least batch_size * packing = {per_step} training samples, got {len(data)}")
+    check_generator(generator, tuple(data.shape[1:]), owner="train_gan", conditional=labels is not None)
     num_classes = getattr(generator, "num_classes", None)
     if labels is not None:
         if num_classes is None or packing != 1:
