@@ -198,6 +198,6 @@ def test_training_names_a_generator_that_does_not_fit_its_data():
     wrong = BEGANGenerator(latent_dim=4, output_shape=(1, 16, 16), channels=4)
     with pytest.raises(ShapeError, match=r"train_began: the generator makes samples of shape \(1, 16, 16\)"):
         train_began(wrong, D, data, epochs=1, batch_size=16, progress=False)
-    with pytest.raises(GeneratorError, match="train_gan: the generator needs a positive integer latent_dim"):
+    with pytest.raises(GeneratorError, match="generator Linear has no latent_dim attribute"):
         train_gan(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1), torch.rand(64, 2), epochs=1, batch_size=16,
                   progress=False)

@@ -37,10 +37,11 @@ from tqdm.auto import tqdm
 
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
-from genprior.errors import GeneratorError, InvalidValueError, ShapeError, unknown
+from genprior.errors import InvalidValueError, ShapeError, unknown
 from genprior.models.checkpoint import save_model
 from genprior.models.pack import PackedDiscriminator
 from genprior.plotting import pyplot, save_figure, save_tiled
+from genprior.solvers.generator import latent_dim_of
 from genprior.train.state import save_training_state, start_or_resume
 
 GENERATOR_LOSSES = ("minimax", "nonsaturating")
@@ -87,12 +88,10 @@ def save_scatter(path: str | Path, points: torch.Tensor, real: torch.Tensor | No
 @torch.no_grad()
 def check_generator(generator: nn.Module, sample_shape: tuple[int, ...], *, owner: str,
                     conditional: bool = False) -> None:
-    """Before training: ``generator`` has a positive integer ``latent_dim`` and makes samples of ``sample_shape``
-    (two draws in eval mode, the mode restored; with ``conditional``, for label 0); else ``GeneratorError`` /
-    ``ShapeError`` naming ``owner``."""
-    k = getattr(generator, "latent_dim", None)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise GeneratorError(f"{owner}: the generator needs a positive integer latent_dim, got {k!r}")
+    """Before training: ``generator`` has a positive integer ``latent_dim`` (else ``GeneratorError``) and makes samples
+    of ``sample_shape`` (two draws in eval mode, the mode restored; with ``conditional``, for label 0; else
+    ``ShapeError`` naming ``owner``)."""
+    k = latent_dim_of(generator)
     was_training = generator.training
     generator.eval()
     device = device_of(generator)
