@@ -235,3 +235,15 @@ def test_latent_solvers_refuse_an_operator_without_gradients():
     for solver in (csgm, csgm_fast):
         with pytest.raises(InvalidValueError, match="Sign is not differentiable"):
             solver(zoo.load("mnist-vae"), op, y, steps=2)
+
+
+def test_latent_solvers_refuse_a_generator_that_outputs_nan():
+    from genprior import zoo
+
+    gen = zoo.load("mnist-vae")
+    with torch.no_grad():
+        for weight in gen.parameters():
+            weight.fill_(float("nan"))
+    op = Gaussian(m=20, shape=(1, 28, 28), seed=0)
+    with pytest.raises(InvalidValueError, match="outputs NaN or infinite values at z = 0"):
+        csgm(gen, op, op.measure(torch.rand(2, 1, 28, 28)), steps=2)
