@@ -260,3 +260,19 @@ def test_projection_defense_checks_its_settings(options, pattern):
 
     with pytest.raises(InvalidValueError, match=pattern):
         ProjectionDefense(zoo.load("mnist-classifier"), zoo.load("mnist-vae"), **options)
+
+
+def test_distillation_checks_the_students_state_before_training_a_teacher(tmp_path):
+    from genprior.errors import CheckpointError
+    from genprior.models.classifier import Classifier
+    from genprior.robust.defenses import defensive_distillation
+    from genprior.train.classifier import train_classifier
+
+    g = torch.Generator().manual_seed(0)
+    x, labels = torch.rand(32, 1, 16, 16, generator=g), torch.randint(0, 3, (32,), generator=g)
+    model = Classifier(input_shape=(1, 16, 16), channels=(2, 4), hidden=8, num_classes=3)
+    options = {"epochs": 1, "batch_size": 16, "progress": False}
+    train_classifier(model, x, labels, x, labels, out_dir=tmp_path, **options)  # a plain run, T = 1
+    with pytest.raises(CheckpointError, match="trained with temperature = 1.0, this run asks for 10.0"):
+        defensive_distillation(model, x, labels, x, labels, temperature=10.0, out_dir=tmp_path, resume=True, **options)
+    assert not (tmp_path / "teacher").exists()

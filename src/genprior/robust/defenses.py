@@ -40,6 +40,11 @@ def defensive_distillation(model: nn.Module, train_images: torch.Tensor, train_l
     """
     import copy
 
+    from genprior.train.state import check_resumable
+
+    student = {"temperature": temperature, "defense": "distillation", "distill_temperature": temperature}
+    # the student's own state is checked before the teacher is trained, not only after
+    check_resumable(Path(out_dir) / "state", resume=bool(train_kw.get("resume")), info=student, settings=tuple(student))
     if teacher is None:
         teacher = copy.deepcopy(model)
         ones = torch.eye(int(train_labels.max()) + 1)[train_labels]

@@ -74,11 +74,19 @@ def start_or_resume(path: str | Path, *, resume: bool, info: dict, settings: tup
     run's raises ``CheckpointError`` before any weights are touched. Settings a state written by older code lacks are
     not compared.
     """
+    if not check_resumable(path, resume=resume, info=info, settings=settings):
+        return info
+    return load_training_state(path, model=model, optimizers=optimizers, rng=rng)
+
+
+def check_resumable(path: str | Path, *, resume: bool, info: dict, settings: tuple[str, ...]) -> bool:
+    """:func:`start_or_resume`'s refusals without loading anything (a caller may check before other work, such as
+    training a teacher first); ``True`` when ``path.*`` holds a state that this run will resume."""
     path = Path(path)
     sidecar, weights = path.with_suffix(".json"), path.with_suffix(".safetensors")
     present = [f for f in (sidecar, weights) if f.exists()]
     if not present:
-        return info
+        return False
     if not resume:
         raise CheckpointError(f"{path.parent} already holds a training state ({present[0].name}): resume it "
                               "(--resume) or write to another folder")
@@ -90,4 +98,4 @@ def start_or_resume(path: str | Path, *, resume: bool, info: dict, settings: tup
         if key in saved and saved[key] != info[key]:
             raise CheckpointError(f"cannot resume {path}: it was trained with {key} = {saved[key]!r}, this run "
                                   f"asks for {info[key]!r}")
-    return load_training_state(path, model=model, optimizers=optimizers, rng=rng)
+    return True
