@@ -146,13 +146,14 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
     y = operator.check_measurements(y)
     if not getattr(operator, "differentiable", True):
         raise InvalidValueError(f"{operator.name} is not differentiable: the latent solvers descend its gradients")
-    real = (numbers.Real,)
-    if not (isinstance(lam, real) and isinstance(lr, real) and 0 <= lam < math.inf and 0 < lr < math.inf):
+    if not (isinstance(lam, numbers.Real) and isinstance(lr, numbers.Real) and 0 <= lam < math.inf
+            and 0 < lr < math.inf):
         raise InvalidValueError(f"need a finite lam >= 0 and a finite lr > 0, got lam={lam!r}, lr={lr!r}")
     _check_positive_int("max_batch", max_batch)
     device = device_of(generator)
     # the descent runs in the generator's dtype (measurements in float64 are welcome, and are cast)
-    dtype = next((p.dtype for p in getattr(generator, "parameters", list)()), torch.float32)
+    params = generator.parameters() if isinstance(generator, torch.nn.Module) else ()
+    dtype = next((p.dtype for p in params), torch.float32)
     y = y.to(dtype)
     n_img = y.shape[0]
     if z_init is None:
