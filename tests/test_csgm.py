@@ -78,6 +78,17 @@ def test_nan_restart_dropped_others_continue():
     assert torch.isfinite(rec.x).all() and (rec.x - x).pow(2).mean() < 1e-4
 
 
+def test_images_whose_every_restart_diverged_are_named_in_a_warning():
+    g = NaNSometimes()
+    op = Gaussian(m=20, shape=(1, 8, 8), seed=0)
+    x = g(torch.zeros(2, 4)).detach()
+    z0 = torch.zeros(2, 2, 4)
+    z0[1, :, 0] = 3.0  # image 1: both restarts NaN from the start; image 0 is fine
+    with pytest.warns(RuntimeWarning, match=r"every restart diverged .* for 1 of 2 images \(first: \[1\]\)"):
+        rec = csgm(g, op, op.measure(x), steps=20, z_init=z0)
+    assert torch.isinf(rec.measurement_loss[1]) and torch.isfinite(rec.measurement_loss[0])
+
+
 def test_works_under_no_grad(relu_net):
     x = relu_net(torch.randn(2, 20)).detach()
     op = Gaussian(m=100, seed=0)

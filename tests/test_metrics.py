@@ -62,3 +62,48 @@ def test_ratio_of_means_ci_rejects_bad_input():
         ratio_of_means_ci(torch.ones(3), torch.ones(4))
     with pytest.raises(InvalidValueError, match="level"):
         ratio_of_means_ci(torch.ones(3), torch.ones(3), level=1.5)
+
+
+@pytest.mark.parametrize("metric", [mse_per_pixel, psnr, ssim])
+@pytest.mark.parametrize("bad, message", [(float("nan"), "the recovery contains NaN"),
+                                          (float("inf"), "the recovery contains NaN or infinite")])
+def test_metrics_refuse_non_finite_recoveries(metric, bad, message):
+    x = torch.rand(2, 1, 8, 8)
+    x_hat = x.clone()
+    x_hat[1, 0, 3, 3] = bad
+    with pytest.raises(InvalidValueError, match=message):
+        metric(x_hat, x)
+    with pytest.raises(InvalidValueError, match="the reference image contains NaN"):
+        metric(x, x_hat)
+
+
+def test_metrics_refuse_empty_integer_and_non_tensor_input():
+    with pytest.raises(ShapeError, match="non-empty"):
+        mse_per_pixel(torch.zeros(0, 1, 4, 4), torch.zeros(0, 1, 4, 4))
+    with pytest.raises(InvalidValueError, match="real floating values, got dtype torch.uint8"):
+        psnr(torch.zeros(1, 1, 4, 4, dtype=torch.uint8), torch.zeros(1, 1, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ShapeError, match="two tensors, got list"):
+        ssim([0.0], torch.zeros(1, 1, 4, 4))
+
+
+@pytest.mark.parametrize("options, message", [({"window": 0}, "ssim: window must be a positive integer"),
+                                              ({"window": 2.5}, "window must be a positive integer"),
+                                              ({"sigma": 0.0}, "ssim sigma must be a finite number > 0"),
+                                              ({"sigma": float("nan")}, "ssim sigma"),
+                                              ({"data_range": "1"}, "data_range must be a finite number")])
+def test_ssim_refuses_bad_window_and_sigma(options, message):
+    x = torch.rand(2, 1, 8, 8)
+    with pytest.raises(InvalidValueError, match=message):
+        ssim(x, x, **options)
+
+
+@pytest.mark.parametrize("a, b, options, message", [
+    (torch.ones(3), torch.ones(3), {"resamples": 0}, "resamples must be a positive integer"),
+    (torch.ones(3), torch.ones(3), {"resamples": 10.0}, "resamples must be a positive integer"),
+    (torch.tensor([1.0, float("nan"), 1.0]), torch.ones(3), {}, "a contains NaN"),
+    (torch.ones(3), torch.zeros(3), {}, "mean > 0"),
+    (torch.ones(3), torch.tensor([1, 1, 1]), {}, "b must hold real floating values"),
+])
+def test_ratio_of_means_ci_refuses_bad_resamples_and_values(a, b, options, message):
+    with pytest.raises(InvalidValueError, match=message):
+        ratio_of_means_ci(a, b, **options)

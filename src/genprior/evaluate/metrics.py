@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
 
-from genprior.errors import InvalidValueError, ShapeError
+from genprior.errors import InvalidValueError, ShapeError, check_sizes
+
+
+def _check_values(name: str, t: torch.Tensor) -> None:
+    """A metric's input must be real floats without NaN or inf (a NaN would silently become the mean)."""
+    if not t.is_floating_point():
+        raise InvalidValueError(f"{name} must hold real floating values, got dtype {t.dtype}")
+    if not bool(torch.isfinite(t).all()):
+        raise InvalidValueError(f"{name} contains NaN or infinite values")
 
 
 def _check_pair(x_hat: torch.Tensor, x: torch.Tensor) -> None:
-    if x_hat.shape != x.shape or x.dim() != 4:
-        raise ShapeError(f"metrics need two (B, C, H, W) tensors of one shape, got {tuple(x_hat.shape)} and {tuple(x.shape)}")
+    if not (torch.is_tensor(x_hat) and torch.is_tensor(x)):
+        raise ShapeError(f"metrics need two tensors, got {type(x_hat).__name__} and {type(x).__name__}")
+    if x_hat.shape != x.shape or x.dim() != 4 or x.numel() == 0:
+        raise ShapeError("metrics need two non-empty (B, C, H, W) tensors of one shape, "
+                         f"got {tuple(x_hat.shape)} and {tuple(x.shape)}")
+    _check_values("the recovery", x_hat)
+    _check_values("the reference image", x)
+
+
+def _check_positive(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+        raise InvalidValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def _check_range(data_range: float) -> None:
-    if not 0 < data_range < math.inf:
-        raise InvalidValueError(f"data_range must be a finite number > 0, got {data_range}")
+    _check_positive("data_range", data_range)
 
 
 def mse_per_pixel(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -47,6 +65,8 @@ def ssim(x_hat: torch.Tensor, x: torch.Tensor, *, data_range: float = 1.0, windo
     """
     _check_pair(x_hat, x)
     _check_range(data_range)
+    check_sizes("ssim", window=window)
+    _check_positive("ssim sigma", sigma)
     c = x.shape[1]
     window = min(window, x.shape[2], x.shape[3])
     w = _gaussian_window(window, sigma, c, x.device, x.dtype)
@@ -66,10 +86,17 @@ def ratio_of_means_ci(a: torch.Tensor, b: torch.Tensor, *, level: float = 0.95, 
     ``a``, ``b``: ``(B,)`` per-image errors of two methods on the same images (paired: one resample of image
     indices is applied to both). Returns the ``level`` interval ``(low, high)``.
     """
+    if not (torch.is_tensor(a) and torch.is_tensor(b)):
+        raise ShapeError(f"need two (B,) tensors, got {type(a).__name__} and {type(b).__name__}")
     if a.dim() != 1 or a.shape != b.shape or a.numel() < 2:
         raise ShapeError(f"need two (B,) tensors of one shape with B >= 2, got {tuple(a.shape)} and {tuple(b.shape)}")
-    if not 0 < level < 1:
-        raise InvalidValueError(f"level must be in (0, 1), got {level}")
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
+        raise InvalidValueError(f"level must be in (0, 1), got {level!r}")
+    check_sizes("ratio_of_means_ci", resamples=resamples)
+    _check_values("a", a)
+    _check_values("b", b)
+    if not bool((b >= 0).all()) or float(b.sum()) == 0:
+        raise InvalidValueError("b must be non-negative errors with a mean > 0 (the ratio's denominator)")
     a, b = a.detach().double().cpu(), b.detach().double().cpu()
     idx = torch.randint(a.numel(), (resamples, a.numel()), generator=torch.Generator().manual_seed(seed))
     ratios = a[idx].mean(1) / b[idx].mean(1)

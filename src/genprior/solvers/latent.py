@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from dataclasses import dataclass
 from functools import partial
 
@@ -181,6 +182,12 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
     z_all = torch.cat([p[0] for p in parts])
     losses = torch.cat([p[1] for p in parts])
     scores = torch.cat([p[-1] for p in parts])  # a descent may rank restarts by its own objective (third item)
+    diverged = ~torch.isfinite(scores).any(1)
+    if bool(diverged.any()):  # their "winner" is a parked latent: say so rather than return it as a recovery
+        first = diverged.nonzero()[:5, 0].tolist()
+        warnings.warn(f"every restart diverged (NaN or infinite loss) for {int(diverged.sum())} of {n_img} images "
+                      f"(first: {first}); their measurement_loss is inf and their x is not a recovery - lower lr",
+                      RuntimeWarning, stacklevel=3)
     best = scores.argmin(1)
     rows = torch.arange(n_img, device=device)
     z = z_all[rows, best]
