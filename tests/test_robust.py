@@ -169,14 +169,17 @@ def test_band_likelihood_loss_values_and_gradient():
 def test_projection_defense_bad_options():
     g = TinyGenerator().eval()
     clf = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
-    from genprior.errors import GenpriorError
+    from genprior.errors import GeneratorError, InvalidValueError, UnknownNameError
+    from genprior.models.ensemble import GeneratorEnsemble
 
-    with pytest.raises(GenpriorError):
+    with pytest.raises(UnknownNameError, match="unknown loss 'nonsense'"):
         ProjectionDefense(clf, g, loss="nonsense")
-    with pytest.raises(GenpriorError):
+    with pytest.raises(InvalidValueError, match="tau must be a finite number >= 0"):
         ProjectionDefense(clf, g, tau=-1.0)
-    with pytest.raises(GenpriorError):
+    with pytest.raises(UnknownNameError, match="unknown preprocess 'blur'"):
         ProjectionDefense(clf, g, preprocess="blur")
+    with pytest.raises(GeneratorError, match="needs one generator, not an ensemble"):
+        ProjectionDefense(clf, GeneratorEnsemble([g, TinyGenerator()]))
 
 
 def test_cli_projection_defense_uses_the_band_likelihood(tmp_path):

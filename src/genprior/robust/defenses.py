@@ -146,7 +146,7 @@ class ProjectionDefense(nn.Module):
                  attack_restarts: int | None = None, loss: str = "band-likelihood", tau: float = 0.3,
                  preprocess: str | None = None):
         super().__init__()
-        from genprior.errors import InvalidValueError, unknown
+        from genprior.errors import GeneratorError, InvalidValueError, unknown
         from genprior.operators import Identity
         from genprior.solvers.generator import latent_dim_of
 
@@ -165,6 +165,11 @@ class ProjectionDefense(nn.Module):
         if not isinstance(classifier, nn.Module):
             raise InvalidValueError(f"ProjectionDefense: the classifier must be a module, got {type(classifier).__name__}")
         self.classifier = classifier
+        from genprior.models.ensemble import GeneratorEnsemble
+
+        if isinstance(generator, GeneratorEnsemble):  # refused here, before any attack is crafted against it
+            raise GeneratorError("the projection defense needs one generator, not an ensemble: pick one member "
+                                 "(e.g. mnist-vae)")
         if hasattr(generator, "fixed") and hasattr(generator, "num_classes"):  # conditional: project onto all classes
             from genprior.models.conditional import ClassUnionGenerator
 
