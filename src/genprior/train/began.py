@@ -49,10 +49,9 @@ from tqdm.auto import tqdm
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError
-from genprior.models.checkpoint import save_model
 from genprior.plotting import save_tiled
 from genprior.train.gan import GANPair, check_generator
-from genprior.train.state import save_training_state, start_or_resume
+from genprior.train.state import samples_due, save_gan_epoch, start_or_resume
 
 
 def update_k(k: float, loss_real: float, loss_fake: float, *, gamma: float, lambda_k: float) -> float:
@@ -166,9 +165,9 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
         info["history"].append({"epoch": epoch, **{key: v / max(steps, 1) for key, v in sums.items()}, "k": k,
                                 "steps": steps, "seconds": time.perf_counter() - t0})
         if out is not None:
-            save_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng, info=info)
-            save_model(out / "generator", generator, **summary(info))
-            if samples_every and (epoch % samples_every == 0 or epoch == epochs):
+            save_gan_epoch(out, pair=pair, optimizers=optimizers, rng=rng, info=info, generator=generator,
+                           config=summary(info))
+            if samples_due(epoch, samples_every, epochs):
                 with torch.no_grad():
                     save_tiled(out / f"samples_epoch{epoch:03d}.png", generator(fixed_z))
         if progress:

@@ -38,11 +38,10 @@ from tqdm.auto import tqdm
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError, unknown
-from genprior.models.checkpoint import save_model
 from genprior.models.pack import PackedDiscriminator
 from genprior.plotting import pyplot, save_figure, save_tiled
 from genprior.solvers.generator import latent_dim_of
-from genprior.train.state import save_training_state, start_or_resume
+from genprior.train.state import samples_due, save_gan_epoch, start_or_resume
 
 GENERATOR_LOSSES = ("minimax", "nonsaturating")
 
@@ -244,9 +243,9 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
                                 "d_fake": sums["d_fake"] / max(counts["d"], 1),
                                 "seconds": time.perf_counter() - t0})
         if out is not None:
-            save_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng, info=info)
-            save_model(out / "generator", generator, **summary(info))
-            if samples_every and (epoch % samples_every == 0 or epoch == epochs):
+            save_gan_epoch(out, pair=pair, optimizers=optimizers, rng=rng, info=info, generator=generator,
+                           config=summary(info))
+            if samples_due(epoch, samples_every, epochs):
                 with torch.no_grad():
                     generator.eval()
                     s = generate(fixed_z, fixed_y)

@@ -36,6 +36,22 @@ def save_training_state(path: str | Path, *, model: nn.Module, optimizers: dict[
     write_json(path.with_suffix(".json"), {"architecture": model.config(), "optimizers": opt_meta, **info})
 
 
+def save_gan_epoch(out: Path, *, pair: nn.Module, optimizers: dict[str, torch.optim.Optimizer], rng: torch.Generator,
+                   info: dict, generator: nn.Module, config: dict) -> None:
+    """A GAN trainer's end of epoch in ``out``: the training state (``state.*``), then the generator alone as a
+    zoo-style model (``generator.*``) whose config records ``config``."""
+    from genprior.models.checkpoint import save_model
+
+    save_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng, info=info)
+    save_model(out / "generator", generator, **config)
+
+
+def samples_due(epoch: int, every: int, epochs: int) -> bool:
+    """Whether epoch ``epoch`` (1-based) of ``epochs`` writes a samples grid: every ``every`` epochs and the last
+    (``every = 0``: never)."""
+    return bool(every) and (epoch % every == 0 or epoch == epochs)
+
+
 def load_training_state(path: str | Path, *, model: nn.Module, optimizers: dict[str, torch.optim.Optimizer],
                         rng: torch.Generator) -> dict:
     """Restore what ``save_training_state`` wrote into the given objects; returns the ``info`` dict."""
