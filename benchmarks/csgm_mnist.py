@@ -4,10 +4,14 @@ Protocol (DESIGN.md): first 300 MNIST test images; Gaussian A_ij ~ N(0, 1/m); no
 (sqrt(E||eta||^2) = sigma); CSGM with Adam lr 0.01, 1000 steps, 10 restarts, lambda in {0, 0.1};
 Lasso (alpha 0.1, the reference's choice) in the pixel, DCT and Haar-wavelet bases with output clipped
 to [0, 1]; and a Lasso whose alpha is tuned on held-out images 300..399 with the [0, 1] box (the
-baseline the hybrid method must beat at large m). Writes results/csgm_mnist.{json,md,png}.
+baseline the hybrid method must beat at large m); the hybrid prior (`--method hybrid`) and the Deep Image
+Prior (`--method dip`, no model). Writes results/csgm_mnist.{json,md,png}.
 
     python benchmarks/csgm_mnist.py                         # the full protocol
     python benchmarks/csgm_mnist.py --m 10 25 50 100 750    # a subset of m
+    python benchmarks/csgm_mnist.py --n-images 60 --m 10 25 50 100 200 500 750 --fresh \
+        --methods DIP "CSGM-VAE fast" "Lasso pixel tuned" Hybrid --out benchmarks/results/dip_mnist
+                                                            # the DIP beside our best methods, 60 images
 """
 
 from __future__ import annotations
@@ -31,7 +35,15 @@ from genprior.reports import (
     save_image_grid,
     write_report,
 )
-from genprior.solvers import ALPHA_GRID, csgm, csgm_fast, lasso, select_alpha
+from genprior.solvers import (
+    ALPHA_GRID,
+    csgm,
+    csgm_fast,
+    deep_image_prior,
+    dip,
+    lasso,
+    select_alpha,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 M_LIST = [10, 25, 50, 100, 200, 300, 400, 500, 750]
@@ -42,7 +54,7 @@ REFERENCE = {
 }
 REFERENCE_SECONDS = {"CSGM-VAE": "0.78 s/image at m=10 .. 1.60 s/image at m=750", "Lasso (scikit-learn)": "0.006-0.019 s/image"}
 METHODS = ["CSGM-VAE", "CSGM-VAE+Reg", "CSGM-VAE fast", "Lasso pixel", "Lasso dct", "Lasso wavelet", "Lasso pixel tuned",
-           "Hybrid one VAE", "Hybrid"]
+           "Hybrid one VAE", "Hybrid", "DIP"]
 GRID_M = (25, 100, 400, 750)  # compressed-sensing settings drawn as image grids
 GRID_IMAGES = 10  # images per grid (save_image_grid's default)
 TASK_SEED = 17
@@ -69,6 +81,9 @@ def run_setting(op, images, holdout, *, methods, args, seed, done=()):
 
             # "Hybrid": the CLI's default prior for --method hybrid (the VAE ensemble); "Hybrid one VAE": --model alone
             x = hybrid(args.generator if method == "Hybrid one VAE" else args.hybrid_prior, op, y, seed=seed + 2).x
+            extra = {}
+        elif method == "DIP":  # untrained: no model, its tested defaults
+            x = deep_image_prior(op, y.to(device_of(args.generator)), seed=seed + 2, progress=args.progress).x
             extra = {}
         elif method.endswith("tuned"):
             basis = method.split()[1]
@@ -239,7 +254,8 @@ def _markdown(curves, tasks, settings) -> str:
           f"(tuned: alpha chosen on {settings['alpha_tuned_on']}, [0,1] box). Mean ± 1.96 s.e. "
           f"Device {settings['device']}, {settings['threads']} threads. Hybrid: `--method hybrid` with its defaults and its "
           f"default prior `{settings.get('hybrid_model', 'mnist-vae-ensemble')}`; Hybrid one VAE: the same with "
-          f"`{settings['model']}` alone.\n\n"
+          f"`{settings['model']}` alone. DIP: the Deep Image Prior, `--method dip` with its defaults (an untrained "
+          f"decoder per image, {dip.STEPS} Adam steps at lr {dip.LR}; no model).\n\n"
           + head + body + "\n## Seconds per image inside the estimator\n\nReference (original CSGM code): CSGM-VAE "
           + REFERENCE_SECONDS["CSGM-VAE"] + "; scikit-learn Lasso " + REFERENCE_SECONDS["Lasso (scikit-learn)"] + ".\n\n" + times)
     md += _other_threads(curves, tasks, settings["threads"]) + _machines(curves, tasks) + _time_to_quality(curves) + _goal(curves)

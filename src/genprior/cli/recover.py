@@ -37,7 +37,7 @@ def _tuning_slice(evaluated: slice, total: int, count: int = TUNING_IMAGES) -> s
 
 def add_parsers(sub, train_sub) -> None:
     from genprior.cli import add_data_args, add_device_arg, number_arg, seed_arg
-    from genprior.evaluate.recovery import METHODS
+    from genprior.evaluate.recovery import METHODS, SCHEDULES
     from genprior.operators import TASKS
 
     p = sub.add_parser("recover", help="recover images from simulated measurements with a prior or a baseline")
@@ -57,8 +57,10 @@ def add_parsers(sub, train_sub) -> None:
                    help="latent prior weight lambda in ||y-AG(z)||^2 + lambda||z||^2 (default 0)")
     p.add_argument("--restarts", type=int, default=None,
                    help="random starts (default: 10 for csgm, 40 screened to 12 for csgm-fast)")
-    p.add_argument("--steps", type=int, default=None, help="Adam steps of csgm (default 1000)")
-    p.add_argument("--lr", type=number_arg(low=0, strict=True), default=None, help="Adam rate of csgm (default 0.01)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"Adam steps of csgm (default {SCHEDULES['csgm']['steps']}) or dip (default {SCHEDULES['dip']['steps']})")
+    p.add_argument("--lr", type=number_arg(low=0, strict=True), default=None,
+                   help=f"Adam rate of csgm (default {SCHEDULES['csgm']['lr']}) or dip (default {SCHEDULES['dip']['lr']})")
     p.add_argument("--alpha", type=_alpha_arg, default=None,
                    help="Lasso weight, or auto: the best of 1e-4 .. 0.1 (half a decade apart) on up to "
                         f"{TUNING_IMAGES} images of the same split next to --indices, measured alike (default 0.1, the "
@@ -99,8 +101,10 @@ def cmd_recover(args) -> int:
         LASSO_METHODS,
         LATENT_METHODS,
         METHODS,
+        SCHEDULES,
         lasso_basis,
         run_method,
+        schedule,
     )
     from genprior.io import check_writable, write_json
     from genprior.models.ensemble import GeneratorEnsemble
@@ -113,7 +117,7 @@ def cmd_recover(args) -> int:
     # an option the method does not use is refused rather than ignored (its result would not be what was asked);
     # csgm-fast and hybrid run their own tested schedules
     for flag, users in (("model", LATENT_METHODS), ("lam", LATENT_METHODS), ("restarts", ("csgm", "csgm-fast")),
-                        ("steps", ("csgm",)), ("lr", ("csgm",)), ("alpha", LASSO_METHODS)):
+                        ("steps", tuple(SCHEDULES)), ("lr", tuple(SCHEDULES)), ("alpha", LASSO_METHODS)):
         if getattr(args, flag) is not None and args.method not in users:
             raise InvalidValueError(f"--{flag} is an option of {', '.join(users)}; method {args.method} does not use it")
     device = pick_device(args.device)
@@ -150,8 +154,8 @@ def cmd_recover(args) -> int:
         tuned = {"alpha_tuned_on": f"{args.split} {tuning.start}:{tuning.stop}",
                  "alpha_tuning_seconds": time.perf_counter() - t0}
     args.lam = 0.0 if args.lam is None else args.lam
-    args.steps = 1000 if args.steps is None else args.steps
-    args.lr = 0.01 if args.lr is None else args.lr
+    if args.method in SCHEDULES:  # the options record the steps and rate used
+        vars(args).update(schedule(args.method, steps=args.steps, lr=args.lr))
     res = run_method(args.method, images, op, y, generator=generator, lam=args.lam, restarts=args.restarts,
                      steps=args.steps, lr=args.lr, alpha=args.alpha, seed=args.seed + 2, progress=True)
     result = {"task": args.task, "method": args.method, "m": op.output_size, "n": op.input_size, **res.metrics,

@@ -12,11 +12,22 @@ import torch
 from genprior.errors import InvalidValueError, unknown
 from genprior.evaluate.metrics import summarize
 from genprior.operators.base import Operator
+from genprior.solvers import dip
 
 LATENT_METHODS = ("csgm", "csgm-fast", "hybrid")
 LASSO_METHODS = ("lasso-pixel", "lasso-dct", "lasso-wavelet")
-METHODS = LATENT_METHODS + LASSO_METHODS
+METHODS = LATENT_METHODS + LASSO_METHODS + ("dip",)
 DEFAULT_ALPHA = 0.1  # the CSGM reference's Lasso weight (scikit-learn's objective scaling)
+# the methods that take Adam steps and a rate, with their defaults (csgm's: the CSGM paper's protocol)
+SCHEDULES = {"csgm": {"steps": 1000, "lr": 0.01}, "dip": {"steps": dip.STEPS, "lr": dip.LR}}
+
+
+def schedule(method: str, *, steps: int | None = None, lr: float | None = None) -> dict:
+    """``{"steps", "lr"}`` of a method in :data:`SCHEDULES`, ``None`` replaced by the method's default."""
+    if method not in SCHEDULES:
+        raise InvalidValueError(f"method {method} takes no steps or lr (only {', '.join(SCHEDULES)} do)")
+    default = SCHEDULES[method]
+    return {"steps": default["steps"] if steps is None else steps, "lr": default["lr"] if lr is None else lr}
 
 
 @dataclass
@@ -30,14 +41,18 @@ class MethodResult:
 
 
 def recover(method: str, operator: Operator, y: torch.Tensor, *, generator=None, lam: float = 0.0, restarts: int | None = None,
-            steps: int = 1000, lr: float = 0.01, alpha: float | None = None, seed: int = 0, progress: bool = False) -> torch.Tensor:
+            steps: int | None = None, lr: float | None = None, alpha: float | None = None, seed: int = 0,
+            progress: bool = False) -> torch.Tensor:
     """Recover images ``(B, *operator.input_shape)`` from ``y`` ``(B, m)`` with a named method.
 
     ``restarts``: random starts of a latent method (``None``: its own default, 10 for ``csgm``, 40 screened to 12
-    for ``csgm-fast``); ``steps`` and ``lr`` are ``csgm``'s. ``hybrid`` always runs with its tested defaults.
+    for ``csgm-fast``); ``steps`` and ``lr`` are ``csgm``'s and ``dip``'s (``None``: :data:`SCHEDULES`).
+    ``hybrid`` always runs with its tested defaults; ``dip`` (Deep Image Prior) needs no generator.
     """
     if method not in METHODS:
         raise unknown("method", method, METHODS)
+    if method == "dip":
+        return dip.deep_image_prior(operator, y, seed=seed, progress=progress, **schedule(method, steps=steps, lr=lr)).x
     if method in LATENT_METHODS:
         if generator is None:
             raise InvalidValueError(f"method {method} needs a generator (--model)")
@@ -51,7 +66,8 @@ def recover(method: str, operator: Operator, y: torch.Tensor, *, generator=None,
         starts = {} if restarts is None else {"restarts": restarts}  # None: the solver's own default
         if method == "csgm-fast":  # its own schedule: screened Adam + Levenberg-Marquardt (steps/lr not used)
             return csgm_fast(generator, operator, y, lam=lam, seed=seed, progress=progress, **starts).x
-        return csgm(generator, operator, y, lam=lam, steps=steps, lr=lr, seed=seed, progress=progress, **starts).x
+        return csgm(generator, operator, y, lam=lam, seed=seed, progress=progress, **starts,
+                    **schedule(method, steps=steps, lr=lr)).x
     if not operator.linear:
         raise InvalidValueError(f"method {method} needs a linear operator, {operator.name} is not")
     from genprior.solvers.sparse import lasso

@@ -1,5 +1,7 @@
-"""Solvers: latent-space recovery (CSGM), sparse baselines (Lasso) and the hybrid prior (Sparse-Gen)."""
+"""Solvers: latent-space recovery (CSGM), sparse baselines (Lasso), the hybrid prior (Sparse-Gen) and the
+Deep Image Prior."""
 
+from genprior.solvers.dip import DIPRecovery, deep_image_prior
 from genprior.solvers.hybrid import HybridRecovery, hybrid
 from genprior.solvers.latent import LatentRecovery, csgm, csgm_fast
 from genprior.solvers.sparse import (
@@ -11,4 +13,4 @@ from genprior.solvers.sparse import (
     select_alpha,
 )
 
-__all__ = ["ALPHA_GRID", "BASES", "HybridRecovery", "LatentRecovery", "SparseRecovery", "basis_matrix", "csgm", "csgm_fast", "hybrid", "lasso", "select_alpha"]
+__all__ = ["ALPHA_GRID", "BASES", "DIPRecovery", "HybridRecovery", "LatentRecovery", "SparseRecovery", "basis_matrix", "csgm", "csgm_fast", "deep_image_prior", "hybrid", "lasso", "select_alpha"]
