@@ -6,7 +6,7 @@
 #
 # With no arguments it runs all six; each writes its JSON / Markdown (and PNG) under $OUT:
 #   cli      the command line with --device cuda, about a minute: recover (csgm-fast and lasso-dct on compressed
-#            sensing, lasso-pixel --alpha auto on super-resolution, hybrid on inpainting), the demo (200 steps), and
+#            sensing, lasso-pixel --alpha auto on super-resolution, hybrid on inpainting, dip on compressed sensing), the demo (200 steps), and
 #            one short epoch of each trainer (vae, gan, began, classifier with PGD adversarial training), attacks (PGD
 #            on the adversarially trained classifier, the adaptive attack on the projection defense, transfer) and
 #            occlusion maps, into $OUT/cli/
@@ -63,6 +63,7 @@ cli_checks() {
   genprior recover --task superres --factor 2 --method lasso-pixel --alpha auto "${bundled[@]}" \
     --json "$dir/recover_lasso_auto.json"
   genprior recover --task inpaint --keep 0.3 --method hybrid "${bundled[@]}" --json "$dir/recover_hybrid.json" --out "$dir/recover_hybrid"
+  genprior recover --task cs --m 200 --method dip "${bundled[@]}" --json "$dir/recover_dip.json" --out "$dir/recover_dip"
   genprior demo --device cuda --steps 200 --out "$dir/demo"
   genprior train vae --data-dir "$DATA" --epochs 1 --device cuda --out "$dir/vae"
   genprior train gan --dataset mnist --limit 4096 --epochs 1 --quiet --data-dir "$DATA" --device cuda --out "$dir/gan"
