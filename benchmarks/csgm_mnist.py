@@ -1,6 +1,6 @@
 """Reproduce the CSGM MNIST figure (Bora et al. 2017, Fig. 1a) and its companion tables.
 
-Protocol (DESIGN.md): first 300 MNIST test images; Gaussian A_ij ~ N(0, 1/m); noise sigma = 0.1
+Protocol (../shared/DESIGN.md): first 300 MNIST test images; Gaussian A_ij ~ N(0, 1/m); noise sigma = 0.1
 (sqrt(E||eta||^2) = sigma); CSGM with Adam lr 0.01, 1000 steps, 10 restarts, lambda in {0, 0.1};
 Lasso (alpha 0.1, the reference's choice) in the pixel, DCT and Haar-wavelet bases with output clipped
 to [0, 1]; and a Lasso whose alpha is tuned on held-out images 300..399 with the [0, 1] box (the

@@ -130,7 +130,7 @@ def test_training_never_overwrites_a_state_it_was_not_asked_to_resume(tmp_path):
         _train_tiny_vae(tmp_path / "run", max_epochs=2, resume=True)
 
 
-@pytest.mark.parametrize("change", [{"lr": 1e-2}, {"batch_size": 8}, {"seed": 4}])
+@pytest.mark.parametrize("change", [{"lr": 1e-2}, {"batch_size": 8}, {"seed": 4}, {"min_delta": 0.5}])
 def test_training_resumes_only_under_the_settings_it_was_run_with(tmp_path, change):
     _train_tiny_vae(tmp_path / "run")
     key, value = next(iter(change.items()))

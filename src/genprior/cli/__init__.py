@@ -14,8 +14,13 @@ from genprior.errors import GenpriorError
 _SUBCOMMAND_MODULES = ("recover", "gan", "robust", "began")
 
 
-def add_data_args(p: argparse.ArgumentParser, *, default_dataset: str = "mnist") -> None:
-    p.add_argument("--dataset", default=default_dataset, help="mnist, fashion-mnist, digits or mnist-bundled")
+TRAINING_DATASETS = "mnist, fashion-mnist or digits (their train splits)"
+
+
+def add_data_args(p: argparse.ArgumentParser, *, default_dataset: str = "mnist",
+                  datasets: str = "mnist, fashion-mnist, digits or mnist-bundled") -> None:
+    """``--dataset`` (``datasets``: the ones this command takes, for its help) and ``--data-dir``."""
+    p.add_argument("--dataset", default=default_dataset, help=f"{datasets} (default {default_dataset})")
     p.add_argument("--data-dir", default=None, help="folder holding the data (default: $GENPRIOR_DATA, then ../shared/data)")
 
 
@@ -27,6 +32,19 @@ def check_at_least(low: int, **options) -> None:
     for name, value in options.items():
         if value is not None and value < low:
             raise InvalidValueError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
+
+
+def png_path(text: str, *, note: str = ""):
+    """``--out`` as the path of a PNG file: a bare stem gets ``.png``, another suffix is refused (the file
+    would hold PNG bytes under a name that says otherwise)."""
+    from pathlib import Path
+
+    from genprior.errors import InvalidValueError
+
+    out = Path(text)
+    if not out.name or out.suffix.lower() not in ("", ".png"):
+        raise InvalidValueError(f"--out must name a .png file{note}, got {text!r}")
+    return out.with_suffix(".png")
 
 
 SEED_LIMIT = 2 ** 63  # seeds are 0 .. 2^63 - 1: torch's generators take 64-bit seeds, and commands add small offsets
@@ -140,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_train = sub.add_parser("train", help="train a generative model")
     train_sub = p_train.add_subparsers(dest="family", required=True)
     p = train_sub.add_parser("vae", help="the CSGM VAE (784-500-500-20, softplus, sigmoid output)")
-    add_data_args(p)
+    add_data_args(p, datasets=TRAINING_DATASETS)
     p.add_argument("--out", default="runs/vae", help="folder for state.* (resume) and model.* (best weights)")
     p.add_argument("--epochs", type=int, default=200, help="maximum epochs")
     p.add_argument("--patience", type=int, default=5, help="stop after this many epochs without a better test ELBO")

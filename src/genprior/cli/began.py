@@ -15,10 +15,15 @@ DEFAULTS = {"paper": {"hidden_dim": 64, "channels": 32}, "bottleneck": {"hidden_
 
 def add_parsers(sub, train_sub) -> None:
     """Add ``train began`` to ``train_sub``."""
-    from genprior.cli import add_data_args, add_training_args, number_arg
+    from genprior.cli import (
+        TRAINING_DATASETS,
+        add_data_args,
+        add_training_args,
+        number_arg,
+    )
 
     p = train_sub.add_parser("began", help="a BEGAN (boundary equilibrium GAN: autoencoder discriminator)")
-    add_data_args(p)
+    add_data_args(p, datasets=TRAINING_DATASETS)
     p.add_argument("--out", default="runs/began", help="folder for state.* (resume), generator.* and sample grids")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--gamma", type=number_arg(low=0, strict=True), default=0.5, help="diversity ratio E L(G(z)) / E L(x), in (0, 1]")

@@ -14,6 +14,9 @@ from genprior.errors import InvalidValueError, ShapeError, unknown
 from genprior.models.walks import WALKS
 
 TOY_SETS = ("ring", "grid")
+# each family's architecture options and their defaults (DCGAN for images, MLPs for the 2-D ring/grid)
+IMAGE_ARCH = {"g_channels": 64, "d_channels": 64}
+TOY_ARCH = {"g_hidden": [400, 400, 400, 400], "d_hidden": [200, 200, 200], "toy_samples": 100_000}
 
 
 def add_parsers(sub, train_sub) -> None:
@@ -28,8 +31,7 @@ def add_parsers(sub, train_sub) -> None:
     from genprior.train.gan import GENERATOR_LOSSES
 
     p = train_sub.add_parser("gan", help="a GAN (DCGAN for images, MLP for 2-D ring/grid), optionally packed (PacGAN)")
-    add_data_args(p)
-    p.description = "dataset: mnist, fashion-mnist, digits (images, DCGAN) or ring, grid (2-D, MLP)"
+    add_data_args(p, datasets="mnist, fashion-mnist, digits (images, DCGAN) or ring, grid (2-D points, MLP)")
     p.add_argument("--out", default="runs/gan", help="folder for state.* (resume), generator.* and sample grids")
     p.add_argument("--loss", default="nonsaturating", help=f"generator loss: {', '.join(GENERATOR_LOSSES)}")
     p.add_argument("--packing", type=int, default=1, help="PacGAN packing degree m (1 = plain GAN)")
@@ -44,12 +46,17 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--beta1", type=number_arg(low=0), default=0.5)
     p.add_argument("--beta2", type=number_arg(low=0), default=0.999)
     p.add_argument("--latent-dim", type=int, default=None, help="default: 100 for images, 2 for 2-D data")
-    p.add_argument("--g-channels", type=int, default=64, help="DCGAN generator base channels")
-    p.add_argument("--d-channels", type=int, default=64, help="DCGAN discriminator base channels")
-    p.add_argument("--g-hidden", type=int, nargs="+", default=[400, 400, 400, 400], help="MLP generator widths")
-    p.add_argument("--d-hidden", type=int, nargs="+", default=[200, 200, 200], help="MLP discriminator widths")
+    p.add_argument("--g-channels", type=int, default=None,
+                   help=f"image data: DCGAN generator base channels (default {IMAGE_ARCH['g_channels']})")
+    p.add_argument("--d-channels", type=int, default=None,
+                   help=f"image data: DCGAN discriminator base channels (default {IMAGE_ARCH['d_channels']})")
+    p.add_argument("--g-hidden", type=int, nargs="+", default=None,
+                   help=f"ring/grid: MLP generator widths (default {' '.join(map(str, TOY_ARCH['g_hidden']))})")
+    p.add_argument("--d-hidden", type=int, nargs="+", default=None,
+                   help=f"ring/grid: MLP discriminator widths (default {' '.join(map(str, TOY_ARCH['d_hidden']))})")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images / 2-D samples")
-    p.add_argument("--toy-samples", type=int, default=100_000, help="training points drawn for ring/grid")
+    p.add_argument("--toy-samples", type=int, default=None,
+                   help=f"ring/grid: training points drawn (default {TOY_ARCH['toy_samples']})")
     add_training_args(p, samples=True)
     p.set_defaults(func=cmd_train_gan)
 
@@ -82,6 +89,16 @@ def cmd_train_gan(args) -> int:
     if not (args.beta1 < 1 and args.beta2 < 1):  # their types refuse NaN, inf and negative values
         raise InvalidValueError(f"--beta1 and --beta2 must be < 1, got {args.beta1} and {args.beta2}")
     check_at_least(0, samples_every=args.samples_every)
+    # the other family's options are refused rather than ignored; unset, they take their family's defaults
+    ours, theirs = (TOY_ARCH, IMAGE_ARCH) if args.dataset in TOY_SETS else (IMAGE_ARCH, TOY_ARCH)
+    for name in theirs:
+        if getattr(args, name) is not None:
+            kind = "ring/grid" if theirs is TOY_ARCH else "image data sets"
+            raise InvalidValueError(f"--{name.replace('_', '-')} is an option of {kind}, not of {args.dataset}")
+    for name, default in ours.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    check_at_least(1, g_channels=args.g_channels, d_channels=args.d_channels)
     device = pick_device(args.device)
     check_writable(args.out, folder=True)
     torch.manual_seed(args.seed)
@@ -140,7 +157,7 @@ def cmd_walk(args) -> int:
     from PIL import Image
 
     from genprior import zoo
-    from genprior.cli import check_at_least
+    from genprior.cli import check_at_least, png_path
     from genprior.devices import pick_device
     from genprior.io import atomic_write_bytes, check_writable
     from genprior.models.walks import latent_walk
@@ -153,10 +170,7 @@ def cmd_walk(args) -> int:
     args.span = 3.0 if args.span is None else args.span
     if args.span > torch.finfo(torch.float32).max:
         raise InvalidValueError(f"--span must be below {torch.finfo(torch.float32).max:.3g} (float32), got {args.span}")
-    out = Path(args.out)
-    if not out.name or out.suffix.lower() not in ("", ".png"):  # a bare stem gets .png
-        raise InvalidValueError(f"--out must name a .png file (the GIF is written beside it), got {args.out!r}")
-    out = out.with_suffix(".png")
+    out = png_path(args.out, note=" (the GIF is written beside it)")
     gif = out.with_suffix(".gif")
     check_writable(out)
     check_writable(gif)

@@ -98,6 +98,7 @@ def cmd_recover(args) -> int:
     from genprior.devices import pick_device
     from genprior.errors import unknown
     from genprior.evaluate.recovery import (
+        DEFAULT_ALPHA,
         LASSO_METHODS,
         LATENT_METHODS,
         METHODS,
@@ -153,10 +154,13 @@ def cmd_recover(args) -> int:
                                      seed=args.seed + 3, progress=True)
         tuned = {"alpha_tuned_on": f"{args.split} {tuning.start}:{tuning.stop}",
                  "alpha_tuning_seconds": time.perf_counter() - t0}
-    args.lam = 0.0 if args.lam is None else args.lam
+    if args.method in LATENT_METHODS and args.lam is None:
+        args.lam = 0.0
     if args.method in SCHEDULES:  # the options record the steps and rate used
         vars(args).update(schedule(args.method, steps=args.steps, lr=args.lr))
-    res = run_method(args.method, images, op, y, generator=generator, lam=args.lam, restarts=args.restarts,
+    if args.method in LASSO_METHODS and args.alpha is None:  # and the Lasso weight
+        args.alpha = DEFAULT_ALPHA
+    res = run_method(args.method, images, op, y, generator=generator, lam=args.lam or 0.0, restarts=args.restarts,
                      steps=args.steps, lr=args.lr, alpha=args.alpha, seed=args.seed + 2, progress=True)
     result = {"task": args.task, "method": args.method, "m": op.output_size, "n": op.input_size, **res.metrics,
               "seconds": res.seconds, "seconds_per_image": res.seconds / len(images), "device": str(device),

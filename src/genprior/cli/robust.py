@@ -8,12 +8,15 @@ from pathlib import Path
 from genprior.errors import InvalidValueError
 
 SUBSTITUTE_IMAGES = 10_000  # the transfer attack's substitute is trained on this many labelled training images
+PGD_STEPS = 40  # PGD steps of --attack pgd / pgd-l2 and of the adaptive attack on none / adv-train / distill
+ADV_STEPS = 7  # PGD steps per batch in adversarial training
+OCCLUSION = {"size": 6, "stride": 2}  # explain --method occlusion: square side and stride
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
+def _add_data_args(p: argparse.ArgumentParser, **options) -> None:
     from genprior.cli import add_data_args
 
-    add_data_args(p)
+    add_data_args(p, **options)
 
 
 def cmd_train_classifier(args) -> int:
@@ -24,6 +27,9 @@ def cmd_train_classifier(args) -> int:
 
     check_at_least(1, epochs=args.epochs, batch_size=args.batch_size, hidden=args.hidden, adv_steps=args.adv_steps,
                    train_images=args.train_images)
+    if args.adv_steps is not None and args.adv_eps is None:
+        raise InvalidValueError("--adv-steps is an option of adversarial training (--adv-eps)")
+    args.adv_steps = ADV_STEPS if args.adv_steps is None else args.adv_steps
     device, train, test = load_training_data(args)
     if args.train_images is not None:
         if not 0 < args.train_images <= len(train):
@@ -90,6 +96,11 @@ def cmd_attack(args) -> int:
         raise InvalidValueError("--adaptive is the defense-aware attack; it takes no --attack")
     if args.substitute_images is not None and args.attack != "transfer":
         raise InvalidValueError("--substitute-images is an option of --attack transfer")
+    pgd_users = args.defense != "projection" if args.adaptive else args.attack in ("pgd", "pgd-l2")
+    if args.pgd_steps is not None and not pgd_users:
+        raise InvalidValueError("--pgd-steps is an option of --attack pgd and pgd-l2, and of --adaptive against "
+                                "--defense none, adv-train or distill (the projection's adaptive attack is BPDA)")
+    args.pgd_steps = PGD_STEPS if args.pgd_steps is None else args.pgd_steps
     args.attack = args.attack or "fgsm"
     args.substitute_images = args.substitute_images or SUBSTITUTE_IMAGES
     device = pick_device(args.device)
@@ -145,16 +156,22 @@ def cmd_attack(args) -> int:
 
 def cmd_explain(args) -> int:
     from genprior import zoo
+    from genprior.cli import png_path
     from genprior.devices import pick_device
     from genprior.io import check_writable
     from genprior.robust.saliency import occlusion, saliency, save_overlays
 
     device = pick_device(args.device)
-    check_writable(args.out)
     if args.method not in ("saliency", "occlusion"):
         from genprior.errors import unknown
 
         raise unknown("method", args.method, ("saliency", "occlusion"))
+    for name, default in OCCLUSION.items():
+        if getattr(args, name) is not None and args.method != "occlusion":
+            raise InvalidValueError(f"--{name} is an option of --method occlusion")
+        setattr(args, name, default if getattr(args, name) is None else getattr(args, name))
+    args.out = png_path(args.out)
+    check_writable(args.out)
     x, y, _ = _images(args)
     if len(y) > 20:
         raise InvalidValueError("explain draws at most 20 images; narrow --indices")
@@ -197,7 +214,9 @@ def add_parsers(sub, train_sub) -> None:
                    help="projection: band half-width = the l_inf radius defended (default 0.3)")
     p.add_argument("--preprocess", default=None, choices=["none", "binarize"],
                    help="projection: binarize the input at 0.5 before projecting (bit-depth squeezing)")
-    p.add_argument("--pgd-steps", type=int, default=40)
+    p.add_argument("--pgd-steps", type=int, default=None,
+                   help=f"PGD steps of --attack pgd / pgd-l2 and of --adaptive against none, adv-train or distill "
+                        f"(default {PGD_STEPS})")
     p.add_argument("--substitute-images", type=int, default=None,
                    help=f"transfer: training images labelled by the target (default {SUBSTITUTE_IMAGES})")
     p.add_argument("--split", default="test")
@@ -214,15 +233,15 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--classifier", default="mnist-classifier", help="zoo name or path")
     p.add_argument("--split", default="test")
     p.add_argument("--indices", default="0:8")
-    p.add_argument("--size", type=int, default=6, help="occlusion square side")
-    p.add_argument("--stride", type=int, default=2)
-    p.add_argument("--out", default="explain.png")
+    p.add_argument("--size", type=int, default=None, help=f"occlusion square side (default {OCCLUSION['size']})")
+    p.add_argument("--stride", type=int, default=None, help=f"occlusion stride (default {OCCLUSION['stride']})")
+    p.add_argument("--out", default="explain.png", help="PNG file (a bare name gets .png)")
     add_device_arg(p)
     p.set_defaults(func=cmd_explain)
 
 
     p = train_sub.add_parser("classifier", help="a small CNN classifier (optionally adversarially trained or distilled)")
-    _add_data_args(p)
+    _add_data_args(p, datasets="mnist or fashion-mnist (images of at least 16x16 pixels; their train splits)")
     p.add_argument("--out", default="runs/classifier", help="folder for state.* (resume) and model.* (final weights)")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--batch-size", type=int, default=128)
@@ -232,7 +251,8 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
     p.add_argument("--init", default=None, help="start from these weights (zoo name or path), e.g. to fine-tune")
     p.add_argument("--adv-eps", type=number_arg(low=0, strict=True), default=None, help="PGD adversarial training (Madry et al. 2018) at this l_inf eps")
-    p.add_argument("--adv-steps", type=int, default=7, help="PGD steps per batch in adversarial training")
+    p.add_argument("--adv-steps", type=int, default=None,
+                   help=f"PGD steps per batch in adversarial training (default {ADV_STEPS})")
     p.add_argument("--distill-temperature", type=number_arg(low=0, strict=True), default=None,
                    help="defensive distillation (Papernot et al. 2016) at this temperature")
     add_training_args(p)

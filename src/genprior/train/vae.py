@@ -63,10 +63,10 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     info = {"epoch": 0, "best_epoch": 0, "best_test_nelbo": math.inf, "improved_epoch": 0, "improved_nelbo": math.inf,
             "history": [], "seed": seed,
-            "batch_size": batch_size, "lr": lr, "data": data_info or {},
+            "batch_size": batch_size, "lr": lr, "min_delta": min_delta, "data": data_info or {},
             "command": "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
     state_path = out_dir / "state"
-    info = start_or_resume(state_path, resume=resume, info=info, settings=("seed", "batch_size", "lr", "data"),
+    info = start_or_resume(state_path, resume=resume, info=info, settings=("seed", "batch_size", "lr", "min_delta", "data"),
                            model=model, optimizers={"adam": opt}, rng=rng)
     if info["epoch"]:
         info.setdefault("improved_epoch", 0)
