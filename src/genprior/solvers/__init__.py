@@ -1,9 +1,10 @@
-"""Solvers: latent-space recovery (CSGM), sparse baselines (Lasso), the hybrid prior (Sparse-Gen) and the
-Deep Image Prior."""
+"""Solvers: latent-space recovery (CSGM), layer-wise LP inversion, sparse baselines (Lasso), the hybrid prior
+(Sparse-Gen) and the Deep Image Prior."""
 
 from genprior.solvers.dip import DIPRecovery, deep_image_prior
 from genprior.solvers.hybrid import HybridRecovery, hybrid
 from genprior.solvers.latent import LatentRecovery, csgm, csgm_fast
+from genprior.solvers.lp import LPInversion, invert_layerwise, invert_one_layer
 from genprior.solvers.sparse import (
     ALPHA_GRID,
     BASES,
@@ -13,4 +14,6 @@ from genprior.solvers.sparse import (
     select_alpha,
 )
 
-__all__ = ["ALPHA_GRID", "BASES", "DIPRecovery", "HybridRecovery", "LatentRecovery", "SparseRecovery", "basis_matrix", "csgm", "csgm_fast", "deep_image_prior", "hybrid", "lasso", "select_alpha"]
+__all__ = ["ALPHA_GRID", "BASES", "DIPRecovery", "HybridRecovery", "LPInversion", "LatentRecovery", "SparseRecovery",
+           "basis_matrix", "csgm", "csgm_fast", "deep_image_prior", "hybrid", "invert_layerwise", "invert_one_layer",
+           "lasso", "select_alpha"]
