@@ -237,6 +237,15 @@ def test_csgm_checks_its_options_and_takes_float64_measurements():
     assert torch.allclose(single.x, double.x, atol=1e-5)
 
 
+def test_a_float64_generator_is_solved_in_float64(relu_net):
+    net = relu_net.double()
+    op = Gaussian(m=100, seed=0)
+    x = net(torch.randn(2, 20, dtype=torch.float64)).detach()
+    for solve in (csgm, csgm_fast):
+        rec = solve(net, op, op.measure(x), restarts=2, **({"steps": 50} if solve is csgm else {}))
+        assert rec.z.dtype == torch.float64 and rec.x.dtype == torch.float64
+
+
 def test_latent_solvers_refuse_an_operator_without_gradients():
     from genprior import zoo
     from genprior.operators import Sign

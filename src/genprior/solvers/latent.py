@@ -173,7 +173,7 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
     per_chunk = max(1, max_batch // restarts)
     parts = []
     with frozen(generator), torch.enable_grad():  # callers may hold torch.no_grad(); the descent needs gradients in z
-        probe = as_images(generator(torch.zeros(1, k, device=device)), operator.input_shape)  # shape check, clear error
+        probe = as_images(generator(torch.zeros(1, k, device=device, dtype=dtype)), operator.input_shape)  # shape check
         if not bool(torch.isfinite(probe).all()):  # NaN weights: every recovery would be NaN
             raise InvalidValueError(f"generator {type(generator).__name__} outputs NaN or infinite values at z = 0")
         for i in tqdm(range(0, n_img, per_chunk), desc="csgm", disable=not progress or n_img <= per_chunk):
