@@ -17,9 +17,12 @@ def _seed():
 
 @pytest.fixture
 def data_dir() -> Path:
-    """The real data folder (GENPRIOR_DATA or ../shared/data); tests needing it skip loudly without it."""
+    """The real data folder (GENPRIOR_DATA or ../shared/data); tests needing it skip without it, and fail when
+    GENPRIOR_REQUIRE_DATA is set (CI sets it: there a missing folder must not pass as a few skips)."""
     d = Path(os.environ.get("GENPRIOR_DATA", SHARED_DATA))
     if not (d / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+        if os.environ.get("GENPRIOR_REQUIRE_DATA"):
+            pytest.fail(f"MNIST not found under {d} and GENPRIOR_REQUIRE_DATA is set")
         pytest.skip(f"MNIST not found under {d}")
     return d
 

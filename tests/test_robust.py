@@ -58,6 +58,41 @@ def test_targeted_fgsm_raises_target_logit(digits):
     assert (after > before).float().mean() > 0.9
 
 
+def test_targeted_pgd_raises_target_log_probability(digits):
+    model, x, _ = digits
+    target = torch.full((x.shape[0],), 3)
+    with torch.no_grad():
+        before = model(x).log_softmax(1)[:, 3]
+    xa = pgd(model, x, target, eps=0.05, steps=10, targeted=True, seed=0)
+    with torch.no_grad():
+        after = model(xa).log_softmax(1)[:, 3]
+    assert (after > before).float().mean() > 0.9
+    assert (xa - x).abs().max() <= 0.05 + 1e-6
+
+
+def test_saliency_of_a_linear_model_is_its_weights_and_occlusion_its_logit_drop():
+    torch.manual_seed(0)
+    lin = nn.Linear(16, 3)
+    model = nn.Sequential(nn.Flatten(), lin)
+    x = torch.rand(2, 1, 4, 4)
+    with torch.no_grad():
+        lin.weight[:, 5] = 0.0  # pixel (1, 1) is ignored by every class
+        pred = model(x).argmax(1)
+    sal = saliency(model, x)
+    expected = lin.weight.detach()[pred].abs().view(2, 4, 4)
+    assert torch.allclose(sal / sal.amax((1, 2), keepdim=True), expected / expected.amax((1, 2), keepdim=True),
+                          atol=1e-6)
+    occ = occlusion(model, x, size=1, stride=1)
+    assert occ.shape == (2, 4, 4)
+    assert torch.allclose(occ[:, 1, 1], torch.zeros(2), atol=1e-6)  # covering an ignored pixel changes nothing
+    covered = x.clone()
+    covered[:, :, 2, 3] = 0.0
+    with torch.no_grad():
+        drop = model(x).softmax(1).gather(1, pred[:, None]) - model(covered).softmax(1).gather(1, pred[:, None])
+    assert torch.allclose(occ[:, 2, 3], drop[:, 0], atol=1e-6)
+    assert occ.abs().amax() > 1e-3
+
+
 def test_saliency_and_occlusion_shapes(digits):
     model, x, _ = digits
     assert saliency(model, x[:5]).shape == (5, 8, 8)
