@@ -107,3 +107,52 @@ def test_ssim_refuses_bad_window_and_sigma(options, message):
 def test_ratio_of_means_ci_refuses_bad_resamples_and_values(a, b, options, message):
     with pytest.raises(InvalidValueError, match=message):
         ratio_of_means_ci(a, b, **options)
+
+
+def test_psnr_uses_its_data_range():
+    x = torch.full((1, 1, 4, 4), 0.5)
+    assert math.isclose(float(psnr(x + 0.1, x, data_range=2.0)), 10 * math.log10(4 / 0.01), rel_tol=1e-5)
+
+
+def test_ssim_of_constant_images_is_the_luminance_term():
+    a, b = torch.full((1, 1, 8, 8), 0.2, dtype=torch.float64), torch.full((1, 1, 8, 8), 0.6, dtype=torch.float64)
+    c1 = (0.01 * 1.0) ** 2
+    expected = (2 * 0.2 * 0.6 + c1) / (0.2 ** 2 + 0.6 ** 2 + c1)
+    assert math.isclose(float(ssim(a, b)), expected, rel_tol=1e-5)
+
+
+def test_ssim_on_one_window_matches_the_formula_with_gaussian_weights():
+    # a 7x7 image has one 7x7 window: the value is Wang et al.'s formula with Gaussian (sigma 1.5) weighted moments
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(1, 1, 7, 7, generator=g, dtype=torch.float64), torch.rand(1, 1, 7, 7, generator=g, dtype=torch.float64)
+    t = torch.arange(7, dtype=torch.float64) - 3
+    w = torch.exp(-t ** 2 / (2 * 1.5 ** 2))
+    w = (w[:, None] * w[None, :]) / w.sum() ** 2
+    mx, my = (w * x[0, 0]).sum(), (w * y[0, 0]).sum()
+    vx, vy = (w * x[0, 0] ** 2).sum() - mx ** 2, (w * y[0, 0] ** 2).sum() - my ** 2
+    cov = (w * x[0, 0] * y[0, 0]).sum() - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    expected = (2 * mx * my + c1) * (2 * cov + c2) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+    assert math.isclose(float(ssim(x, y)), float(expected), rel_tol=1e-9)
+    assert math.isclose(float(ssim(x * 2, y * 2, data_range=2.0)), float(expected), rel_tol=1e-9)
+
+
+def test_ratio_of_means_ci_is_the_percentile_interval_at_its_level():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(50, generator=g) + 0.5, torch.rand(50, generator=g) + 0.5
+    low, high = ratio_of_means_ci(a, b, level=0.8, resamples=2000, seed=3)
+    idx = torch.randint(50, (2000, 50), generator=torch.Generator().manual_seed(3))
+    ratios = a.double()[idx].mean(1) / b.double()[idx].mean(1)
+    assert math.isclose(low, float(torch.quantile(ratios, 0.1)), rel_tol=1e-12)
+    assert math.isclose(high, float(torch.quantile(ratios, 0.9)), rel_tol=1e-12)
+
+
+def test_summarize_reports_the_metrics_means():
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(3, 1, 8, 8, generator=g)
+    x_hat = (x + 0.05 * torch.randn(3, 1, 8, 8, generator=g)).clamp(0, 1)
+    s = summarize(x_hat, x)
+    assert math.isclose(s["psnr"], float(psnr(x_hat, x).mean()), rel_tol=1e-6)
+    assert math.isclose(s["ssim"], float(ssim(x_hat, x).mean()), rel_tol=1e-6)
+    err = mse_per_pixel(x_hat, x).double()
+    assert math.isclose(s["mse_se"], float(err.std() / math.sqrt(3)), rel_tol=1e-6)
