@@ -91,6 +91,40 @@ def test_box_l1_prox_is_exact_at_zero_design():
     assert torch.allclose(x, c)
 
 
+def test_box_l1_fista_reaches_the_minimiser_of_a_small_problem():
+    """Against L-BFGS-B on the split x = c + p - q, 0 <= p <= 1 - c, 0 <= q <= c (smooth, bounds only)."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(6, 10, generator=g, dtype=torch.float64)
+    y = torch.randn(1, 6, generator=g, dtype=torch.float64)
+    c = torch.rand(1, 10, generator=g, dtype=torch.float64)
+    mu, mu0 = 0.3, 0.1
+
+    def objective(x):
+        return float(0.5 * (y - x @ a.T).pow(2).sum() + mu * (x - c).abs().sum() + mu0 * x.abs().sum())
+
+    an, yn, cn = a.numpy(), y.numpy()[0], c.numpy()[0]
+
+    def split(v):
+        x = cn + v[:10] - v[10:]
+        r = an @ x - yn
+        f = 0.5 * r @ r + mu * v.sum() + mu0 * x.sum()
+        gx = an.T @ r + mu0
+        return f, np.concatenate([gx + mu, -gx + mu])
+
+    bounds = [(0, 1 - ci) for ci in cn] + [(0, ci) for ci in cn]
+    ref = minimize(split, np.zeros(20), jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000})
+    x_ref = torch.from_numpy(cn + ref.x[:10] - ref.x[10:])[None]
+    x = _box_l1_fista(a, y, c, mu, mu0=mu0, max_iter=20_000, tol=1e-13)
+    assert float(x.min()) >= 0 and float(x.max()) <= 1
+    assert objective(x) <= objective(x_ref) + 1e-9
+    assert torch.allclose(x, x_ref, atol=1e-5)
+    assert not torch.allclose(x, c, atol=1e-3)  # the data term moved it off the centre
+
+
 def test_bad_inputs_raise(relu_net):
     op = Gaussian(m=30, noise_std=0.1, seed=0)
     y = torch.randn(2, 30)
