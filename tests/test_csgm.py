@@ -50,6 +50,8 @@ def test_lambda_shrinks_latents(relu_net):
     free = csgm(relu_net, op, y, restarts=3, steps=200, lam=0.0)
     reg = csgm(relu_net, op, y, restarts=3, steps=200, lam=1.0)
     assert reg.z.norm(dim=1).mean() < free.z.norm(dim=1).mean()
+    assert torch.allclose(reg.loss, reg.measurement_loss + 1.0 * reg.z.pow(2).sum(1))
+    assert torch.allclose(free.loss, free.measurement_loss)
 
 
 class NaNSometimes(torch.nn.Module):

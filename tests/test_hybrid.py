@@ -128,21 +128,21 @@ def test_box_l1_fista_reaches_the_minimiser_of_a_small_problem():
 def test_bad_inputs_raise(relu_net):
     op = Gaussian(m=30, noise_std=0.1, seed=0)
     y = torch.randn(2, 30)
-    with pytest.raises(GenpriorError):
+    with pytest.raises(GenpriorError, match="needs a linear operator with a matrix; Magnitude is not linear"):
         hybrid(relu_net, Magnitude(m=30), y)
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match=r"expects measurements of shape \(B, 30\), got \(2, 31\)"):
         hybrid(relu_net, op, torch.randn(2, 31))
     bad = y.clone()
     bad[0, 0] = float("nan")
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="measurements contain NaN"):
         hybrid(relu_net, op, bad)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="mu_scale must be a finite number >= 0, got -1.0"):
         hybrid(relu_net, op, y, mu_scale=-1.0)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="need mu0 <= mu"):
         hybrid(relu_net, op, y, mu=0.1, mu0=0.2)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="restarts must be a positive integer, got 0"):
         hybrid(relu_net, op, y, restarts=0)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="rounds must be an integer >= 0, got -1"):
         hybrid(relu_net, op, y, rounds=-1)
     for bad_search in ({"screen_steps": -1}, {"survivors": 0}, {"screen_steps": 2.5}):
         with pytest.raises(InvalidValueError, match=next(iter(bad_search))):
