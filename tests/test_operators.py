@@ -21,7 +21,8 @@ LINEAR = [
     ("superres-4", lambda: Downsample(factor=4, shape=(3, 16, 16))),
     ("denoise", lambda: Identity(shape=(1, 28, 28), noise_std=0.5)),
     ("compose", lambda: Gaussian(m=20, shape=(1, 14, 14), seed=4) @ Downsample(factor=2, shape=(1, 28, 28))),
-    ("compose-inpaint", lambda: Downsample(factor=2, shape=(1, 28, 28)) @ Identity(shape=(1, 28, 28))),
+    ("compose-identity", lambda: Downsample(factor=2, shape=(1, 28, 28)) @ Identity(shape=(1, 28, 28))),
+    ("compose-inpaint", lambda: Inpaint(shape=(1, 14, 14), keep=0.5, seed=5) @ Downsample(factor=2, shape=(1, 28, 28))),
 ]
 
 
@@ -173,3 +174,19 @@ def test_sizes_are_integers_and_fractions_numbers():
     assert VAE(latent_dim=np.int64(3), hidden=(8,)).latent_dim == 3 and Gaussian(m=np.int64(5), shape=(1, 4, 4)).output_size == 5
     with pytest.raises(InvalidValueError, match="keep must be a fraction in \\(0, 1\\], got '0.5'"):
         Inpaint(keep="0.5")
+
+
+def test_composition_measures_with_the_outer_operators_noise():
+    outer = Gaussian(m=10, shape=(1, 4, 4), noise_std=0.3, seed=0)
+    inner = Downsample(factor=2, shape=(1, 8, 8), noise_std=0.05)
+    composed = outer @ inner
+    assert composed.noise_std == 0.3 and composed.input_shape == (1, 8, 8) and composed.output_size == 10
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.allclose(composed.forward(x), outer.forward(inner.forward(x)))
+    assert torch.allclose(composed.adjoint(torch.ones(2, 10)), inner.adjoint(outer.adjoint(torch.ones(2, 10)).flatten(1)))
+
+
+def test_inpaint_keeps_the_same_pixels_in_every_channel():
+    op = Inpaint(shape=(3, 6, 6), keep=0.5, seed=1)
+    mask = op.mask.view(3, 6, 6)
+    assert torch.equal(mask[0], mask[1]) and torch.equal(mask[0], mask[2]) and 0 < int(mask[0].sum()) < 36
