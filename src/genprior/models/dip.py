@@ -50,8 +50,8 @@ class DecoderBatch(nn.Module):
                       for i in range(upsamplings + 1)]
         widths = [input_channels] + [channels] * (upsamplings + 1)
         shapes = [(c_out, c_in, 3, 3) for c_in, c_out in itertools.pairwise(widths)] + [(c, channels, 1, 1)]
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
+        self.weights = nn.ParameterList([nn.Parameter(torch.empty(images * c_out, c_in, kh, kw)) for c_out, c_in, kh, kw in shapes])
+        self.biases = nn.ParameterList([nn.Parameter(torch.empty(images * shape[0])) for shape in shapes])
         self.scales = nn.ParameterList([nn.Parameter(torch.ones(images * channels)) for _ in widths[1:]])
         self.shifts = nn.ParameterList([nn.Parameter(torch.zeros(images * channels)) for _ in widths[1:]])
         inputs = []
@@ -62,9 +62,6 @@ class DecoderBatch(nn.Module):
                 bound = 1.0 / math.sqrt(shape[1] * shape[2] * shape[3])
                 wj = (torch.rand(shape, generator=g) * 2 - 1) * bound
                 bj = (torch.rand(shape[0], generator=g) * 2 - 1) * bound
-                if i == 0:
-                    self.weights.append(nn.Parameter(torch.empty(images * shape[0], *shape[1:])))
-                    self.biases.append(nn.Parameter(torch.empty(images * shape[0])))
                 with torch.no_grad():
                     self.weights[j][i * shape[0]:(i + 1) * shape[0]] = wj
                     self.biases[j][i * shape[0]:(i + 1) * shape[0]] = bj
