@@ -75,12 +75,12 @@ def test_packed_discriminator_sees_all_m_samples():
 
 
 def test_packing_rejects_mismatched_shapes():
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match="input width 5 is not a multiple of packing 2"):
         PackedDiscriminator(MLPDiscriminator(input_dim=5), 2)
     P = PackedDiscriminator(MLPDiscriminator(input_dim=4), 2)
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match="needs a batch that is a multiple of 2, got 3"):
         P(torch.randn(3, 2))  # not a multiple of m
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match=r"expects samples of shape \(2,\), got \(3,\)"):
         P(torch.randn(4, 3))  # wrong sample width
 
 
@@ -100,7 +100,7 @@ def test_toy2d_mixtures():
     a = toy2d("grid").sample(5, generator=torch.Generator().manual_seed(1))
     b = toy2d("grid").sample(5, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a, b)
-    with pytest.raises(UnknownNameError):
+    with pytest.raises(UnknownNameError, match="unknown 2-D data set 'spiral'"):
         toy2d("spiral")
 
 
@@ -132,7 +132,7 @@ def test_generator_losses():
     d = torch.sigmoid(l)
     assert torch.allclose(generator_loss(l, "minimax"), torch.log(1 - d).mean(), atol=1e-6)
     assert torch.allclose(generator_loss(l, "nonsaturating"), -torch.log(d).mean(), atol=1e-6)
-    with pytest.raises(UnknownNameError):
+    with pytest.raises(UnknownNameError, match="unknown generator loss 'wasserstein'"):
         generator_loss(l, "wasserstein")
 
 
