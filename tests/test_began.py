@@ -49,15 +49,16 @@ def test_bottleneck_discriminator_shapes_registry_and_batch_coupling(tmp_path):
     E, cfg = load_model(tmp_path / "d")
     assert cfg["architecture"]["family"] == "began-bottleneck-discriminator" and torch.equal(D(x), E(x))
     for bad in [(1, 27, 27), (1, 28), (0, 28, 28)]:
-        with pytest.raises(InvalidValueError):
+        with pytest.raises(InvalidValueError, match=r"needs a \(C, H, W\) shape with even H and W"):
             BEGANBottleneckDiscriminator(input_shape=bad)
 
 
 def test_bad_sizes_are_refused():
-    for shape in [(1, 28, 27), (1, 6, 6), (1, 30, 30)]:
-        with pytest.raises(InvalidValueError):
+    for shape, message in [((1, 28, 27), "must be a square"), ((1, 6, 6), "at least 8, got 6"),
+                           ((1, 30, 30), r"s \* 2\*\*n with s <= 7")]:
+        with pytest.raises(InvalidValueError, match=message):
             BEGANGenerator(output_shape=shape)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="hidden_dim and channels must be >= 1, got 0"):
         BEGANDiscriminator(hidden_dim=0)
 
 
@@ -145,10 +146,12 @@ def test_resume_bit_for_bit(tmp_path, digits):
 def test_train_rejects_bad_inputs():
     G, D = _nets()
     x = torch.rand(32, 1, 28, 28)
-    for bad in ({"gamma": 0.0}, {"gamma": 1.5}, {"epochs": -1}, {"lambda_k": -0.1}, {"batch_size": 64}):
-        with pytest.raises(InvalidValueError):
+    for bad, message in (({"gamma": 0.0}, r"gamma must be in \(0, 1\]"), ({"gamma": 1.5}, r"gamma must be in \(0, 1\]"),
+                         ({"epochs": -1}, "epochs must be >= 0"), ({"lambda_k": -0.1}, "lambda_k must be >= 0"),
+                         ({"batch_size": 64}, "at least batch_size = 64 training images, got 32")):
+        with pytest.raises(InvalidValueError, match=message):
             train_began(G, D, x, progress=False, **{"batch_size": 8, **bad})
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match=r"BEGAN needs images of shape \(N, 1, 28, 28\)"):
         train_began(G, D, torch.rand(32, 1, 8, 8), batch_size=8, progress=False)
 
 

@@ -57,7 +57,7 @@ def test_pickle_is_never_loaded(tmp_path):
     torch.save(VAE(hidden=(8,), latent_dim=2).state_dict(), tmp_path / "p.safetensors")
     save_model(tmp_path / "q", VAE(hidden=(8,), latent_dim=2))
     (tmp_path / "p.json").write_text((tmp_path / "q.json").read_text())
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="is corrupt or not a safetensors file"):
         load_model(tmp_path / "p")
 
 

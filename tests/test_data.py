@@ -67,8 +67,9 @@ def test_digits_and_unknown_names():
 def test_parse_indices():
     assert parse_indices("0:300", 500) == slice(0, 300)
     assert parse_indices(":5", 10) == slice(0, 5)
-    for bad in ("0:501", "5:5", "x", "3"):
-        with pytest.raises(InvalidValueError):
+    for bad, message in (("0:501", "out of range"), ("5:5", "out of range"), ("x", "must look like A:B"),
+                         ("3", "must look like A:B")):
+        with pytest.raises(InvalidValueError, match=f"--indices .*{message}"):
             parse_indices(bad, 500)
 
 

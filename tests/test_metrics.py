@@ -34,7 +34,7 @@ def test_summarize_standard_error():
 
 
 def test_shape_mismatch():
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match=r"one shape, got \(2, 1, 4, 4\) and \(2, 1, 4, 5\)"):
         mse_per_pixel(torch.zeros(2, 1, 4, 4), torch.zeros(2, 1, 4, 5))
 
 

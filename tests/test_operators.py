@@ -105,7 +105,7 @@ def test_wrong_shapes_and_nan():
         Gaussian(m=5, shape=(1, 8, 8)) @ Downsample(factor=2)
     with pytest.raises(InvalidValueError, match="factor"):
         Downsample(factor=3)
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError, match="task cs needs --m"):
         make_operator("cs")
 
 
