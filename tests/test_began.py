@@ -159,11 +159,16 @@ def test_train_rejects_bad_inputs():
 
 def test_cli_bad_inputs_exit_2(tmp_path, capsys):
     out = str(tmp_path / "run")
-    for argv in (["--gamma", "0"], ["--gamma", "1.2"], ["--epochs", "-1"], ["--dataset", "cifar"],
-                 ["--channels", "0"], ["--lambda-k", "-1"], ["--arch", "resnet"]):
+    for argv, message in ((["--gamma", "0"], "argument --gamma: must be a finite number > 0"),
+                          (["--gamma", "1.2"], r"--gamma must be in (0, 1], got 1.2"),
+                          (["--epochs", "-1"], "--epochs must be >= 1, got -1"),
+                          (["--dataset", "cifar"], "unknown dataset 'cifar'"),
+                          (["--channels", "0"], "--channels must be >= 1, got 0"),
+                          (["--lambda-k", "-1"], "argument --lambda-k: must be a finite number >= 0"),
+                          (["--arch", "resnet"], "unknown BEGAN architecture 'resnet'")):
         assert main(["train", "began", "--out", out, *argv]) == 2
         err = capsys.readouterr().err
-        assert err.startswith("genprior: error:") and len(err.strip().splitlines()) == 1
+        assert err.startswith("genprior: error:") and len(err.strip().splitlines()) == 1 and message in err, err
     assert not (tmp_path / "run").exists()
 
 

@@ -221,12 +221,18 @@ def test_cli_unknown_loss_exits_2(tmp_path, capsys):
     assert "unknown generator loss 'hinge'" in err and len(err.strip().splitlines()) == 1
 
 
-def test_cli_bad_values_exit_2(tmp_path):
-    assert main(["train", "gan", "--dataset", "spiral", "--out", str(tmp_path)]) == 2
-    assert main(["train", "gan", "--dataset", "ring", "--packing", "0", "--out", str(tmp_path)]) == 2
-    assert main(["train", "gan", "--dataset", "ring", "--g-steps", "0", "--out", str(tmp_path)]) == 2
-    assert main(["train", "gan", "--dataset", "ring", "--g-lr", "0", "--out", str(tmp_path)]) == 2
-    assert main(["train", "gan", "--dataset", "ring", "--beta2", "1.0", "--out", str(tmp_path)]) == 2
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "spiral"], "unknown dataset 'spiral'"),
+    (["--dataset", "ring", "--packing", "0"], "--packing must be >= 1, got 0"),
+    (["--dataset", "ring", "--g-steps", "0"], "--g-steps must be >= 1, got 0"),
+    (["--dataset", "ring", "--g-lr", "0"], "argument --g-lr: must be a finite number > 0"),
+    (["--dataset", "ring", "--beta2", "1.0"], "--beta1 and --beta2 must be < 1"),
+])
+def test_cli_bad_values_exit_2(tmp_path, capsys, argv, message):
+    assert main(["train", "gan", *argv, "--out", str(tmp_path / "run")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("genprior: error:") and message in lines[0], lines
+    assert not (tmp_path / "run").exists()
 
 
 def test_cli_train_toy_and_walk(tmp_path, capsys):

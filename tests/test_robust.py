@@ -131,13 +131,16 @@ def test_projection_recovers_point_in_range():
     assert logits.shape == (6, 10)
 
 
-def test_cli_bad_input_exit_2(capsys):
-    assert main(["attack", "--dataset", "mnist-bundled", "--eps", "-1"]) == 2
-    assert main(["attack", "--dataset", "mnist-bundled", "--indices", "5:3"]) == 2
-    assert main(["attack", "--dataset", "mnist-bundled", "--defense", "nonsense"]) == 2
-    assert main(["explain", "--dataset", "mnist-bundled", "--method", "nonsense"]) == 2
-    err = capsys.readouterr().err
-    assert "genprior: error:" in err
+@pytest.mark.parametrize("argv, message", [
+    (["attack", "--eps", "-1"], "argument --eps: must be a finite number >= 0"),
+    (["attack", "--indices", "5:3"], "--indices 5:3 is out of range"),
+    (["attack", "--defense", "nonsense"], "unknown defense 'nonsense'"),
+    (["explain", "--method", "nonsense"], "unknown method 'nonsense'; choose one of: occlusion, saliency"),
+])
+def test_cli_bad_input_exit_2(capsys, argv, message):
+    assert main([*argv, "--dataset", "mnist-bundled"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("genprior: error:") and message in lines[0], lines
 
 
 def test_cli_attack_json(tmp_path):
