@@ -131,6 +131,26 @@ def test_projection_recovers_point_in_range():
     assert logits.shape == (6, 10)
 
 
+def test_deadzone_projection_stays_inside_the_band_where_l2_does_not():
+    """Input x + delta with |delta| <= tau: some range point (G(z)) lies inside the band, so the dead-zone projection
+    reaches zero dead-zone loss; the l2 projection does not aim for the band and leaves part of it outside."""
+    g = TinyGenerator().eval()
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        x = g(torch.randn(6, 4, generator=gen))
+    tau = 0.1
+    noisy = (x + tau * (2 * torch.rand(x.shape, generator=gen) - 1) * 0.95).clamp(0, 1)
+    clf = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    band = ProjectionDefense(clf, g, steps=300, restarts=4, lr=0.1, tau=tau, loss="deadzone").project(noisy).x
+    l2 = ProjectionDefense(clf, g, steps=300, restarts=4, lr=0.1, loss="l2").project(noisy).x
+    def outside(r):  # squared excess over the band, written out here rather than taken from the code under test
+        return (r.abs() - tau).clamp(min=0).pow(2).sum(1)
+
+    band_loss, l2_loss = outside((band - noisy).flatten(1)), outside((l2 - noisy).flatten(1))
+    assert float(band_loss.max()) < 1e-4
+    assert float(l2_loss.sum()) > 10 * float(band_loss.sum()) + 1e-6
+
+
 @pytest.mark.parametrize("argv, message", [
     (["attack", "--eps", "-1"], "argument --eps: must be a finite number >= 0"),
     (["attack", "--indices", "5:3"], "--indices 5:3 is out of range"),
