@@ -68,6 +68,11 @@ def test_alternating_rounds_run(relu_net):
         r = hybrid(relu_net, op, y, restarts=4, keep=2, steps=20, lm_steps=3, rounds=rounds, max_iter=200, seed=0)
         assert r.x.shape == x.shape and torch.isfinite(r.x).all()
         errors.append((r.x - x).pow(2).flatten(1).mean(1))
+    with torch.no_grad():  # after the refit, the losses (and so the weights and the best restart) are the new latents'
+        gz = relu_net(r.z_all.flatten(0, 1)).reshape(2, r.z_all.shape[1], -1)
+        expected = (y[:, None, :] - gz @ op.matrix().T).pow(2).sum(2)
+    assert torch.allclose(r.restart_losses, expected, rtol=1e-4, atol=1e-5)
+    assert torch.equal(r.z, r.z_all[torch.arange(2), expected.argmin(1)])
     # a round of re-fitting z against y - A v and v against y - A G(z) lowers the error of both images
     assert bool((errors[1] < errors[0]).all()), errors
 
