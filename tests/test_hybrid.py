@@ -36,14 +36,18 @@ def test_recovers_range_plus_sparse_better_than_csgm(relu_net):
 def test_shapes_range_and_fields(relu_net):
     x, _ = _sparse_plus_range(relu_net, b=3)
     op = Gaussian(m=60, noise_std=0.1, seed=0)
-    r = hybrid(relu_net, op, op.measure(x, seed=2), restarts=5, keep=4, steps=20, lm_steps=2)
+    y = op.measure(x, seed=2)
+    r = hybrid(relu_net, op, y, restarts=5, keep=4, steps=20, lm_steps=2)
     assert r.x.shape == x.shape and r.center.shape == x.shape and r.v.shape == x.shape
     assert r.z.shape == (3, 20) and r.z_all.shape == (3, 4, 20)
     assert r.weights.shape == (3, 4) and r.restart_losses.shape == (3, 4)
     assert torch.allclose(r.weights.sum(1), torch.ones(3))
     assert float(r.x.min()) >= 0.0 and float(r.x.max()) <= 1.0
-    assert torch.allclose(r.x, r.center + r.v, atol=1e-6)
-    assert 0 <= r.mu0 <= r.mu
+    with torch.no_grad():  # the centre is the weighted mean of the kept restarts' images, clipped to [0, 1]
+        gz = relu_net(r.z_all.flatten(0, 1)).reshape(3, 4, -1)
+    assert torch.allclose(r.center.flatten(1), (r.weights[..., None] * gz).sum(1).clamp(0, 1), atol=1e-5)
+    assert torch.allclose(r.measurement_loss, (y - r.x.flatten(1) @ op.matrix().T).pow(2).sum(1), rtol=1e-4)
+    assert float(r.v.abs().sum()) > 0  # the sparse part is used
     # the winner's latent is the restart with the lowest measurement loss
     assert torch.equal(r.z, r.z_all[torch.arange(3), r.restart_losses.argmin(1)])
 
