@@ -118,6 +118,12 @@ def test_mode_metric_perfect_and_collapsed(name):
     assert math.isclose(st1["reverse_kl"], math.log(len(mix.modes)), rel_tol=1e-9)
     far = mode_statistics(mix.modes[:1] + 10.0, mix.modes, mix.std)
     assert far["modes"] == 0 and far["reverse_kl"] is None
+    # the high-quality radius is 3 std: a sample at 2.9 std from a mode counts, one at 3.1 std does not
+    direction = torch.tensor([[1.0, 0.0]])
+    near = mode_statistics(mix.modes[:1] + 2.9 * mix.std * direction, mix.modes, mix.std)
+    beyond = mode_statistics(mix.modes[:1] + 3.1 * mix.std * direction, mix.modes, mix.std)
+    assert near["high_quality_fraction"] == 1.0 and near["modes"] == 1
+    assert beyond["high_quality_fraction"] == 0.0 and beyond["modes"] == 0
 
 
 # ------------------------------------------------------------------ training
