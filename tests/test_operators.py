@@ -109,7 +109,8 @@ def test_wrong_shapes_and_nan():
         make_operator("cs")
 
 
-ALL = [*LINEAR, ("magnitude", lambda: Magnitude(m=50, seed=1)), ("sign", lambda: Sign(m=50, seed=1))]
+ALL = [*LINEAR, ("magnitude", lambda: Magnitude(m=50, seed=1)), ("sign", lambda: Sign(m=50, seed=1)),
+       ("compose-magnitude", lambda: Magnitude(m=40, shape=(1, 14, 14), seed=2) @ Downsample(factor=2, shape=(1, 28, 28)))]
 
 
 @pytest.mark.parametrize("name,make", ALL, ids=[n for n, _ in ALL])
