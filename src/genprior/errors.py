@@ -1,5 +1,6 @@
 """Exception types. The CLI turns every ``GenpriorError`` into a one-line message and exit code 2."""
 
+import math
 import numbers
 
 
@@ -44,6 +45,16 @@ def check_sizes(owner: str, **sizes) -> None:
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 kind = "positive integers" if several else "a positive integer"
                 raise InvalidValueError(f"{owner}: {name} must be {kind}, got {value!r}")
+
+
+def check_number(name: str, value, *, low: float, integer: bool = False, strict: bool = False):
+    """Return ``value`` if it is a finite real (an integer with ``integer``) ``>= low`` (``> low`` with ``strict``),
+    else raise ``InvalidValueError`` naming ``name``, e.g. ``"alpha must be a finite number >= 0.0, got -1"``."""
+    ok_type = isinstance(value, numbers.Integral if integer else numbers.Real)
+    if isinstance(value, bool) or not ok_type or not math.isfinite(value) or value < low or (strict and value == low):
+        kind = "an integer" if integer else "a finite number"
+        raise InvalidValueError(f"{name} must be {kind} {'>' if strict else '>='} {low}, got {value!r}")
+    return value
 
 
 def unknown(kind: str, name: str, known) -> UnknownNameError:

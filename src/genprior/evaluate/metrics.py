@@ -8,7 +8,7 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-from genprior.errors import InvalidValueError, ShapeError, check_sizes
+from genprior.errors import InvalidValueError, ShapeError, check_number, check_sizes
 
 
 def _check_values(name: str, t: torch.Tensor) -> None:
@@ -29,13 +29,8 @@ def _check_pair(x_hat: torch.Tensor, x: torch.Tensor) -> None:
     _check_values("the reference image", x)
 
 
-def _check_positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
-        raise InvalidValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
 def _check_range(data_range: float) -> None:
-    _check_positive("data_range", data_range)
+    check_number("data_range", data_range, low=0, strict=True)
 
 
 def mse_per_pixel(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -66,7 +61,7 @@ def ssim(x_hat: torch.Tensor, x: torch.Tensor, *, data_range: float = 1.0, windo
     _check_pair(x_hat, x)
     _check_range(data_range)
     check_sizes("ssim", window=window)
-    _check_positive("ssim sigma", sigma)
+    check_number("ssim sigma", sigma, low=0, strict=True)
     c = x.shape[1]
     window = min(window, x.shape[2], x.shape[3])
     w = _gaussian_window(window, sigma, c, x.device, x.dtype)

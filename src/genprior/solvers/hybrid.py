@@ -82,7 +82,7 @@ from functools import partial
 
 import torch
 
-from genprior.errors import InvalidValueError
+from genprior.errors import InvalidValueError, check_number
 from genprior.models.ensemble import GeneratorEnsemble
 from genprior.operators.base import Operator
 from genprior.solvers.generator import as_images, frozen, latent_dim_of
@@ -118,9 +118,7 @@ class HybridRecovery:
 
 
 def _check_nonneg(name: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-        raise InvalidValueError(f"{name} must be a finite number >= 0, got {v!r}")
-    return float(v)
+    return float(check_number(name, v, low=0))
 
 
 def restart_weights(losses: torch.Tensor, *, temperature: float, scale: float, floor: float) -> torch.Tensor:

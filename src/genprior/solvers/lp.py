@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from genprior.errors import GeneratorError, InvalidValueError, ShapeError
+from genprior.errors import GeneratorError, InvalidValueError, ShapeError, check_number
 from genprior.solvers.generator import frozen
 
 NORMS = ("linf", "l1")
@@ -77,10 +77,9 @@ def _check_norm(norm) -> str:
 
 
 def _check_nonneg(name: str, v, *, below_one: bool = False) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 <= v < (0.5 if below_one else math.inf)):
-        bound = "in [0, 0.5)" if below_one else "a finite number >= 0"
-        raise InvalidValueError(f"{name} must be {bound}, got {v!r}")
-    return float(v)
+    if below_one and not (isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 <= v < 0.5):
+        raise InvalidValueError(f"{name} must be in [0, 0.5), got {v!r}")
+    return float(check_number(name, v, low=0))
 
 
 def _as_rows(t, what: str, n: int | None) -> np.ndarray:

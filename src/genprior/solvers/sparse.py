@@ -32,15 +32,13 @@ and :mod:`~genprior.solvers.lasso_checks` holds the optimality conditions and th
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genprior.errors import InvalidValueError, unknown
+from genprior.errors import InvalidValueError, check_number, unknown
 from genprior.operators.base import Operator, check_image_shape
 from genprior.solvers.lasso_checks import (
     kkt_holds,
@@ -141,15 +139,6 @@ class SparseRecovery:
     iterations: int
 
 
-def _check_number(name: str, value, *, low: float, integer: bool = False, strict: bool = False):
-    ok_type = isinstance(value, numbers.Integral if integer else numbers.Real)
-    if isinstance(value, bool) or not ok_type or not math.isfinite(value) or value < low or (strict and value == low):
-        kind = "an integer" if integer else "a finite number"
-        raise InvalidValueError(f"{name} must be {kind} {'>' if strict else '>='} {low}, got {value!r}")
-    return value
-
-
-
 def _linear_matrix(operator: Operator) -> torch.Tensor:
     if not isinstance(operator, Operator) or not getattr(operator, "linear", False) or not hasattr(operator, "matrix"):
         name = getattr(operator, "name", type(operator).__name__)
@@ -240,9 +229,9 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
         raise unknown("solver", solver, SOLVERS)
     a = _linear_matrix(operator)
     y = operator.check_measurements(y)
-    _check_number("alpha", alpha, low=0.0)
-    _check_number("max_iter", max_iter, low=1, integer=True)
-    _check_number("tol", tol, low=0.0)
+    check_number("alpha", alpha, low=0.0)
+    check_number("max_iter", max_iter, low=1, integer=True)
+    check_number("tol", tol, low=0.0)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise InvalidValueError(f"dtype must be a real floating torch dtype, got {dtype!r}")
     out_dtype = y.dtype if y.is_floating_point() else torch.float32
@@ -281,7 +270,7 @@ def select_alpha(operator: Operator, images: torch.Tensor, *, basis: str = "pixe
     to it) for each alpha; ``alphas`` defaults to :data:`ALPHA_GRID`, ``progress`` shows a bar over it.
     Returns ``(best_alpha, {alpha: mean((x_hat - x)^2)})``; ties go to the first.
     """
-    alphas = [float(_check_number("alpha", a, low=0.0)) for a in alphas]
+    alphas = [float(check_number("alpha", a, low=0.0)) for a in alphas]
     if not alphas:
         raise InvalidValueError("alphas must hold at least one value")
     y = operator.measure(images, seed=seed)
