@@ -34,6 +34,19 @@ def check_at_least(low: int, **options) -> None:
             raise InvalidValueError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
 
 
+def mode_options(args, defaults: dict, *, used: bool, owner: str) -> None:
+    """Options only one mode of a command uses (``defaults``: argparse dest -> default, the options unset as
+    ``None``): when the mode is not ``used`` a given one is refused, naming its ``owner`` (its result would not be
+    what was asked); when it is, unset ones take their defaults."""
+    from genprior.errors import InvalidValueError
+
+    for name, default in defaults.items():
+        if getattr(args, name) is not None and not used:
+            raise InvalidValueError(f"--{name.replace('_', '-')} is an option of {owner}")
+        if used and getattr(args, name) is None:
+            setattr(args, name, default)
+
+
 def png_path(text: str, *, note: str = ""):
     """``--out`` as the path of a PNG file: a bare stem gets ``.png``, another suffix is refused (the file
     would hold PNG bytes under a name that says otherwise)."""

@@ -76,7 +76,7 @@ def add_parsers(sub, train_sub) -> None:
 
 
 def cmd_train_gan(args) -> int:
-    from genprior.cli import check_at_least
+    from genprior.cli import check_at_least, mode_options
     from genprior.data import DATASETS, load_dataset
     from genprior.devices import pick_device
     from genprior.io import check_writable
@@ -90,14 +90,9 @@ def cmd_train_gan(args) -> int:
         raise InvalidValueError(f"--beta1 and --beta2 must be < 1, got {args.beta1} and {args.beta2}")
     check_at_least(0, samples_every=args.samples_every)
     # the other family's options are refused rather than ignored; unset, they take their family's defaults
-    ours, theirs = (TOY_ARCH, IMAGE_ARCH) if args.dataset in TOY_SETS else (IMAGE_ARCH, TOY_ARCH)
-    for name in theirs:
-        if getattr(args, name) is not None:
-            kind = "ring/grid" if theirs is TOY_ARCH else "image data sets"
-            raise InvalidValueError(f"--{name.replace('_', '-')} is an option of {kind}, not of {args.dataset}")
-    for name, default in ours.items():
-        if getattr(args, name) is None:
-            setattr(args, name, default)
+    toy = args.dataset in TOY_SETS
+    mode_options(args, TOY_ARCH, used=toy, owner=f"ring/grid, not of {args.dataset}")
+    mode_options(args, IMAGE_ARCH, used=not toy, owner=f"image data sets, not of {args.dataset}")
     check_at_least(1, g_channels=args.g_channels, d_channels=args.d_channels)
     device = pick_device(args.device)
     check_writable(args.out, folder=True)

@@ -20,16 +20,15 @@ def _add_data_args(p: argparse.ArgumentParser, **options) -> None:
 
 
 def cmd_train_classifier(args) -> int:
-    from genprior.cli import check_at_least, load_training_data
+    from genprior.cli import check_at_least, load_training_data, mode_options
     from genprior.models.classifier import Classifier
     from genprior.robust import defenses
     from genprior.train.classifier import train_classifier
 
     check_at_least(1, epochs=args.epochs, batch_size=args.batch_size, hidden=args.hidden, adv_steps=args.adv_steps,
                    train_images=args.train_images)
-    if args.adv_steps is not None and args.adv_eps is None:
-        raise InvalidValueError("--adv-steps is an option of adversarial training (--adv-eps)")
-    args.adv_steps = ADV_STEPS if args.adv_steps is None else args.adv_steps
+    mode_options(args, {"adv_steps": ADV_STEPS}, used=args.adv_eps is not None,
+                 owner="adversarial training (--adv-eps)")
     device, train, test = load_training_data(args)
     if args.train_images is not None:
         if not 0 < args.train_images <= len(train):
@@ -77,7 +76,7 @@ def _images(args):
 def cmd_attack(args) -> int:
     import torch
 
-    from genprior.cli import check_at_least
+    from genprior.cli import check_at_least, mode_options
     from genprior.devices import pick_device
     from genprior.io import check_writable, write_json
     from genprior.robust.evaluation import build_setup, craft
@@ -96,11 +95,10 @@ def cmd_attack(args) -> int:
         raise InvalidValueError("--adaptive is the defense-aware attack; it takes no --attack")
     if args.substitute_images is not None and args.attack != "transfer":
         raise InvalidValueError("--substitute-images is an option of --attack transfer")
-    pgd_users = args.defense != "projection" if args.adaptive else args.attack in ("pgd", "pgd-l2")
-    if args.pgd_steps is not None and not pgd_users:
-        raise InvalidValueError("--pgd-steps is an option of --attack pgd and pgd-l2, and of --adaptive against "
-                                "--defense none, adv-train or distill (the projection's adaptive attack is BPDA)")
-    args.pgd_steps = PGD_STEPS if args.pgd_steps is None else args.pgd_steps
+    mode_options(args, {"pgd_steps": PGD_STEPS},
+                 used=args.defense != "projection" if args.adaptive else args.attack in ("pgd", "pgd-l2"),
+                 owner="--attack pgd and pgd-l2, and of --adaptive against --defense none, adv-train or distill "
+                       "(the projection's adaptive attack is BPDA)")
     args.attack = args.attack or "fgsm"
     args.substitute_images = args.substitute_images or SUBSTITUTE_IMAGES
     device = pick_device(args.device)
@@ -156,7 +154,7 @@ def cmd_attack(args) -> int:
 
 def cmd_explain(args) -> int:
     from genprior import zoo
-    from genprior.cli import png_path
+    from genprior.cli import mode_options, png_path
     from genprior.devices import pick_device
     from genprior.io import check_writable
     from genprior.robust.saliency import occlusion, saliency, save_overlays
@@ -166,10 +164,7 @@ def cmd_explain(args) -> int:
         from genprior.errors import unknown
 
         raise unknown("method", args.method, ("saliency", "occlusion"))
-    for name, default in OCCLUSION.items():
-        if getattr(args, name) is not None and args.method != "occlusion":
-            raise InvalidValueError(f"--{name} is an option of --method occlusion")
-        setattr(args, name, default if getattr(args, name) is None else getattr(args, name))
+    mode_options(args, OCCLUSION, used=args.method == "occlusion", owner="--method occlusion")
     args.out = png_path(args.out)
     check_writable(args.out)
     x, y, _ = _images(args)
