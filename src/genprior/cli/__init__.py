@@ -11,7 +11,7 @@ from pathlib import Path
 from genprior.errors import GenpriorError
 
 # modules genprior/cli/NAME.py adding subcommands (recover, demo, train gan, walk, attack, explain, ...)
-_SUBCOMMAND_MODULES = ("recover", "gan", "robust", "began")
+_SUBCOMMAND_MODULES = ("recover", "gan", "robust", "began", "evaluate")
 
 
 TRAINING_DATASETS = "mnist, fashion-mnist or digits (their train splits)"

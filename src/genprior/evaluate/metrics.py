@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from genprior.errors import InvalidValueError, ShapeError, check_number, check_sizes
 
 
-def _check_values(name: str, t: torch.Tensor) -> None:
+def check_finite(name: str, t: torch.Tensor) -> None:
     """A metric's input must be real floats without NaN or inf (a NaN would silently become the mean)."""
     if not t.is_floating_point():
         raise InvalidValueError(f"{name} must hold real floating values, got dtype {t.dtype}")
@@ -25,8 +25,8 @@ def _check_pair(x_hat: torch.Tensor, x: torch.Tensor) -> None:
     if x_hat.shape != x.shape or x.dim() != 4 or x.numel() == 0:
         raise ShapeError("metrics need two non-empty (B, C, H, W) tensors of one shape, "
                          f"got {tuple(x_hat.shape)} and {tuple(x.shape)}")
-    _check_values("the recovery", x_hat)
-    _check_values("the reference image", x)
+    check_finite("the recovery", x_hat)
+    check_finite("the reference image", x)
 
 
 def _check_range(data_range: float) -> None:
@@ -88,8 +88,8 @@ def ratio_of_means_ci(a: torch.Tensor, b: torch.Tensor, *, level: float = 0.95, 
     if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
         raise InvalidValueError(f"level must be in (0, 1), got {level!r}")
     check_sizes("ratio_of_means_ci", resamples=resamples)
-    _check_values("a", a)
-    _check_values("b", b)
+    check_finite("a", a)
+    check_finite("b", b)
     if not bool((b >= 0).all()) or float(b.sum()) == 0:
         raise InvalidValueError("b must be non-negative errors with a mean > 0 (the ratio's denominator)")
     a, b = a.detach().double().cpu(), b.detach().double().cpu()

@@ -42,9 +42,16 @@ class Classifier(nn.Module):
         return {"family": "classifier", "input_shape": list(self.input_shape), "channels": list(self.channels),
                 "hidden": self.hidden, "num_classes": self.num_classes, "dropout": self.dropout}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` ``(B, C, H, W)`` in [0, 1] -> logits ``(B, num_classes)``."""
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, C, H, W)`` in [0, 1] -> penultimate activations ``(B, hidden)`` (>= 0)."""
         h = F.max_pool2d(F.relu(self.conv1(x)), 2)
         h = F.max_pool2d(F.relu(self.conv2(h)), 2)
-        h = F.dropout(F.relu(self.fc1(h.flatten(1))), self.dropout, self.training)
-        return self.fc2(h)
+        return F.relu(self.fc1(h.flatten(1)))
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations ``(B, hidden)`` -> logits ``(B, num_classes)``."""
+        return self.fc2(F.dropout(features, self.dropout, self.training))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, C, H, W)`` in [0, 1] -> logits ``(B, num_classes)``."""
+        return self.head(self.features(x))

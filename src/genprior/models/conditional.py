@@ -52,7 +52,11 @@ class ConditionalGenerator(nn.Module):
                 "output_shape": list(self.output_shape), "base_channels": self.net.base_channels}
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(torch.cat([z, _one_hot(labels, self.num_classes, z.shape[0], z)], 1))
+        return self.decode(z, _one_hot(labels, self.num_classes, z.shape[0], z))
+
+    def decode(self, z: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Images from latents ``z`` ``(B, latent_dim)`` and one-hot class ``codes`` ``(B, num_classes)``, unchecked."""
+        return self.net(torch.cat([z, codes], 1))
 
     def fixed(self, label: int) -> FixedLabelGenerator:
         """The generator of one class: ``z -> G(z | label)`` (shares the weights)."""
@@ -113,7 +117,11 @@ class ClassUnionGenerator(nn.Module):
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         k = self.generator.latent_dim
-        return self.generator(w[:, :k], w[:, k:].argmax(1))
+        code = w[:, k:]
+        # one-hot of the argmax by comparison, not by label lookup: no data-dependent checks, so the solvers'
+        # vmap/jacfwd Jacobians (csgm-fast's Levenberg-Marquardt) go through it
+        one_hot = (code == code.max(1, keepdim=True).values).to(w.dtype)
+        return self.generator.decode(w[:, :k], one_hot)
 
     def classes(self, w: torch.Tensor) -> torch.Tensor:
         """The class ``(N,)`` each latent ``w`` ``(N, latent_dim)`` generates."""
