@@ -231,3 +231,27 @@ def test_cli_bad_input(tmp_path, capsys, argv, message):
     argv = [str(tmp_path / a) if a == "X" else a for a in argv]
     code, _, err = run(capsys, *argv)
     assert code == 2 and err.startswith("genprior: error:") and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_pca_generator_spans_the_principal_subspace_and_round_trips(tmp_path):
+    from genprior.models import load_model, save_model
+    from genprior.models.pca import PCAGenerator
+
+    x = load_dataset("mnist-bundled").images
+    G = PCAGenerator.fit(x[:400], latent_dim=10)
+    w = G.weight.double()
+    gram = w.T @ w
+    assert torch.allclose(gram - torch.diag(torch.diagonal(gram)), torch.zeros(10, 10, dtype=torch.float64), atol=1e-3)
+    var = torch.diagonal(gram)  # the principal variances, decreasing, summing to less than the total variance
+    assert (var[1:] <= var[:-1] + 1e-6).all() and var.sum() < x[:400].flatten(1).var(0).sum()
+    held = x[400:420]
+    proj = G.mean + ((held.flatten(1) - G.mean) @ w.float() @ torch.diag(1 / var.float())) @ w.float().T
+    proj_err = float(((proj.clamp(0, 1).view_as(held) - held) ** 2).mean())
+    inv_err = float(((closest_reconstruction(G, held) - held) ** 2).mean())
+    assert inv_err <= proj_err * 1.02  # inverting the clipped model is at least as good as the clipped projection
+    save_model(tmp_path / "pca", G)
+    H, _ = load_model(tmp_path / "pca")
+    z = torch.randn(5, 10)
+    assert torch.equal(G(z), H(z))
+    with pytest.raises(InvalidValueError, match="more than latent_dim = 10 images"):
+        PCAGenerator.fit(x[:10], latent_dim=10)

@@ -60,6 +60,16 @@ def png_path(text: str, *, note: str = ""):
     return out.with_suffix(".png")
 
 
+def check_outputs(args) -> None:
+    """Before any work: refuse a given ``--json`` file or ``--out`` folder that cannot be written."""
+    from genprior.io import check_writable
+
+    if args.json is not None:
+        check_writable(args.json)
+    if args.out is not None:
+        check_writable(args.out, folder=True)
+
+
 SEED_LIMIT = 2 ** 63  # seeds are 0 .. 2^63 - 1: torch's generators take 64-bit seeds, and commands add small offsets
 
 

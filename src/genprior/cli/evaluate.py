@@ -72,10 +72,11 @@ def _check_shape(generator, name: str, images, dataset: str) -> None:
 
 def cmd_evaluate(args) -> int:
     from genprior import zoo
+    from genprior.cli import check_outputs
     from genprior.data import load_dataset
     from genprior.devices import pick_device
     from genprior.evaluate.judge import judge_generator
-    from genprior.io import check_writable, write_json
+    from genprior.io import write_json
     from genprior.plotting import save_tiled
     from genprior.reports import markdown_table, save_image_grid, write_report
 
@@ -86,10 +87,7 @@ def cmd_evaluate(args) -> int:
     if args.invert < 1:
         raise InvalidValueError(f"--invert must be >= 1, got {args.invert}")
     device = pick_device(args.device)
-    if args.json is not None:
-        check_writable(args.json)
-    if args.out is not None:
-        check_writable(args.out, folder=True)
+    check_outputs(args)
     generator = _generator(args.model).to(device)
     classifier, _ = zoo.resolve(args.classifier, family="classifier")
     classifier.to(device)

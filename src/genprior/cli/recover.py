@@ -94,6 +94,7 @@ def _load_generator(model: str):
 
 
 def cmd_recover(args) -> int:
+    from genprior.cli import check_outputs
     from genprior.data import load_dataset, parse_indices
     from genprior.devices import pick_device
     from genprior.errors import unknown
@@ -107,7 +108,7 @@ def cmd_recover(args) -> int:
         run_method,
         schedule,
     )
-    from genprior.io import check_writable, write_json
+    from genprior.io import write_json
     from genprior.models.ensemble import GeneratorEnsemble
     from genprior.operators import make_operator
     from genprior.reports import markdown_table, save_image_grid, write_report
@@ -122,10 +123,7 @@ def cmd_recover(args) -> int:
         if getattr(args, flag) is not None and args.method not in users:
             raise InvalidValueError(f"--{flag} is an option of {', '.join(users)}; method {args.method} does not use it")
     device = pick_device(args.device)
-    if args.json is not None:
-        check_writable(args.json)
-    if args.out is not None:
-        check_writable(args.out, folder=True)
+    check_outputs(args)
     data = load_dataset(args.dataset, args.split, data_dir=args.data_dir)
     evaluated = parse_indices(args.indices, len(data))
     images = data.images[evaluated]

@@ -45,9 +45,11 @@ def _register_builtin() -> None:
     from genprior.models.began import register_families as began_families
     from genprior.models.classifier import Classifier
     from genprior.models.pack import register_families as pack_families
+    from genprior.models.pca import PCAGenerator
     from genprior.models.vae import VAE
 
     register("vae")(VAE)
     pack_families(register)
     register("classifier")(Classifier)
     began_families(register)
+    register("pca")(PCAGenerator)
