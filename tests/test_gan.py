@@ -228,7 +228,8 @@ def test_cli_unknown_loss_exits_2(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--dataset", "spiral"], "unknown dataset 'spiral'"),
+    (["--dataset", "spiral"], "choose one of: digits, fashion-mnist, grid, mnist, ring"),  # no mnist-bundled: no train split
+    (["--dataset", "mnist-bundled"], "it has no train split"),
     (["--dataset", "ring", "--packing", "0"], "--packing must be >= 1, got 0"),
     (["--dataset", "ring", "--g-steps", "0"], "--g-steps must be >= 1, got 0"),
     (["--dataset", "ring", "--g-lr", "0"], "argument --g-lr: must be a finite number > 0"),

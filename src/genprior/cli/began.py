@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from genprior.errors import InvalidValueError, unknown
 
 ARCHS = {"paper": "the paper's decoder as G, its encoder-decoder as D (3x3 conv pairs, ELU)",
@@ -44,10 +42,7 @@ def add_parsers(sub, train_sub) -> None:
 
 
 def cmd_train_began(args) -> int:
-    from genprior.cli import check_at_least
-    from genprior.data import load_dataset
-    from genprior.devices import pick_device
-    from genprior.io import check_writable
+    from genprior.cli import check_at_least, load_training_data
     from genprior.models.began import (
         BEGANBottleneckDiscriminator,
         BEGANDiscriminator,
@@ -68,10 +63,7 @@ def cmd_train_began(args) -> int:
     if not args.beta1 < 1:
         raise InvalidValueError(f"--beta1 must be < 1, got {args.beta1}")
     check_at_least(0, samples_every=args.samples_every)
-    device = pick_device(args.device)
-    check_writable(args.out, folder=True)
-    torch.manual_seed(args.seed)
-    ds = load_dataset(args.dataset, "train", data_dir=args.data_dir)
+    device, ds, _ = load_training_data(args)
     data = ds.images[: args.limit] if args.limit else ds.images
     shape = tuple(data.shape[1:])
     if args.arch == "paper":

@@ -77,7 +77,7 @@ def add_parsers(sub, train_sub) -> None:
 
 def cmd_train_gan(args) -> int:
     from genprior.cli import check_at_least, mode_options
-    from genprior.data import DATASETS, load_dataset
+    from genprior.data import DATASETS, TRAINING_SETS, load_dataset
     from genprior.devices import pick_device
     from genprior.io import check_writable
     from genprior.train.gan import GENERATOR_LOSSES, train_gan
@@ -135,7 +135,7 @@ def cmd_train_gan(args) -> int:
             G = DCGANGenerator(latent_dim=latent_dim, output_shape=(c, h, w), base_channels=args.g_channels)
             D = DCGANDiscriminator(input_shape=(c * m, h, w), base_channels=args.d_channels)
     else:
-        raise unknown("dataset", args.dataset, (*DATASETS, *TOY_SETS))
+        raise unknown("dataset", args.dataset, (*TRAINING_SETS, *TOY_SETS))
     G, D = G.to(device), D.to(device)
     info = train_gan(G, D, data, labels=labels, packing=m, epochs=args.epochs, batch_size=args.batch_size, d_steps=args.d_steps,
                      g_steps=args.g_steps, loss=args.loss, lr=args.lr, g_lr=args.g_lr, betas=(args.beta1, args.beta2),

@@ -26,6 +26,7 @@ _IDX_FILES = {
 }
 _IDX_SETS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist"}
 DATASETS = ("mnist", "fashion-mnist", "digits", "mnist-bundled")
+TRAINING_SETS = ("mnist", "fashion-mnist", "digits")  # the ones with a train split
 BUNDLED_COUNT = 500
 
 
