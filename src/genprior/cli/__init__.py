@@ -11,7 +11,7 @@ from pathlib import Path
 from genprior.errors import GenpriorError
 
 # modules genprior/cli/NAME.py adding subcommands (recover, demo, train gan, walk, attack, explain, ...)
-_SUBCOMMAND_MODULES = ("recover", "gan", "robust", "began", "evaluate")
+_SUBCOMMAND_MODULES = ("recover", "gan", "robust", "began", "evaluate", "ood")
 
 
 TRAINING_DATASETS = "mnist, fashion-mnist or digits (their train splits)"
@@ -70,6 +70,24 @@ def check_outputs(args) -> None:
         check_writable(args.out, folder=True)
 
 
+def write_outputs(args, stem: str, report: dict, markdown: str):
+    """Print ``markdown``; write ``report`` to ``--json`` when given, and both as ``--out/stem.{json,md}`` when
+    ``--out`` is given (checked first by :func:`check_outputs`). Returns the ``--out`` folder as a Path, or None."""
+    from pathlib import Path
+
+    from genprior.io import write_json
+    from genprior.reports import write_report
+
+    print(markdown)
+    if args.json is not None:
+        write_json(args.json, report)
+    if args.out is None:
+        return None
+    out = Path(args.out)
+    write_report(out / stem, report, markdown)
+    return out
+
+
 SEED_LIMIT = 2 ** 63  # seeds are 0 .. 2^63 - 1: torch's generators take 64-bit seeds, and commands add small offsets
 
 
@@ -123,10 +141,13 @@ def load_training_data(args) -> tuple:
     data set's ``(train, test)`` splits. Returns ``(device, train, test)``."""
     import torch
 
-    from genprior.data import load_dataset
+    from genprior.data import DATASETS, TRAINING_SETS, load_dataset
     from genprior.devices import pick_device
+    from genprior.errors import unknown
     from genprior.io import check_writable
 
+    if args.dataset not in DATASETS:  # the bundled set is refused by load_dataset: it has no train split
+        raise unknown("dataset", args.dataset, TRAINING_SETS)
     device = pick_device(args.device)
     check_writable(args.out, folder=True)
     torch.manual_seed(args.seed)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from genprior.errors import InvalidValueError
 
@@ -46,7 +45,7 @@ def add_parsers(sub, train_sub) -> None:
     p.set_defaults(func=cmd_invert)
 
 
-def _generator(name: str):
+def resolve_generator(name: str):
     """A zoo or saved generator as an ordinary ``z -> x`` module (a conditional one as the union of its classes)."""
     from genprior import zoo
     from genprior.models.conditional import ClassUnionGenerator, ConditionalGenerator
@@ -72,13 +71,12 @@ def _check_shape(generator, name: str, images, dataset: str) -> None:
 
 def cmd_evaluate(args) -> int:
     from genprior import zoo
-    from genprior.cli import check_outputs
+    from genprior.cli import check_outputs, write_outputs
     from genprior.data import load_dataset
     from genprior.devices import pick_device
     from genprior.evaluate.judge import judge_generator
-    from genprior.io import write_json
     from genprior.plotting import save_tiled
-    from genprior.reports import markdown_table, save_image_grid, write_report
+    from genprior.reports import markdown_table, save_image_grid
 
     if args.method not in ("csgm-fast", "csgm"):
         raise InvalidValueError(f"--method must be csgm-fast or csgm, got {args.method!r}")
@@ -88,7 +86,7 @@ def cmd_evaluate(args) -> int:
         raise InvalidValueError(f"--invert must be >= 1, got {args.invert}")
     device = pick_device(args.device)
     check_outputs(args)
-    generator = _generator(args.model).to(device)
+    generator = resolve_generator(args.model).to(device)
     classifier, _ = zoo.resolve(args.classifier, family="classifier")
     classifier.to(device)
     test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
@@ -113,12 +111,8 @@ def cmd_evaluate(args) -> int:
           f"Features and labels read by `{args.classifier}`; {n} samples and test images (Fréchet distances at "
           f"{j.scores['frechet_sizes']}); "
           f"{args.invert} test images inverted with {args.method}.\n\n" + markdown_table(rows, ["score", "model", "real"]))
-    print(md)
-    if args.json is not None:
-        write_json(args.json, report)
-    if args.out is not None:
-        out = Path(args.out)
-        write_report(out / "evaluation", report, md)
+    out = write_outputs(args, "evaluation", report, md)
+    if out is not None:
         save_tiled(out / "samples.png", j.samples[:64], nrow=8)
         save_image_grid(out / "reconstruction.png", {"real": j.inverted, "closest G(z)": j.reconstructions},
                         title=f"{args.model}: closest reconstructions ({args.method})")
@@ -163,7 +157,7 @@ def cmd_invert(args) -> int:
         raise unknown("inversion method", args.method, INVERSION_METHODS)
     device = pick_device(args.device)
     out = check_writable(args.out, folder=True)
-    generator = _generator(args.model).to(device)
+    generator = resolve_generator(args.model).to(device)
     data = load_dataset(args.dataset, args.split, data_dir=args.data_dir)
     sl = parse_indices(args.indices, len(data))
     images = data.images[sl]

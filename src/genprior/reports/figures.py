@@ -52,3 +52,34 @@ def save_curves(path: str | Path, curves: Mapping[str, Sequence[dict]], *, x: st
     if title:
         ax.set_title(title, fontsize=9)
     return save_figure(fig, path)
+
+
+def save_score_histograms(path: str | Path, panels: Mapping[str, tuple[torch.Tensor, torch.Tensor] | None], *,
+                          labels: tuple[str, str] = ("in distribution", "out of distribution"), ncol: int = 4,
+                          title: str | None = None) -> Path:
+    """One histogram panel per entry of ``panels`` (title -> (scores of the first set, of the second), 1-d), the
+    two sets overlaid on shared bins, ``ncol`` panels a row (a ``None`` entry leaves its place blank); for
+    out-of-distribution scores, how far apart the two piles lie."""
+    plt = pyplot()
+    ncol = min(ncol, len(panels))
+    nrow = -(-len(panels) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 2.4 * nrow), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (name, pair) in zip(axes.flat, panels.items()):
+        if pair is None:
+            ax.axis("off")
+            continue
+        a, b = pair
+        a, b = (torch.as_tensor(s, dtype=torch.float64).flatten().numpy() for s in (a, b))
+        lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
+        bins = torch.linspace(lo, hi if hi > lo else lo + 1, 41).numpy()
+        ax.hist(a, bins=bins, alpha=0.55, label=labels[0])
+        ax.hist(b, bins=bins, alpha=0.55, label=labels[1])
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes.flat[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
