@@ -42,7 +42,7 @@ def add_parsers(sub, train_sub) -> None:
 
     p = sub.add_parser("recover", help="recover images from simulated measurements with a prior or a baseline")
     p.add_argument("--task", required=True, choices=TASKS)
-    p.add_argument("--m", type=int, help="measurements for --task cs")
+    p.add_argument("--m", type=int, help="measurements for --task cs, one-bit (their signs) and phase (their magnitudes)")
     p.add_argument("--keep", type=number_arg(low=0, strict=True), help="fraction of pixels kept for --task inpaint (default 0.2)")
     p.add_argument("--block", type=int, help="side of the centred missing square for --task inpaint")
     p.add_argument("--factor", type=int, help="downsampling factor for --task superres (default 4)")
@@ -112,7 +112,7 @@ def cmd_recover(args) -> int:
     from genprior.models.ensemble import GeneratorEnsemble
     from genprior.operators import make_operator
     from genprior.reports import markdown_table, save_image_grid, write_report
-    from genprior.solvers import select_alpha
+    from genprior.solvers import one_bit, select_alpha
 
     if args.method not in METHODS:
         raise unknown("method", args.method, METHODS)
@@ -154,7 +154,10 @@ def cmd_recover(args) -> int:
                  "alpha_tuning_seconds": time.perf_counter() - t0}
     if args.method in LATENT_METHODS and args.lam is None:
         args.lam = 0.0
-    if args.method in SCHEDULES:  # the options record the steps and rate used
+    if args.task == "one-bit" and args.method == "csgm":  # one_bit_csgm's own schedule
+        vars(args).update(steps=one_bit.STEPS if args.steps is None else args.steps,
+                          lr=one_bit.LR if args.lr is None else args.lr)
+    elif args.method in SCHEDULES:  # the options record the steps and rate used
         vars(args).update(schedule(args.method, steps=args.steps, lr=args.lr))
     if args.method in LASSO_METHODS and args.alpha is None:  # and the Lasso weight
         args.alpha = DEFAULT_ALPHA
@@ -166,16 +169,17 @@ def cmd_recover(args) -> int:
               "indices": args.indices, "noise_std": args.noise_std, "noise": args.noise, "seed": args.seed,
               "options": {"lam": args.lam, "restarts": args.restarts, "steps": args.steps, "lr": args.lr,
                           "alpha": args.alpha, **tuned, "keep": args.keep, "block": args.block, "factor": args.factor}}
-    print(json.dumps({k: result[k] for k in ("task", "method", "m", "n_images", "mse_per_pixel", "mse_se", "psnr",
-                                             "ssim", "seconds")}))
+    # one-bit measurements keep only the direction: their recoveries are judged by it first
+    shown = ("task", "method", "m", "n_images", *(("direction_error",) if args.task == "one-bit" else ()),
+             "mse_per_pixel", "mse_se", "psnr", "ssim", "seconds")
+    print(json.dumps({k: result[k] for k in shown}))
     if args.json is not None:
         write_json(args.json, result)
     if args.out is not None:
         out = Path(args.out)
         save_image_grid(out / "recovery.png", {"truth": images, "measured": op.as_image(y), args.method: res.x},
                         title=f"{args.task}, m={op.output_size}, {args.method}")
-        write_report(out / "recovery", result, markdown_table([result], ["task", "method", "m", "n_images", "mse_per_pixel",
-                                                                        "mse_se", "psnr", "ssim", "seconds"]))
+        write_report(out / "recovery", result, markdown_table([result], list(shown)))
     return 0
 
 

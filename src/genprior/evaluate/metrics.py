@@ -39,6 +39,20 @@ def mse_per_pixel(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (x_hat - x).pow(2).flatten(1).mean(1)
 
 
+def direction_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``||x_hat/||x_hat|| - x/||x|| ||^2`` per image (float64), 0 for the right direction, 2 for an orthogonal
+    one, up to 4: the error of one-bit recoveries, whose measurements keep only the direction. A zero image has
+    no direction and counts as 2."""
+    _check_pair(x_hat, x)
+
+    def unit(t: torch.Tensor) -> torch.Tensor:
+        t = t.flatten(1).double()
+        norm = t.norm(dim=1, keepdim=True)
+        return torch.where(norm > 0, t / norm.clamp_min(1e-300), torch.zeros_like(t))
+
+    return (2.0 - 2.0 * (unit(x_hat) * unit(x)).sum(1)).clamp_min(0.0)  # = ||u - v||^2 for unit u, v
+
+
 def psnr(x_hat: torch.Tensor, x: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB, capped at 100 dB for exact recoveries."""
     _check_range(data_range)
@@ -101,9 +115,10 @@ def ratio_of_means_ci(a: torch.Tensor, b: torch.Tensor, *, level: float = 0.95, 
 
 
 def summarize(x_hat: torch.Tensor, x: torch.Tensor) -> dict:
-    """Mean error per pixel with its standard error, mean PSNR and SSIM, as plain floats."""
+    """Mean error per pixel with its standard error, mean PSNR, SSIM and direction error, as plain floats."""
     err = mse_per_pixel(x_hat, x).double()
     n = err.numel()
     se = float(err.std(unbiased=True) / math.sqrt(n)) if n > 1 else 0.0
     return {"n_images": n, "mse_per_pixel": float(err.mean()), "mse_se": se,
-            "psnr": float(psnr(x_hat, x).mean()), "ssim": float(ssim(x_hat, x).mean())}
+            "psnr": float(psnr(x_hat, x).mean()), "ssim": float(ssim(x_hat, x).mean()),
+            "direction_error": float(direction_error(x_hat, x).mean())}

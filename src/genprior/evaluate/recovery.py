@@ -12,11 +12,14 @@ import torch
 from genprior.errors import InvalidValueError, unknown
 from genprior.evaluate.metrics import summarize
 from genprior.operators.base import Operator
-from genprior.solvers import dip
+from genprior.operators.nonlinear import Sign
+from genprior.solvers import dip, one_bit
+from genprior.solvers.one_bit import biht, one_bit_csgm
 
 LATENT_METHODS = ("csgm", "csgm-fast", "hybrid")
 LASSO_METHODS = ("lasso-pixel", "lasso-dct", "lasso-wavelet")
-METHODS = LATENT_METHODS + LASSO_METHODS + ("dip",)
+METHODS = LATENT_METHODS + LASSO_METHODS + ("dip", "biht")
+ONE_BIT_METHODS = ("csgm", "biht")  # what one-bit measurements (a Sign operator) take
 DEFAULT_ALPHA = 0.1  # the CSGM reference's Lasso weight (scikit-learn's objective scaling)
 # the methods that take Adam steps and a rate, with their defaults (csgm's: the CSGM paper's protocol)
 SCHEDULES = {"csgm": {"steps": 1000, "lr": 0.01}, "dip": {"steps": dip.STEPS, "lr": dip.LR}}
@@ -51,6 +54,9 @@ def recover(method: str, operator: Operator, y: torch.Tensor, *, generator=None,
     """
     if method not in METHODS:
         raise unknown("method", method, METHODS)
+    if isinstance(operator, Sign) or method == "biht":
+        return _recover_one_bit(method, operator, y, generator=generator, lam=lam, restarts=restarts, steps=steps,
+                                lr=lr, alpha=alpha, seed=seed, progress=progress)
     if method == "dip":
         return dip.deep_image_prior(operator, y, seed=seed, progress=progress, **schedule(method, steps=steps, lr=lr)).x
     if method in LATENT_METHODS:
@@ -73,6 +79,24 @@ def recover(method: str, operator: Operator, y: torch.Tensor, *, generator=None,
     from genprior.solvers.sparse import lasso
 
     return lasso(operator, y, basis=lasso_basis(method), alpha=DEFAULT_ALPHA if alpha is None else alpha).x
+
+
+def _recover_one_bit(method: str, operator: Operator, y: torch.Tensor, *, generator, lam: float, restarts, steps, lr,
+                     alpha, seed: int, progress: bool) -> torch.Tensor:
+    """One-bit measurements: ``csgm`` is :func:`one_bit_csgm` (its own loss and schedule), ``biht`` the baseline."""
+    if not isinstance(operator, Sign):
+        raise InvalidValueError(f"method biht needs one-bit measurements (task one-bit), {operator.name} is not")
+    if method not in ONE_BIT_METHODS:
+        raise InvalidValueError(f"one-bit measurements take method csgm (one_bit_csgm) or biht, not {method}")
+    if method == "biht":
+        return biht(operator, y).float()
+    if generator is None:
+        raise InvalidValueError("method csgm needs a generator (--model)")
+    if lam or alpha is not None:
+        raise InvalidValueError("one-bit csgm takes no lam or alpha: its loss is scale-free")
+    return one_bit_csgm(generator, operator, y, seed=seed, progress=progress,
+                        restarts=one_bit.RESTARTS if restarts is None else restarts,
+                        steps=one_bit.STEPS if steps is None else steps, lr=one_bit.LR if lr is None else lr).x
 
 
 def lasso_basis(method: str) -> str:

@@ -13,24 +13,28 @@ from genprior.operators.linear import (
 )
 from genprior.operators.nonlinear import Magnitude, Sign
 
-TASKS = ("cs", "inpaint", "superres", "denoise")
+TASKS = ("cs", "inpaint", "superres", "denoise", "one-bit", "phase")
 
 
 def make_operator(task: str, *, shape=(1, 28, 28), m: int | None = None, keep: float | None = None,
                   block: int | None = None, factor: int | None = None, noise_std: float = 0.0,
                   noise: str = "total", seed: int = 0) -> Operator:
-    """Build the operator for a named task (the CLI's ``--task``)."""
+    """Build the operator for a named task (the CLI's ``--task``): ``cs`` (``Gaussian``), ``inpaint``,
+    ``superres``, ``denoise``, ``one-bit`` (``Sign``: the signs of ``m`` Gaussian measurements) and ``phase``
+    (``Magnitude``: their absolute values, real phase retrieval)."""
     from genprior.errors import InvalidValueError
 
-    uses = {"cs": ("m",), "inpaint": ("keep", "block"), "superres": ("factor",), "denoise": ()}
+    uses = {"cs": ("m",), "inpaint": ("keep", "block"), "superres": ("factor",), "denoise": (), "one-bit": ("m",),
+            "phase": ("m",)}
     for name, value in (("m", m), ("keep", keep), ("block", block), ("factor", factor)):
         if value is not None and task in uses and name not in uses[task]:
             owner = next(t for t, names in uses.items() if name in names)
             raise InvalidValueError(f"task {task} does not use --{name} (it belongs to task {owner})")
-    if task == "cs":
+    if task in ("cs", "one-bit", "phase"):
         if m is None:
-            raise InvalidValueError("task cs needs --m (the number of measurements)")
-        return Gaussian(m=m, shape=shape, noise_std=noise_std, noise=noise, seed=seed)
+            raise InvalidValueError(f"task {task} needs --m (the number of measurements)")
+        kind = {"cs": Gaussian, "one-bit": Sign, "phase": Magnitude}[task]
+        return kind(m=m, shape=shape, noise_std=noise_std, noise=noise, seed=seed)
     if task == "inpaint":
         if keep is None and block is None:
             keep = 0.2

@@ -107,7 +107,10 @@ class Operator:
         x = self.check_input(x)
         if not torch.isfinite(x).all():
             raise InvalidValueError(f"images contain NaN or infinite values ({int((~torch.isfinite(x)).sum())} entries)")
-        y = self.forward(x)
+        return self.add_noise(self.forward(x), generator=generator, seed=seed)
+
+    def add_noise(self, y: torch.Tensor, *, generator: torch.Generator | None = None, seed: int | None = None) -> torch.Tensor:
+        """``y + eta``, ``eta`` of this operator's noise level drawn on the CPU from ``generator`` or ``seed``."""
         if self.noise_std > 0:
             if generator is None:
                 generator = torch.Generator().manual_seed(0 if seed is None else seed)

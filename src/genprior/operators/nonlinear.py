@@ -31,10 +31,17 @@ class Magnitude(_Pointwise):
 
 
 class Sign(_Pointwise):
-    """One-bit measurements ``sign(A x)``. Not differentiable: use a solver that needs only ``forward``."""
+    """One-bit measurements ``sign(A x + eta)``: the noise acts before the sign and flips the bits of measurements
+    near 0 (the usual noisy one-bit model), so measurements stay +1/-1. Not differentiable: the latent solvers
+    refuse it; :mod:`genprior.solvers.one_bit` solves it."""
 
-    differentiable = False  # the latent solvers refuse it: their gradients through sign() are zero
+    differentiable = False  # gradients through sign() are zero
 
     @staticmethod
     def pointwise(v):
         return torch.sign(v)
+
+    def measure(self, x: torch.Tensor, *, generator: torch.Generator | None = None, seed: int | None = None) -> torch.Tensor:
+        """``sign(A x + eta)``, ``eta`` drawn as :meth:`Operator.measure` draws it."""
+        x = self.check_input(x)  # errors name this operator, not its inner Gaussian
+        return torch.sign(self.add_noise(self.inner.measure(x), generator=generator, seed=seed))

@@ -1,10 +1,11 @@
 """Solvers: latent-space recovery (CSGM), layer-wise LP inversion, sparse baselines (Lasso), the hybrid prior
-(Sparse-Gen) and the Deep Image Prior."""
+(Sparse-Gen), the Deep Image Prior, and one-bit compressed sensing (a generative prior and BIHT)."""
 
 from genprior.solvers.dip import DIPRecovery, deep_image_prior
 from genprior.solvers.hybrid import HybridRecovery, hybrid
 from genprior.solvers.latent import LatentRecovery, csgm, csgm_fast
 from genprior.solvers.lp import LPInversion, invert_layerwise, invert_one_layer
+from genprior.solvers.one_bit import biht, one_bit_csgm
 from genprior.solvers.sparse import (
     ALPHA_GRID,
     BASES,
@@ -15,5 +16,5 @@ from genprior.solvers.sparse import (
 )
 
 __all__ = ["ALPHA_GRID", "BASES", "DIPRecovery", "HybridRecovery", "LPInversion", "LatentRecovery", "SparseRecovery",
-           "basis_matrix", "csgm", "csgm_fast", "deep_image_prior", "hybrid", "invert_layerwise", "invert_one_layer",
-           "lasso", "select_alpha"]
+           "basis_matrix", "biht", "csgm", "csgm_fast", "deep_image_prior", "hybrid", "invert_layerwise", "invert_one_layer",
+           "lasso", "one_bit_csgm", "select_alpha"]
