@@ -9,7 +9,7 @@
 #            sensing, lasso-pixel --alpha auto on super-resolution, hybrid on inpainting, dip on compressed sensing), the demo (200 steps), and
 #            one short epoch of each trainer (vae, gan, began, classifier with PGD adversarial training), attacks (PGD
 #            on the adversarially trained classifier, the adaptive attack on the projection defense, transfer) and
-#            occlusion maps, evaluate and invert, into $OUT/cli/
+#            occlusion maps, evaluate, invert, one-bit recovery and ood, into $OUT/cli/
 #   speed    benchmarks/speed.py (GEMM peak, batched CSGM step, batched vs one-at-a-time, and the batched Lasso on the
 #            GPU against scikit-learn per image on one CPU thread: about 2 minutes of scikit-learn); its Lasso row
 #            is added to a copy of results/lasso_by_cpu in $OUT
@@ -79,8 +79,10 @@ cli_checks() {
   genprior walk --model mnist-cgan --label 3 --device cuda --out "$dir/walk.png"
   genprior evaluate --model mnist-dcgan --dataset mnist-bundled --invert 20 --device cuda --json "$dir/evaluate.json"
   genprior invert --model mnist-vae "${bundled[@]}" --out "$dir/invert"
+  genprior recover --task one-bit --m 200 --method csgm "${bundled[@]}" --json "$dir/recover_one_bit.json"
+  genprior ood --model mnist-vae --data-dir "$DATA" --indices 0:500 --device cuda --json "$dir/ood.json"
   grep -h '"device"' "$dir"/recover_*.json "$dir"/attack_*.json "$dir/demo/demo.json" "$dir/evaluate.json" \
-    "$dir/invert/inversion.json" | sort | uniq -c
+    "$dir/invert/inversion.json" "$dir/ood.json" | sort | uniq -c
 }
 
 for check in "${checks[@]}"; do
