@@ -18,16 +18,15 @@ results/one_bit_mnist.{json,md,png} and one_bit_mnist_grid.png (m = 200).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
 from pathlib import Path
 
 import torch
+from mnist_curves import curve_options, first_test_images
 
 from genprior import zoo
-from genprior.data import load_dataset
 from genprior.evaluate.metrics import direction_error, mse_per_pixel
 from genprior.operators import Sign
 from genprior.reports import (
@@ -55,14 +54,9 @@ def methods(vae) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n-images", type=int, default=300)
-    p.add_argument("--m", type=int, nargs="*", default=list(M_LIST))
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default=str(RESULTS / "one_bit_mnist"))
-    a = p.parse_args()
+    a = curve_options(__doc__, n_images=300, m_list=M_LIST, out=RESULTS / "one_bit_mnist")
     torch.set_num_threads(1)
-    x = load_dataset("mnist", "test", data_dir=a.data_dir).images[: a.n_images]
+    x = first_test_images(a)
     vae = zoo.load("mnist-vae")
     curves: dict[str, list[dict]] = {}
     grid = {"truth": x[:10]}

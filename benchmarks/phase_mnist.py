@@ -18,14 +18,13 @@ Writes results/phase_mnist.{json,md,png} and phase_mnist_grid.png (m = 200).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
+from mnist_curves import curve_options, first_test_images
 
 from genprior import zoo
-from genprior.data import load_dataset
 from genprior.evaluate.recovery import run_method
 from genprior.operators import Gaussian, Magnitude
 from genprior.reports import (
@@ -49,14 +48,9 @@ ROWS = {  # label -> (method, operator class)
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n-images", type=int, default=100)
-    p.add_argument("--m", type=int, nargs="*", default=list(M_LIST))
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default=str(RESULTS / "phase_mnist"))
-    a = p.parse_args()
+    a = curve_options(__doc__, n_images=100, m_list=M_LIST, out=RESULTS / "phase_mnist")
     torch.set_num_threads(1)
-    x = load_dataset("mnist", "test", data_dir=a.data_dir).images[: a.n_images]
+    x = first_test_images(a)
     vae = zoo.load("mnist-vae")
     curves: dict[str, list[dict]] = {}
     grid = {"truth": x[:10]}
