@@ -1,4 +1,4 @@
-"""What the error-vs-m scripts for nonlinear measurements share: their options and the MNIST images they measure."""
+"""What the error-vs-m scripts beyond the CSGM MNIST table share: their options and the MNIST images they measure."""
 
 from __future__ import annotations
 

@@ -269,3 +269,16 @@ def test_latent_solvers_refuse_a_generator_that_outputs_nan():
     op = Gaussian(m=20, shape=(1, 28, 28), seed=0)
     with pytest.raises(InvalidValueError, match="outputs NaN or infinite values at z = 0"):
         csgm(gen, op, op.measure(torch.rand(2, 1, 28, 28)), steps=2)
+
+
+def test_zoo_fashion_vae_is_the_better_prior_on_fashion_images(data_dir):
+    from genprior import zoo
+    from genprior.data import load_dataset
+
+    images = load_dataset("fashion-mnist", "test", data_dir=data_dir).images[:12]
+    op = Gaussian(m=100, noise_std=0.1, seed=100)
+    y = op.measure(images, seed=1)
+    err = {name: float((csgm_fast(zoo.load(name), op, y, seed=0).x - images).pow(2).mean())
+           for name in ("fashion-mnist-vae", "mnist-vae")}
+    assert err["fashion-mnist-vae"] < 0.5 * err["mnist-vae"], err
+    assert zoo.config("fashion-mnist-vae")["data"]["dataset"] == "fashion-mnist"
