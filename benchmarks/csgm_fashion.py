@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 from csgm_mnist import run_setting
-from mnist_curves import curve_options
+from mnist_curves import curve_options, curve_table
 
 from genprior import zoo
 from genprior.data import load_dataset
@@ -61,9 +61,6 @@ def main() -> int:
         save_image_grid(out.parent / f"{out.name}_grid.png", grid, title=f"Fashion-MNIST, m = {GRID_M}")
     cols = ["method", *[f"m={m}" for m in a.m]]
 
-    def table(fmt) -> str:
-        return markdown_table([{"method": k, **{f"m={p['m']}": fmt(p) for p in pts}} for k, pts in curves.items()], cols)
-
     best = {}
     for m in a.m:
         at_m = {k: next(p for p in pts if p["m"] == m)["mse_per_pixel"] for k, pts in curves.items()}
@@ -73,10 +70,10 @@ def main() -> int:
         (f"Fashion-MNIST test images 0..{len(images) - 1}, sigma = 0.1, prior `{MODEL}`; CSGM Adam lr 0.01 x 1000 "
          "steps x 10 restarts; Lasso alpha tuned on test images 300..399 ([0, 1] box). Mean ± 1.96 s.e. One thread "
          f"of {cpu_name()}; `python benchmarks/csgm_fashion.py`."), "",
-        table(lambda p: f"{p['mse_per_pixel']:.4f} ± {1.96 * p['mse_se']:.4f}"), "",
+        curve_table(curves, a.m, lambda p: f"{p['mse_per_pixel']:.4f} ± {1.96 * p['mse_se']:.4f}"), "",
         markdown_table([{"method": "lowest", **best}], cols), "",
         "## Seconds per image", "",
-        table(lambda p: f"{p['seconds_per_image']:.3f}"), "",
+        curve_table(curves, a.m, lambda p: f"{p['seconds_per_image']:.3f}"), "",
         "Pictures: `csgm_fashion.png` (curves), `csgm_fashion_grid.png` (m = 100).", ""])
     write_report(out, {"curves": curves, "model": MODEL, "n_images": len(images), "cpu": cpu_name(), "threads": 1}, md)
     print(md)

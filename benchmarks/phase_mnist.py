@@ -22,14 +22,13 @@ import sys
 from pathlib import Path
 
 import torch
-from mnist_curves import curve_options, first_test_images
+from mnist_curves import curve_options, curve_table, first_test_images
 
 from genprior import zoo
 from genprior.evaluate.recovery import run_method
 from genprior.operators import Gaussian, Magnitude
 from genprior.reports import (
     cpu_name,
-    markdown_table,
     save_curves,
     save_image_grid,
     write_report,
@@ -68,20 +67,14 @@ def main() -> int:
     save_curves(out.with_suffix(".png"), curves, title=f"MNIST phase retrieval, {len(x)} test images, sigma = {SIGMA}")
     if GRID_M in a.m:
         save_image_grid(out.parent / f"{out.name}_grid.png", grid, title=f"phase retrieval, m = {GRID_M} magnitudes")
-    cols = ["method", *[f"m={m}" for m in a.m]]
-
-    def table(fmt) -> str:
-        return markdown_table([{"method": label, **{f"m={pt['m']}": fmt(pt) for pt in pts}}
-                               for label, pts in curves.items()], cols)
-
     md = "\n".join([
         "# Phase retrieval on MNIST: error per pixel vs m", "",
         (f"MNIST test images 0..{len(x) - 1}; y = |A x| + noise, A_ij ~ N(0, 1/m), sigma = {SIGMA} "
          "(sqrt(E||eta||^2)); the last row measures A x + noise instead (compressed sensing: what the signs are "
          f"worth). Mean ± 1.96 s.e. One thread of {cpu_name()}; `python benchmarks/phase_mnist.py`."), "",
-        table(lambda pt: f"{pt['mse_per_pixel']:.4f} ± {1.96 * pt['mse_se']:.4f}"), "",
+        curve_table(curves, a.m, lambda pt: f"{pt['mse_per_pixel']:.4f} ± {1.96 * pt['mse_se']:.4f}"), "",
         "## Seconds per image", "",
-        table(lambda pt: f"{pt['seconds_per_image']:.3f}"), "",
+        curve_table(curves, a.m, lambda pt: f"{pt['seconds_per_image']:.3f}"), "",
         "Pictures: `phase_mnist.png` (curves), `phase_mnist_grid.png` (m = 200).", ""])
     write_report(out, {"curves": curves, "n_images": len(x), "sigma": SIGMA, "cpu": cpu_name(), "threads": 1}, md)
     print(md)
