@@ -32,7 +32,8 @@ import torch
 
 from genprior.data.checks import check_image_batch
 from genprior.errors import InvalidValueError, ShapeError, check_sizes, unknown
-from genprior.evaluate.metrics import check_finite
+from genprior.evaluate.fid import classifier_features
+from genprior.evaluate.metrics import check_finite, mse_per_pixel
 from genprior.evaluate.reconstruction import invert
 
 OOD_SCORES = ("likelihood", "complexity-corrected", "range", "max-softmax")
@@ -136,21 +137,14 @@ def range_score(generator, images: torch.Tensor, **options) -> torch.Tensor:
     """Error per pixel of the closest image ``generator`` makes to each of ``images`` (float64 ``(N,)``);
     ``options`` go to :func:`genprior.evaluate.reconstruction.invert` (method, restarts, seed, progress)."""
     rec = invert(generator, images, **options).x
-    return (rec.detach().double().cpu() - images.double().cpu()).pow(2).flatten(1).mean(1)
+    return mse_per_pixel(rec.detach().double().cpu(), images.double().cpu())
 
 
 def max_softmax_score(classifier, images: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
-    """``1 - max_y p(y | x)`` of ``classifier`` (float64 ``(N,)``)."""
+    """``1 - max_y p(y | x)`` of ``classifier`` (float64 ``(N,)``; its probabilities as
+    :func:`genprior.evaluate.fid.classifier_features` reads them)."""
     images = check_image_batch(images, owner="max_softmax_score")
-    device = next(classifier.parameters()).device
-    was_training = classifier.training
-    classifier.eval()
-    try:
-        with torch.no_grad():
-            probs = torch.cat([torch.softmax(classifier(c.to(device, torch.float32)).double(), 1).cpu()
-                               for c in images.split(batch_size)])
-    finally:
-        classifier.train(was_training)
+    _, probs = classifier_features(classifier, images, batch_size=batch_size)
     return 1.0 - probs.max(1).values
 
 

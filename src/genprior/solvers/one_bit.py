@@ -40,7 +40,7 @@ def _check_sign_operator(operator, y: torch.Tensor, owner: str) -> torch.Tensor:
         raise InvalidValueError(f"{owner} needs one-bit measurements from a Sign operator, got {name}")
     y = operator.check_measurements(y)
     if not bool(((y == 1) | (y == -1)).all()):
-        raise InvalidValueError(f"{owner}: one-bit measurements must be +1 or -1 (measure with noise_std=0); "
+        raise InvalidValueError(f"{owner}: one-bit measurements must be +1 or -1 (as Sign.measure gives them); "
                                 f"{int(((y != 1) & (y != -1)).sum())} entries are not")
     return y
 
