@@ -116,7 +116,12 @@ def test_bad_input_one_line_exit_2(capsys, argv, pattern):
                                           (["recover", "--task", "cs"], "required: --method"),
                                           (["recover", "--task", "cs", "--method", "lasso-dct", "--alpha", "fast"],
                                            "expected a number or auto, got 'fast'"),
-                                          (["frobnicate"], "invalid choice: 'frobnicate'")])
+                                          (["frobnicate"], "invalid choice: 'frobnicate'"),
+                                          # a value that starts with '-' is read as an option: the message says how
+                                          (["recover", "--task", "cs", "--method", "csgm", "--indices", "-1:3"],
+                                           "write --indices=VALUE)"),
+                                          (["recover", "--task", "cs", "--method", "csgm", "--indices=-1:3"],
+                                           "--indices -1:3 is out of range")])
 def test_argparse_errors_are_one_line_exit_2(capsys, argv, pattern):
     _one_line_error(*run(capsys, *argv)[::2], pattern)
 

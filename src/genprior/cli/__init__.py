@@ -192,6 +192,10 @@ class _OneLineErrors(argparse.ArgumentParser):
     (``genprior ... --help`` still shows the usage). Subcommand parsers inherit the class."""
 
     def error(self, message: str):
+        if message.startswith("argument ") and message.endswith("expected one argument"):
+            # argparse reads a value that starts with '-' (such as -1:3) as the next option
+            option = message.removeprefix("argument ").split(":")[0].split("/")[0]
+            message += f" (for a value that starts with '-', write {option}=VALUE)"
         self.exit(2, f"genprior: error: {self.prog}: {message}\n")
 
 

@@ -177,7 +177,10 @@ def cmd_recover(args) -> int:
         write_json(args.json, result)
     if args.out is not None:
         out = Path(args.out)
-        save_image_grid(out / "recovery.png", {"truth": images, "measured": op.as_image(y), args.method: res.x},
+        shown_x, label = res.x, args.method
+        if args.method == "biht":  # its estimates are unit-norm directions (dark at the pixel scale): shown at max 1
+            shown_x, label = res.x / res.x.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1, 1), "biht (x / max x)"
+        save_image_grid(out / "recovery.png", {"truth": images, "measured": op.as_image(y), label: shown_x},
                         title=f"{args.task}, m={op.output_size}, {args.method}")
         write_report(out / "recovery", result, markdown_table([result], list(shown)))
     return 0
