@@ -24,6 +24,20 @@ def test_ssim_properties():
     assert (ssim(noisier, x) < ssim(noisy, x)).all() and (ssim(noisy, x) < 1).all()
 
 
+def test_ssim_of_constant_images_and_float32_input_match_the_formula_in_float64():
+    a, b = torch.full((1, 1, 28, 28), 0.9), torch.full((1, 1, 28, 28), 0.6)
+    c1 = 0.01 ** 2  # constant images: no variance, SSIM is its luminance term alone
+    assert abs(float(ssim(b, a)) - (2 * 0.6 * 0.9 + c1) / (0.6 ** 2 + 0.9 ** 2 + c1)) < 1e-7
+    # nearly flat images: the local variances are small differences of large moments, which float32 loses
+    g = torch.Generator().manual_seed(0)
+    x = 0.9 + 0.002 * torch.rand(4, 1, 28, 28, generator=g, dtype=torch.float64)
+    x_hat = x + 0.002 * torch.rand(4, 1, 28, 28, generator=g, dtype=torch.float64)
+    exact = ssim(x_hat, x)
+    assert exact.dtype == torch.float64 and (exact < 0.99999).all()
+    single = ssim(x_hat.float(), x.float())  # float32 in, float32 out, computed in float64 (was 3e-5 off)
+    assert single.dtype == torch.float32 and torch.allclose(single.double(), exact, rtol=2e-7, atol=0)
+
+
 def test_summarize_standard_error():
     x = torch.zeros(4, 1, 2, 2)
     x_hat = torch.tensor([0.1, 0.2, 0.3, 0.4]).view(4, 1, 1, 1).expand(4, 1, 2, 2)
