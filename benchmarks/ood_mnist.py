@@ -4,11 +4,13 @@ For each direction, models trained on one set score 1,000 test images of it and 
 score of :mod:`genprior.evaluate.ood` (higher = more out of distribution); the table gives the AUROC and the share
 of in-distribution images flagged when 95 % of the others are caught (FPR at 95 % TPR):
 
-* trained on MNIST: the zoo's ``mnist-vae`` (likelihood, complexity-corrected likelihood, range), a PCA generator
-  of 20 latents (range), ``mnist-dcgan`` (range, on the first 200 images of each set: about 1 s per image) and
-  ``mnist-classifier`` (max-softmax);
-* trained on Fashion-MNIST: the zoo's ``fashion-mnist-vae`` (the same architecture and training command) and a PCA
-  generator; no classifier.
+* trained on MNIST: the zoo's ``mnist-vae`` (Bernoulli decoder: likelihood, complexity-corrected likelihood,
+  range), ``mnist-vae-8bit`` (the same VAE with a discretized logistic decoder, whose likelihood is a probability
+  of the 8-bit image: likelihood, complexity-corrected likelihood), a PCA generator of 20 latents (range),
+  ``mnist-dcgan`` (range, on the first 200 images of each set: about 1 s per image) and ``mnist-classifier``
+  (max-softmax);
+* trained on Fashion-MNIST: the zoo's ``fashion-mnist-vae`` and ``fashion-mnist-vae-8bit`` (the same architectures
+  and training commands) and a PCA generator; no classifier.
 
 The compressed length ``L(x)`` alone (no model) is the baseline that shows what the likelihood confounds. Nalisnick
 et al. 2019 found likelihood models trained on Fashion-MNIST rate MNIST *more* likely than their own test images;
@@ -49,11 +51,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 GAN_IMAGES = 200
 
 
-def generative_scorers(vae, pca, n: int) -> dict:
-    """The scores both directions share: label -> (function of images, images of each set it scores)."""
+def generative_scorers(vae, vae8, pca, n: int) -> dict:
+    """The scores both directions share: label -> (function of images, images of each set it scores); ``vae``
+    Bernoulli, ``vae8`` with the 8-bit logistic decoder."""
     return {"L(x): compressed bits (no model)": (complexity_bits, n),
             "VAE -log p(x), bits": (lambda x: likelihood_score(vae, x), n),
             "VAE -log p(x) - L(x)": (lambda x: complexity_corrected_score(vae, x), n),
+            "8-bit VAE -log p(x), bits": (lambda x: likelihood_score(vae8, x), n),
+            "8-bit VAE -log p(x) - L(x)": (lambda x: complexity_corrected_score(vae8, x), n),
             "VAE range": (lambda x: range_score(vae, x), n),
             "PCA-20 range": (lambda x: range_score(pca, x), n)}
 
@@ -83,13 +88,13 @@ def main() -> int:
                    load_dataset(name, "test", data_dir=a.data_dir).images) for name in ("mnist", "fashion-mnist")}
     n, n_gan = a.n, min(a.n, GAN_IMAGES)
     m_vae, m_dcgan, m_clf = zoo.load("mnist-vae"), zoo.load("mnist-dcgan"), zoo.load("mnist-classifier")
-    f_vae = zoo.load("fashion-mnist-vae")
+    f_vae, m_vae8, f_vae8 = zoo.load("fashion-mnist-vae"), zoo.load("mnist-vae-8bit"), zoo.load("fashion-mnist-vae-8bit")
     pca = {name: PCAGenerator.fit(train, latent_dim=20).eval() for name, (train, _) in sets.items()}
     scorers = {
-        "mnist": {**generative_scorers(m_vae, pca["mnist"], n),
+        "mnist": {**generative_scorers(m_vae, m_vae8, pca["mnist"], n),
                   "DCGAN range": (lambda x: range_score(m_dcgan, x, progress=True), n_gan),
                   "classifier 1 - max softmax": (lambda x: max_softmax_score(m_clf, x), n)},
-        "fashion-mnist": generative_scorers(f_vae, pca["fashion-mnist"], n),
+        "fashion-mnist": generative_scorers(f_vae, f_vae8, pca["fashion-mnist"], n),
     }
     rows, panels = [], {}
     for name, other in (("mnist", "fashion-mnist"), ("fashion-mnist", "mnist")):

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from genprior.errors import CheckpointError, OutputError
+from genprior.errors import CheckpointError, OutputError, UnknownNameError
 from genprior.io import check_writable
 from genprior.models import VAE, load_model, save_model
 from genprior.train.state import load_training_state, save_training_state
@@ -18,6 +18,28 @@ def test_model_round_trip_bit_for_bit(tmp_path):
     for (k, a), (_, b) in zip(vae.state_dict().items(), back.state_dict().items()):
         assert torch.equal(a, b), k
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_logistic_vae_gives_each_8_bit_image_a_probability_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    vae = VAE(output_shape=(1, 1, 1), hidden=(8,), latent_dim=2, likelihood="logistic")
+    z = torch.randn(3, 2)
+    levels = torch.arange(256.0).div(255).view(256, 1, 1)  # the 256 one-pixel images
+    for log_scale in (-9.0, -3.0, 0.0, 4.0):  # from below the clamp to a flat logistic
+        vae.decoder[-1].bias.data[1] = log_scale
+        mass = torch.stack([vae.log_likelihood(z, x.expand(3, 1)) for x in levels]).exp().sum(0)
+        assert torch.allclose(mass, torch.ones(3), atol=1e-5), (log_scale, mass)
+    # off-level intensities are read as their 8-bit level
+    assert torch.equal(vae.log_likelihood(z, torch.full((3, 1), 100.4 / 255)), vae.log_likelihood(z, levels[100].expand(3, 1)))
+    save_model(tmp_path / "m", vae)
+    back, cfg = load_model(tmp_path / "m.safetensors")
+    assert cfg["architecture"]["likelihood"] == "logistic" and back.likelihood == "logistic"
+    x = torch.rand(4, 1, 1, 1)
+    assert torch.equal(back.negative_elbo(x, generator=torch.Generator().manual_seed(1)),
+                       vae.negative_elbo(x, generator=torch.Generator().manual_seed(1)))
+    assert torch.equal(back(z), vae(z)) and back(z).shape == (3, 1, 1, 1)
+    with pytest.raises(UnknownNameError, match="VAE likelihood"):
+        VAE(likelihood="gaussian")
 
 
 def test_corrupt_and_missing_checkpoints(tmp_path):

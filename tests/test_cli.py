@@ -291,6 +291,20 @@ def test_recover_hybrid_defaults_to_the_vae_ensemble(capsys, tmp_path):
     assert code == 0 and res["model"] == "mnist-vae-ensemble" and res["mse_per_pixel"] < 0.03
 
 
+def test_train_vae_with_the_logistic_decoder(tmp_path, capsys):
+    from genprior.evaluate.ood import likelihood_score
+    from genprior.models import load_model
+
+    code, out, _ = run(capsys, "train", "vae", "--dataset", "digits", "--epochs", "1", "--hidden", "16", "--latent-dim",
+                       "2", "--likelihood", "logistic", "--out", str(tmp_path / "v"))
+    assert code == 0 and "test ELBO" in out
+    vae, cfg = load_model(tmp_path / "v" / "model.safetensors")
+    assert cfg["architecture"]["likelihood"] == "logistic" and vae.likelihood == "logistic"
+    # bits of 8x8 8-bit images: positive (a probability, at most 1) and finite after one epoch
+    bits = likelihood_score(vae, torch.rand(5, 1, 8, 8).mul(16).round().div(16), samples=10)
+    assert bool(((bits > 0) & (bits < 64 * 8 * 4)).all()), bits
+
+
 def test_training_commands_keep_other_runs_and_refuse_broken_files(tmp_path, capsys):
     vae = ["train", "vae", "--dataset", "digits", "--epochs", "1", "--hidden", "16", "--latent-dim", "2"]
     assert run(capsys, *vae, "--out", str(tmp_path / "v"))[0] == 0

@@ -161,7 +161,8 @@ def cmd_train_vae(args) -> int:
     from genprior.train.vae import train_vae
 
     device, train, test = load_training_data(args)
-    model = VAE(output_shape=tuple(train.images.shape[1:]), hidden=tuple(args.hidden), latent_dim=args.latent_dim).to(device)
+    model = VAE(output_shape=tuple(train.images.shape[1:]), hidden=tuple(args.hidden), latent_dim=args.latent_dim,
+                likelihood=args.likelihood).to(device)
     info = train_vae(model, train.images, test.images, out_dir=args.out, max_epochs=args.epochs, patience=args.patience,
                      min_delta=args.min_delta,
                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume,
@@ -200,6 +201,8 @@ class _OneLineErrors(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from genprior.models.vae import LIKELIHOODS
+
     parser = _OneLineErrors(prog="genprior", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -216,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=number_arg(low=0, strict=True), default=1e-3)
     p.add_argument("--hidden", type=int, nargs="+", default=[500, 500])
     p.add_argument("--latent-dim", type=int, default=20)
+    p.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
+                   help="decoder: bernoulli (CSGM's) or logistic (discretized over 8-bit levels: log p(x) in bits of "
+                        "the 8-bit image, for genprior ood's complexity-corrected score)")
     add_training_args(p)
     p.set_defaults(func=cmd_train_vae)
 

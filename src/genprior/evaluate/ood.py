@@ -17,10 +17,11 @@ two sets of scores (in-distribution, out-of-distribution) into the usual detecti
 * ``max-softmax``: ``1 - max_y p(y | x)`` of a classifier (Hendrycks & Gimpel 2017), the usual non-generative
   baseline.
 
-The VAE's decoder is Bernoulli, as in the CSGM protocol, so ``p(x)`` of grey-level images is the Bernoulli
-likelihood of their intensities, a score rather than a normalised density over 8-bit images; it counts far fewer
-bits than ``L(x)`` does, so Serrà's correction, which assumes a likelihood of the 8-bit image, can overcorrect
-(``benchmarks/results/ood_mnist.md`` shows both the repair and the overcorrection).
+Serrà's correction subtracts bits from bits: it needs ``p`` to be a probability of the 8-bit image, which a VAE
+with a discretized logistic decoder (``VAE(likelihood="logistic")``, the zoo's ``*-vae-8bit``) gives. A Bernoulli
+decoder (the CSGM protocol's, the zoo's ``mnist-vae``) gives grey levels a likelihood of their intensities, a score
+rather than a normalised density over 8-bit images; it counts far fewer bits than ``L(x)`` does, and the correction
+can overcorrect (``benchmarks/results/ood_mnist.md`` shows both decoders).
 """
 
 from __future__ import annotations
@@ -83,11 +84,12 @@ def fpr_at_tpr(in_scores, out_scores, *, tpr: float = 0.95) -> float:
 def vae_log_likelihood(vae, images: torch.Tensor, *, samples: int = 100, batch_size: int = 100,
                        seed: int = 0) -> torch.Tensor:
     """Importance-weighted lower bound on ``log p(x)`` (nats, float64, CPU) ``(N,)`` for ``images`` ``(N, C, H, W)``
-    in [0, 1] under a Gaussian-encoder, Bernoulli-decoder VAE (``encode(x) -> (mu, logvar)``,
-    ``decode_logits(z) -> (B, n)``, as :class:`genprior.models.VAE`). ``samples`` = 1 is the ELBO; the bound
-    tightens as it grows. Noise is drawn on the CPU from ``seed``: the same numbers on every device."""
-    if not (hasattr(vae, "encode") and hasattr(vae, "decode_logits")):
-        raise InvalidValueError(f"{type(vae).__name__} has no encode()/decode_logits(): the likelihood needs a VAE "
+    in [0, 1] under a Gaussian-encoder VAE (``encode(x) -> (mu, logvar)`` and ``log_likelihood(z, x)`` ``=
+    log p(x | z)``, as :class:`genprior.models.VAE`: with its logistic decoder, of the 8-bit image).
+    ``samples`` = 1 is the ELBO; the bound tightens as it grows. Noise is drawn on the CPU from ``seed``: the same
+    numbers on every device."""
+    if not (hasattr(vae, "encode") and hasattr(vae, "log_likelihood")):
+        raise InvalidValueError(f"{type(vae).__name__} has no encode()/log_likelihood(): the likelihood needs a VAE "
                                 "(genprior.models.VAE); a GAN has no likelihood, use the range score")
     check_sizes("vae_log_likelihood", samples=samples, batch_size=batch_size)
     images = check_image_batch(images, owner="vae_log_likelihood", shape=tuple(vae.output_shape))
@@ -103,9 +105,7 @@ def vae_log_likelihood(vae, images: torch.Tensor, *, samples: int = 100, batch_s
             std = torch.exp(0.5 * logvar)
             eps = torch.randn((samples, *mu.shape), generator=g).to(device)
             z = mu + std * eps  # (K, B, k)
-            logits = vae.decode_logits(z.flatten(0, 1)).view(samples, len(x), -1)
-            log_px_z = -torch.nn.functional.binary_cross_entropy_with_logits(
-                logits, x.expand(samples, -1, -1), reduction="none").sum(-1)
+            log_px_z = vae.log_likelihood(z, x)
             log_pz = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
             log_qz = -0.5 * (eps.pow(2) + math.log(2 * math.pi) + logvar).sum(-1)
             w = (log_px_z + log_pz - log_qz).double()
