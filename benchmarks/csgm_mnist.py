@@ -9,9 +9,10 @@ Prior (`--method dip`, no model). Writes results/csgm_mnist.{json,md,png}.
 
     python benchmarks/csgm_mnist.py                         # the full protocol
     python benchmarks/csgm_mnist.py --m 10 25 50 100 750    # a subset of m
-    python benchmarks/csgm_mnist.py --n-images 60 --m 10 25 50 100 200 500 750 --fresh \
-        --methods DIP "CSGM-VAE fast" "Lasso pixel tuned" Hybrid --out benchmarks/results/dip_mnist
-                                                            # the DIP beside our best methods, 60 images
+    OMP_NUM_THREADS=1 python benchmarks/csgm_mnist.py --methods DIP --out /tmp/dip/csgm_mnist
+    python benchmarks/csgm_mnist.py --merge /tmp/dip/csgm_mnist.json --methods DIP
+                                                            # one method's rows run apart (the DIP: about 1 h
+                                                            # per core), then folded into the results
 """
 
 from __future__ import annotations

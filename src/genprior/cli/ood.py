@@ -13,8 +13,9 @@ def add_parsers(sub, train_sub) -> None:
 
     p = sub.add_parser("ood", help="out-of-distribution detection: AUROC and FPR at 95 %% TPR of a model's score "
                                    "between its own data set and another")
-    p.add_argument("--model", required=True, help="zoo name or path: a VAE (likelihood scores), any generator "
-                                                  "(range) or a classifier (max-softmax)")
+    p.add_argument("--model", required=True, help="zoo name or path: a VAE (likelihood scores; complexity-corrected "
+                                                  "wants one whose likelihood is of the 8-bit image, such as "
+                                                  "mnist-vae-8bit), any generator (range) or a classifier (max-softmax)")
     p.add_argument("--score", default="likelihood", help=f"one of: {', '.join(OOD_SCORES)} (default likelihood)")
     add_data_args(p)
     p.add_argument("--ood-dataset", default="fashion-mnist", help="the other data set (default fashion-mnist)")
