@@ -80,7 +80,8 @@ cli_checks() {
   genprior evaluate --model mnist-dcgan --dataset mnist-bundled --invert 20 --device cuda --json "$dir/evaluate.json"
   genprior invert --model mnist-vae "${bundled[@]}" --out "$dir/invert"
   genprior recover --task one-bit --m 200 --method csgm "${bundled[@]}" --json "$dir/recover_one_bit.json"
-  genprior ood --model mnist-vae --data-dir "$DATA" --indices 0:500 --device cuda --json "$dir/ood.json"
+  genprior ood --model mnist-vae-8bit --score complexity-corrected --data-dir "$DATA" --indices 0:500 --device cuda \
+    --json "$dir/ood.json"
   grep -h '"device"' "$dir"/recover_*.json "$dir"/attack_*.json "$dir/demo/demo.json" "$dir/evaluate.json" \
     "$dir/invert/inversion.json" "$dir/ood.json" | sort | uniq -c
 }

@@ -260,6 +260,7 @@ def test_zoo_list(capsys):
     code, out, _ = run(capsys, "zoo", "list")
     assert code == 0 and "mnist-vae" in out
     assert "| mnist-vae-ensemble | ensemble | 20 |" in out
+    assert "| mnist-vae-8bit | vae (logistic decoder) | 20 |" in out and "| mnist-vae | vae | 20 |" in out
 
 
 def test_zoo_ensemble_loads_its_members():

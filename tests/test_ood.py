@@ -186,6 +186,15 @@ def test_cli_ood_writes_its_report_and_refuses_bad_options(tmp_path, data_dir, c
         assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
+def test_histogram_range_gathers_a_long_tail_only():
+    from genprior.reports.figures import histogram_range
+
+    body = torch.linspace(0, 1, 1000)
+    assert histogram_range(body, body + 0.5) == (0.0, 1.5, "")  # no tail: min to max
+    lo, hi, note = histogram_range(body, torch.cat([body, torch.tensor([1e6])]))  # one score 1e6 times the rest
+    assert lo == 0.0 and 0.99 < hi < 1.0 and note.startswith("end bins hold the values above 0.99")
+
+
 def test_score_histograms_leave_none_panels_blank(tmp_path):
     from PIL import Image
 

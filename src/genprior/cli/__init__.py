@@ -182,7 +182,8 @@ def cmd_zoo_list(args) -> int:
         cfg = zoo.config(name)
         arch = cfg["architecture"]
         quality = ", ".join(f"{k} {cfg[k]:.4g}" for k in ("test_elbo", "test_accuracy", "sample_confidence") if isinstance(cfg.get(k), (int, float)))
-        rows.append({"name": name, "family": arch.get("family"), "latent_dim": arch.get("latent_dim", ""),
+        family = arch.get("family", "") + (f" ({arch['likelihood']} decoder)" if "likelihood" in arch else "")
+        rows.append({"name": name, "family": family, "latent_dim": arch.get("latent_dim", ""),
                      "data": (cfg.get("data") or {}).get("dataset", ""), "quality": quality})
     print(markdown_table(rows, ["name", "family", "latent_dim", "data", "quality"]), end="")
     return 0

@@ -54,12 +54,30 @@ def save_curves(path: str | Path, curves: Mapping[str, Sequence[dict]], *, x: st
     return save_figure(fig, path)
 
 
+def histogram_range(*scores: torch.Tensor) -> tuple[float, float, str]:
+    """The x range ``(lo, hi, note)`` of histograms of ``scores`` (1-d tensors) on shared bins: their min and max,
+    except that a long tail (beyond the 0.5 / 99.5 % quantiles by more than the spread between them) is cut at the
+    quantile, its values to be gathered in the end bin; ``note`` says which (empty if none)."""
+    both = torch.cat([torch.as_tensor(s, dtype=torch.float64).flatten() for s in scores])
+    lo, hi = float(both.min()), float(both.max())
+    q_lo, q_hi = (float(q) for q in torch.quantile(both, torch.tensor([0.005, 0.995], dtype=torch.float64)))
+    spread, gathered = q_hi - q_lo, []
+    if lo < q_lo - spread:
+        lo = q_lo
+        gathered.append(f"below {q_lo:.4g}")
+    if hi > q_hi + spread:
+        hi = q_hi
+        gathered.append(f"above {q_hi:.4g}")
+    return lo, hi, f"end bins hold the values {' and '.join(gathered)}" if gathered else ""
+
+
 def save_score_histograms(path: str | Path, panels: Mapping[str, tuple[torch.Tensor, torch.Tensor] | None], *,
                           labels: tuple[str, str] = ("in distribution", "out of distribution"), ncol: int = 4,
                           title: str | None = None) -> Path:
     """One histogram panel per entry of ``panels`` (title -> (scores of the first set, of the second), 1-d), the
     two sets overlaid on shared bins, ``ncol`` panels a row (a ``None`` entry leaves its place blank); for
-    out-of-distribution scores, how far apart the two piles lie."""
+    out-of-distribution scores, how far apart the two piles lie. A long tail (beyond the 0.5 / 99.5 % quantiles of
+    both sets by more than their spread) is gathered into the end bin, and the x label says so."""
     plt = pyplot()
     ncol = min(ncol, len(panels))
     nrow = -(-len(panels) // ncol)
@@ -71,9 +89,12 @@ def save_score_histograms(path: str | Path, panels: Mapping[str, tuple[torch.Ten
             ax.axis("off")
             continue
         a, b = pair
-        a, b = (torch.as_tensor(s, dtype=torch.float64).flatten().numpy() for s in (a, b))
-        lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
+        a, b = (torch.as_tensor(s, dtype=torch.float64).flatten() for s in (a, b))
+        lo, hi, note = histogram_range(a, b)
+        a, b = (s.clamp(lo, hi).numpy() for s in (a, b))
         bins = torch.linspace(lo, hi if hi > lo else lo + 1, 41).numpy()
+        if note:
+            ax.set_xlabel(note, fontsize=6)
         ax.hist(a, bins=bins, alpha=0.55, label=labels[0])
         ax.hist(b, bins=bins, alpha=0.55, label=labels[1])
         ax.set_title(name, fontsize=8)
