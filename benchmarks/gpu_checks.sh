@@ -5,8 +5,8 @@
 #     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [cli] [speed] [ttq] [csgm] [stacked] [tiny]
 #
 # With no arguments it runs all six; each writes its JSON / Markdown (and PNG) under $OUT:
-#   cli      the command line with --device cuda, about a minute: recover (csgm-fast and lasso-dct on compressed
-#            sensing, lasso-pixel --alpha auto on super-resolution, hybrid on inpainting, dip on compressed sensing), the demo (200 steps), and
+#   cli      the command line with --device $DEVICE (default cuda; DEVICE=cpu tries the script on the CPU, about 3
+#            minutes on 2 cores), about a minute on a GPU: recover (csgm-fast and lasso-dct on compressed sensing, lasso-pixel --alpha auto on super-resolution, hybrid on inpainting, dip on compressed sensing), the demo (200 steps), and
 #            one short epoch of each trainer (vae, gan, began, classifier with PGD adversarial training), attacks (PGD
 #            on the adversarially trained classifier, the adaptive attack on the projection defense, transfer) and
 #            occlusion maps, evaluate, invert, one-bit recovery and ood, into $OUT/cli/
@@ -30,6 +30,7 @@ DATA=${GENPRIOR_DATA:-../shared/data}
 STEPS=${STEPS:-30000}
 SEEDS=${SEEDS:-5}
 EVAL=${EVAL:-26000}
+DEVICE=${DEVICE:-cuda}  # DEVICE=cpu runs the cli checks here, to try the script before spending GPU minutes on it
 mkdir -p "$OUT"
 checks=("$@")
 [ ${#checks[@]} -eq 0 ] && checks=(cli speed ttq csgm stacked tiny)
@@ -56,7 +57,7 @@ stacked() {
 
 # the command line on the GPU: each command must run there (exit 0) and report or save where it ran
 cli_checks() {
-  local dir="$OUT/cli" bundled=(--dataset mnist-bundled --indices 0:20 --device cuda)
+  local dir="$OUT/cli" bundled=(--dataset mnist-bundled --indices 0:20 --device "$DEVICE")
   rm -rf "$dir" && mkdir -p "$dir"  # a fresh folder: the train commands refuse one that holds a previous run's state
   genprior recover --task cs --m 100 --method csgm-fast "${bundled[@]}" --json "$dir/recover_csgm_fast.json" --out "$dir/recover_csgm_fast"
   genprior recover --task cs --m 500 --method lasso-dct "${bundled[@]}" --json "$dir/recover_lasso_dct.json"
@@ -64,23 +65,23 @@ cli_checks() {
     --json "$dir/recover_lasso_auto.json"
   genprior recover --task inpaint --keep 0.3 --method hybrid "${bundled[@]}" --json "$dir/recover_hybrid.json" --out "$dir/recover_hybrid"
   genprior recover --task cs --m 200 --method dip "${bundled[@]}" --json "$dir/recover_dip.json" --out "$dir/recover_dip"
-  genprior demo --device cuda --steps 200 --out "$dir/demo"
-  genprior train vae --data-dir "$DATA" --epochs 1 --device cuda --out "$dir/vae"
-  genprior train gan --dataset mnist --limit 4096 --epochs 1 --quiet --data-dir "$DATA" --device cuda --out "$dir/gan"
-  genprior train began --dataset mnist --limit 4096 --epochs 1 --quiet --data-dir "$DATA" --device cuda --out "$dir/began"
-  genprior train classifier --train-images 4096 --epochs 1 --adv-eps 0.3 --adv-steps 3 --data-dir "$DATA" --device cuda \
+  genprior demo --device "$DEVICE" --steps 200 --out "$dir/demo"
+  genprior train vae --data-dir "$DATA" --epochs 1 --device "$DEVICE" --out "$dir/vae"
+  genprior train gan --dataset mnist --limit 4096 --epochs 1 --quiet --data-dir "$DATA" --device "$DEVICE" --out "$dir/gan"
+  genprior train began --dataset mnist --limit 4096 --epochs 1 --quiet --data-dir "$DATA" --device "$DEVICE" --out "$dir/began"
+  genprior train classifier --train-images 4096 --epochs 1 --adv-eps 0.3 --adv-steps 3 --data-dir "$DATA" --device "$DEVICE" \
     --out "$dir/classifier"
   genprior attack --attack pgd --defense adv-train "${bundled[@]}" --json "$dir/attack_pgd.json" --grid "$dir/attack_pgd.png"
   genprior attack --adaptive --defense projection --steps 50 --restarts 2 --dataset mnist-bundled --indices 0:4 \
-    --device cuda --json "$dir/attack_projection.json"
-  genprior attack --attack transfer --substitute-images 2048 --data-dir "$DATA" --indices 0:20 --device cuda \
+    --device "$DEVICE" --json "$dir/attack_projection.json"
+  genprior attack --attack transfer --substitute-images 2048 --data-dir "$DATA" --indices 0:20 --device "$DEVICE" \
     --json "$dir/attack_transfer.json"
-  genprior explain --method occlusion --dataset mnist-bundled --indices 0:8 --device cuda --out "$dir/explain.png"
-  genprior walk --model mnist-cgan --label 3 --device cuda --out "$dir/walk.png"
-  genprior evaluate --model mnist-dcgan --dataset mnist-bundled --invert 20 --device cuda --json "$dir/evaluate.json"
+  genprior explain --method occlusion --dataset mnist-bundled --indices 0:8 --device "$DEVICE" --out "$dir/explain.png"
+  genprior walk --model mnist-cgan --label 3 --device "$DEVICE" --out "$dir/walk.png"
+  genprior evaluate --model mnist-dcgan --dataset mnist-bundled --invert 20 --device "$DEVICE" --json "$dir/evaluate.json"
   genprior invert --model mnist-vae "${bundled[@]}" --out "$dir/invert"
   genprior recover --task one-bit --m 200 --method csgm "${bundled[@]}" --json "$dir/recover_one_bit.json"
-  genprior ood --model mnist-vae-8bit --score complexity-corrected --data-dir "$DATA" --indices 0:500 --device cuda \
+  genprior ood --model mnist-vae-8bit --score complexity-corrected --data-dir "$DATA" --indices 0:500 --device "$DEVICE" \
     --json "$dir/ood.json"
   grep -h '"device"' "$dir"/recover_*.json "$dir"/attack_*.json "$dir/demo/demo.json" "$dir/evaluate.json" \
     "$dir/invert/inversion.json" "$dir/ood.json" | sort | uniq -c
