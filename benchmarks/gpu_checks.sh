@@ -6,7 +6,9 @@
 #
 # With no arguments it runs all six; each writes its JSON / Markdown (and PNG) under $OUT:
 #   cli      the command line with --device $DEVICE (default cuda; DEVICE=cpu tries the script on the CPU, about 3
-#            minutes on 2 cores), about a minute on a GPU: recover (csgm-fast and lasso-dct on compressed sensing, lasso-pixel --alpha auto on super-resolution, hybrid on inpainting, dip on compressed sensing), the demo (200 steps), and
+#            minutes on 2 cores), about a minute on a GPU: recover (csgm-fast and lasso-dct on compressed sensing,
+#            lasso-pixel --alpha auto on super-resolution, hybrid on inpainting, dip on compressed sensing), the demo
+#            (200 steps), and
 #            one short epoch of each trainer (vae, gan, began, classifier with PGD adversarial training), attacks (PGD
 #            on the adversarially trained classifier, the adaptive attack on the projection defense, transfer) and
 #            occlusion maps, evaluate, invert, one-bit recovery and ood, into $OUT/cli/
