@@ -6,6 +6,8 @@ first 100 MNIST test images. Methods, by ``genprior recover``'s runner
 (:func:`genprior.evaluate.recovery.run_method`) with their defaults:
 
 * ``csgm`` (the CSGM protocol: 10 restarts x 1000 Adam steps at 0.01) and ``csgm-fast`` with ``mnist-vae``,
+* ``hybrid`` with ``mnist-vae`` (``G(z) + v``: the restart-averaged ``G(z)``, then a sparse correction fitted to the
+  magnitudes by amplitude flow; :mod:`genprior.solvers.hybrid`),
 * ``dip``, the Deep Image Prior (no learned prior; the only baseline here, since without a prior real phase
   retrieval needs several times n measurements),
 * and, as the reference of what the lost signs cost, ``csgm-fast`` on the same m real-valued measurements
@@ -41,6 +43,7 @@ SIGMA = 0.1
 ROWS = {  # label -> (method, operator class)
     "csgm (mnist-vae), magnitudes": ("csgm", Magnitude),
     "csgm-fast (mnist-vae), magnitudes": ("csgm-fast", Magnitude),
+    "hybrid (mnist-vae), magnitudes": ("hybrid", Magnitude),
     "dip (no learned prior), magnitudes": ("dip", Magnitude),
     "csgm-fast (mnist-vae), signed Ax (CS)": ("csgm-fast", Gaussian),
 }
