@@ -108,7 +108,8 @@ class HybridRecovery:
     ``center``: ``(B, C, H, W)`` the weighted mean ``g`` of the kept restarts' ``G(z_j)``;
     ``v``: ``(B, C, H, W)`` the sparse part ``x - g``; ``weights``: ``(B, K)`` restart weights;
     ``z_all``: ``(B, K, k)``; ``restart_losses``: ``(B, K)`` measurement losses ``||y - A G(z_j)||^2``;
-    ``measurement_loss``: ``(B,)`` ``||y - A x||^2``; ``mu``, ``mu0``: the l1 weights used;
+    ``measurement_loss``: ``(B,)`` ``||y - A x||^2`` (``||y - |A x| ||^2`` for magnitudes); ``mu``, ``mu0``: the l1
+    weights used;
     ``source``: ``(K,)`` index of the generator each restart ran through (all 0 for one generator);
     ``best_source``: ``(B,)`` that index for the best restart (the one ``z`` belongs to).
     """
@@ -305,11 +306,11 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
 
     best = losses.argmin(1)
     z = z_all[torch.arange(b, device=device), best]
+    fitted = (x @ a.T).abs() if magnitudes else x @ a.T
     out_dtype = y.dtype if y.is_floating_point() else torch.float32
     return HybridRecovery(x=x.view(b, *shape).to(out_dtype), z=z, center=center.view(b, *shape).to(out_dtype),
                           v=(x - center).view(b, *shape).to(out_dtype), weights=w, z_all=z_all,
-                          restart_losses=losses, measurement_loss=(yf - operator.pointwise(x @ a.T) if magnitudes
-                                                                   else yf - x @ a.T).pow(2).sum(1), mu=float(mu),
+                          restart_losses=losses, measurement_loss=(yf - fitted).pow(2).sum(1), mu=float(mu),
                           mu0=float(mu0), source=source, best_source=source[best])
 
 
