@@ -58,7 +58,7 @@ def histogram_range(*scores: torch.Tensor) -> tuple[float, float, str]:
     """The x range ``(lo, hi, note)`` of histograms of ``scores`` (1-d tensors) on shared bins: their min and max,
     except that a long tail (beyond the 0.5 / 99.5 % quantiles by more than the spread between them) is cut at the
     quantile, its values to be gathered in the end bin; ``note`` says which (empty if none)."""
-    both = torch.cat([torch.as_tensor(s, dtype=torch.float64).flatten() for s in scores])
+    both = torch.cat([torch.as_tensor(s, dtype=torch.float64).detach().cpu().flatten() for s in scores])
     lo, hi = float(both.min()), float(both.max())
     q_lo, q_hi = (float(q) for q in torch.quantile(both, torch.tensor([0.005, 0.995], dtype=torch.float64)))
     spread, gathered = q_hi - q_lo, []
@@ -89,7 +89,7 @@ def save_score_histograms(path: str | Path, panels: Mapping[str, tuple[torch.Ten
             ax.axis("off")
             continue
         a, b = pair
-        a, b = (torch.as_tensor(s, dtype=torch.float64).flatten() for s in (a, b))
+        a, b = (torch.as_tensor(s, dtype=torch.float64).detach().cpu().flatten() for s in (a, b))
         lo, hi, note = histogram_range(a, b)
         a, b = (s.clamp(lo, hi).numpy() for s in (a, b))
         bins = torch.linspace(lo, hi if hi > lo else lo + 1, 41).numpy()
