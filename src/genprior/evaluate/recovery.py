@@ -12,7 +12,7 @@ import torch
 from genprior.errors import InvalidValueError, unknown
 from genprior.evaluate.metrics import summarize
 from genprior.operators.base import Operator
-from genprior.operators.nonlinear import Magnitude, Sign
+from genprior.operators.nonlinear import Sign
 from genprior.solvers import dip, one_bit
 from genprior.solvers.one_bit import biht, one_bit_csgm
 
@@ -65,10 +65,8 @@ def recover(method: str, operator: Operator, y: torch.Tensor, *, generator=None,
         from genprior.solvers.hybrid import hybrid
         from genprior.solvers.latent import csgm, csgm_fast
 
-        if method == "hybrid":  # its defaults (restarts, schedule, sparse weights) are the tested setting
-            if not (operator.linear or isinstance(operator, Magnitude)):
-                raise InvalidValueError(f"method hybrid needs a linear operator or magnitudes (task phase), "
-                                        f"{operator.name} is neither")
+        if method == "hybrid":  # its defaults (restarts, schedule, sparse weights) are the tested setting;
+            # it checks the operator itself (linear, or magnitudes)
             return hybrid(generator, operator, y, lam=lam, seed=seed).x
         starts = {} if restarts is None else {"restarts": restarts}  # None: the solver's own default
         if method == "csgm-fast":  # its own schedule: screened Adam + Levenberg-Marquardt (steps/lr not used)
