@@ -15,23 +15,21 @@ Writes ``benchmarks/results/began_mnist.{json,md}`` and ``began_mnist_samples.pn
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
 
 import torch
+from common import RESULTS, parser, write_results
 
 from genprior import zoo
 from genprior.cli import main as genprior_main
 from genprior.data import load_dataset
-from genprior.io import atomic_write_text, read_json, write_json
+from genprior.io import read_json
 from genprior.models.checkpoint import load_model
 from genprior.plotting import save_tiled
 from genprior.reports import markdown_table
 from genprior.train.classifier import predict
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def classifier_reading(images: torch.Tensor, classifier) -> dict:
@@ -54,7 +52,7 @@ def samples_of(generator, n: int, seed: int) -> torch.Tensor:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, data_dir=True, out=RESULTS / "began_mnist")
     p.add_argument("--run", default="runs/began-bottleneck", help="training folder (created or resumed)")
     p.add_argument("--arch", default="bottleneck")
     p.add_argument("--epochs", type=int, default=12)
@@ -65,8 +63,6 @@ def main() -> int:
     p.add_argument("--latent-dim", type=int, default=64)
     p.add_argument("--samples", type=int, default=10_000, help="samples per generator for the classifier reading")
     p.add_argument("--compare", nargs="*", default=["mnist-dcgan", "mnist-vae"], help="zoo generators to read too")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default=str(RESULTS / "began_mnist"))
     a = p.parse_args()
     torch.set_num_threads(1)
     command = ["train", "began", "--arch", a.arch, "--dataset", "mnist", "--out", a.run, "--epochs", str(a.epochs),
@@ -100,7 +96,7 @@ def main() -> int:
            f"({seconds / 60:.0f} min, {state['steps_done']} iterations of batch {a.batch_size} on the 60,000 MNIST training "
            f"images; gamma {a.gamma}, lambda_k {a.lambda_k}, Adam lr {a.lr}, betas (0.5, 0.999), z in R^{a.latent_dim})."),
           "",
-          "Command: `python " + " ".join(sys.argv) + "`, which runs `genprior " + " ".join(command) + "`.", "",
+          "Training: `genprior " + " ".join(command) + "` (run by this script; its command is on the last line).", "",
           ("Networks (`--arch bottleneck`): G is the DCGAN generator (base width 64, batch norm, sigmoid output); D is an "
            "autoencoder with one stride-2 3x3 convolution (64 channels), a fully connected bottleneck to a 32-d code and "
            "back, both batch-normalised, and a nearest-neighbour upsampling 3x3 convolution; its score is the l1 "
@@ -122,11 +118,9 @@ def main() -> int:
            "batch of near-identical fakes is spread out in code space and reconstructed badly, so collapse "
            "raises L(G(z)) and G is pushed to vary its digits; with it the first epoch already shows most classes."),
           ""]
-    write_json(out.with_suffix(".json"), {"readings": rows, "history": hist, "arch": a.arch, "gamma": a.gamma,
-                                          "lambda_k": a.lambda_k, "lr": a.lr, "batch_size": a.batch_size,
-                                          "latent_dim": a.latent_dim, "training_seconds": seconds,
-                                          "steps": state["steps_done"], "generator_config": cfg})
-    atomic_write_text(out.with_suffix(".md"), "\n".join(md))
+    write_results(out, {"readings": rows, "history": hist, "arch": a.arch, "gamma": a.gamma, "lambda_k": a.lambda_k,
+                        "lr": a.lr, "batch_size": a.batch_size, "latent_dim": a.latent_dim, "training_seconds": seconds,
+                        "steps": state["steps_done"], "generator_config": cfg}, "\n".join(md))
     print("\n".join(md))
     return 0 if all(math.isfinite(r["confidence"]) for r in rows) else 1
 

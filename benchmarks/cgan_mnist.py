@@ -8,28 +8,23 @@ Writes ``benchmarks/results/cgan_mnist.{json,md}`` and ``cgan_mnist_samples.png`
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
+from common import RESULTS, parser, write_results
 
 from genprior import zoo
-from genprior.io import atomic_write_text, write_json
 from genprior.plotting import save_tiled
 from genprior.reports import markdown_table
 from genprior.train.classifier import predict
 
-RESULTS = Path(__file__).resolve().parent / "results"
-
 
 @torch.no_grad()
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, out=RESULTS / "cgan_mnist", seed=0)
     p.add_argument("--model", default="mnist-cgan")
     p.add_argument("--classifier", default="mnist-classifier")
     p.add_argument("--per-class", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=str(RESULTS / "cgan_mnist"))
     a = p.parse_args()
     torch.set_num_threads(1)
     G, cfg = zoo.resolve(a.model)
@@ -47,15 +42,14 @@ def main() -> None:
         rows.append({"label": c, "read_as_label": float((prob.argmax(1) == c).float().mean()),
                      "mean_confidence": float(prob.max(1).values.mean())})
     overall = sum(r["read_as_label"] for r in rows) / k
-    write_json(out.with_suffix(".json"), {"model": a.model, "epochs": cfg.get("epochs"), "per_class": a.per_class,
-                                          "read_as_label_mean": overall, "per_label": rows,
-                                          "command": cfg.get("command")})
     md = (f"# Conditional GAN on MNIST (`{a.model}`, {cfg.get('epochs')} epochs)\n\n"
           f"![samples, row c = label c]({out.name}_samples.png)\n\n"
           f"{a.per_class} samples per label, read by `{a.classifier}`: the generated digit is read as its label "
           f"**{overall:.1%}** of the time on average.\n\n" + markdown_table(rows, ["label", "read_as_label", "mean_confidence"])
           + f"\nTrained with: `{cfg.get('command')}` ({cfg.get('training_seconds_cpu_1_thread', '?')} s, 1 CPU thread, shared machine).\n")
-    atomic_write_text(out.with_suffix(".md"), md)
+    # "command" is the model's training command (from its zoo config); this script's own is in "provenance"
+    write_results(out, {"model": a.model, "epochs": cfg.get("epochs"), "per_class": a.per_class,
+                        "read_as_label_mean": overall, "per_label": rows, "command": cfg.get("command")}, md)
     print(md)
 
 

@@ -1,136 +1,162 @@
 """Reproduce the CSGM MNIST figure (Bora et al. 2017, Fig. 1a) and its companion tables.
 
 Protocol (../shared/DESIGN.md): first 300 MNIST test images; Gaussian A_ij ~ N(0, 1/m); noise sigma = 0.1
-(sqrt(E||eta||^2) = sigma); CSGM with Adam lr 0.01, 1000 steps, 10 restarts, lambda in {0, 0.1};
-Lasso (alpha 0.1, the reference's choice) in the pixel, DCT and Haar-wavelet bases with output clipped
-to [0, 1]; and a Lasso whose alpha is tuned on held-out images 300..399 with the [0, 1] box (the
-baseline the hybrid method must beat at large m); the hybrid prior (`--method hybrid`) and the Deep Image
-Prior (`--method dip`, no model). Writes results/csgm_mnist.{json,md,png}.
+(sqrt(E||eta||^2) = sigma). Every row runs a method of the registry (:mod:`genprior.evaluate.recovery`) and is
+named by :func:`~genprior.evaluate.recovery.row_name` (the method, then the options that differ from its defaults):
+``csgm`` (Adam lr 0.01, 1000 steps, 10 restarts) and ``csgm lam=0.1``; ``csgm-fast``; ``lasso-pixel box=False``,
+``lasso-dct box=False``, ``lasso-wavelet box=False`` (alpha 0.1, output clipped to [0, 1]: the CSGM reference's
+Lasso); ``lasso-pixel alpha=auto`` (alpha chosen on held-out images 300..399, with the [0, 1] box: the baseline the
+hybrid must beat at large m); ``hybrid`` (its default prior, the VAE ensemble) and ``hybrid model=mnist-vae``; and
+``dip`` (the Deep Image Prior, no model). Writes results/csgm_mnist.{json,md,png}.
 
     python benchmarks/csgm_mnist.py                         # the full protocol
     python benchmarks/csgm_mnist.py --m 10 25 50 100 750    # a subset of m
-    OMP_NUM_THREADS=1 python benchmarks/csgm_mnist.py --methods DIP --out /tmp/dip/csgm_mnist
-    python benchmarks/csgm_mnist.py --merge /tmp/dip/csgm_mnist.json --methods DIP
-                                                            # one method's rows run apart (the DIP: about 1 h
-                                                            # per core), then folded into the results
+    OMP_NUM_THREADS=1 python benchmarks/csgm_mnist.py --methods dip --out /tmp/dip/csgm_mnist
+    python benchmarks/csgm_mnist.py --merge /tmp/dip/csgm_mnist.json --methods dip
+                                                            # one row run apart (the DIP: about 1 h per core),
+                                                            # then folded into the results
+    python benchmarks/csgm_mnist.py --render-only           # rewrite the Markdown and the curves from the JSON
+
+``--n-images`` is at most 300: the images from 300 on are held out (the tuned Lasso's alpha is chosen on 300..399,
+csgm_fast's and the hybrid's defaults were chosen on 300..799), and a larger value is refused.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import re
 import time
 from pathlib import Path
 
 import torch
+from common import (
+    RESULTS,
+    earlier_runs,
+    named_rows,
+    parser,
+    read_results,
+    refuse_held_out,
+    rerender,
+    write_results,
+)
 
 from genprior import zoo
 from genprior.data import load_dataset
-from genprior.devices import device_of, pick_device
-from genprior.evaluate.metrics import summarize
+from genprior.devices import pick_device
+from genprior.evaluate.recovery import AUTO, method, run_method
 from genprior.operators import Downsample, Gaussian, Identity, Inpaint
-from genprior.reports import (
-    cpu_name,
-    markdown_table,
-    save_curves,
-    save_image_grid,
-    write_report,
-)
-from genprior.solvers import (
-    ALPHA_GRID,
-    csgm,
-    csgm_fast,
-    deep_image_prior,
-    dip,
-    lasso,
-    select_alpha,
-)
+from genprior.reports import cpu_name, markdown_table, save_curves, save_image_grid
+from genprior.reports.tables import format_mean_ci, format_value
+from genprior.solvers import dip
 
-RESULTS = Path(__file__).resolve().parent / "results"
 M_LIST = [10, 25, 50, 100, 200, 300, 400, 500, 750]
-# error per pixel of the original CSGM code on this kind of machine (issue #3): its VAE trained 100 epochs
+MODEL = "mnist-vae"  # the prior of the latent rows (--model)
+HYBRID_MODEL = "mnist-vae-ensemble"  # the prior of the hybrid row (--hybrid-model; the hybrid's default)
+# error per pixel of the original CSGM code on this kind of machine (issue #3): its VAE trained 100 epochs; each
+# label names the registry row that code's method corresponds to
 REFERENCE = {
-    "CSGM-VAE (reference)": {10: 0.0774, 25: 0.0265, 50: 0.0114, 100: 0.0080, 200: 0.0070, 500: 0.0068, 750: 0.0066},
-    "Lasso pixel (reference)": {10: 0.1037, 25: 0.1040, 50: 0.1025, 100: 0.0943, 200: 0.0704, 500: 0.0079, 750: 0.0034},
+    "CSGM reference code: csgm": {10: 0.0774, 25: 0.0265, 50: 0.0114, 100: 0.0080, 200: 0.0070, 500: 0.0068,
+                                  750: 0.0066},
+    "CSGM reference code: lasso-pixel box=False": {10: 0.1037, 25: 0.1040, 50: 0.1025, 100: 0.0943, 200: 0.0704,
+                                                   500: 0.0079, 750: 0.0034},
 }
-REFERENCE_SECONDS = {"CSGM-VAE": "0.78 s/image at m=10 .. 1.60 s/image at m=750", "Lasso (scikit-learn)": "0.006-0.019 s/image"}
-METHODS = ["CSGM-VAE", "CSGM-VAE+Reg", "CSGM-VAE fast", "Lasso pixel", "Lasso dct", "Lasso wavelet", "Lasso pixel tuned",
-           "Hybrid one VAE", "Hybrid", "DIP"]
-# the baselines the hybrid's goal is measured against (issue #3: min(CSGM-VAE, best Lasso)), besides REFERENCE
-ANCHORS = ("CSGM-VAE", "CSGM-VAE+Reg", "Lasso pixel", "Lasso dct", "Lasso wavelet", "Lasso pixel tuned")
+REFERENCE_SECONDS = {"CSGM reference code: csgm": "0.78 s/image at m=10 .. 1.60 s/image at m=750",
+                     "CSGM reference code: lasso-pixel box=False (scikit-learn)": "0.006-0.019 s/image"}
+# the methods whose rows are the baselines of the hybrid's goal (issue #3: min(CSGM, best Lasso)), besides REFERENCE
+ANCHOR_METHODS = ("csgm", "lasso-pixel", "lasso-dct", "lasso-wavelet")
 GRID_M = (25, 100, 400, 750)  # compressed-sensing settings drawn as image grids
 GRID_IMAGES = 10  # images per grid (save_image_grid's default)
 TASK_SEED = 17
+NOT_ROWS = ("tasks", "reference", "reference_seconds", "settings", "provenance")  # the results' other keys
 
 
-def run_setting(op, images, holdout, *, methods, args, seed, done=()):
-    """All methods on one operator (except those in ``done``): returns {method: row}, {method: recoveries}, y."""
+def table_rows(model: str = MODEL, hybrid_model: str = HYBRID_MODEL, *, restarts: int | None = None,
+               steps: int | None = None) -> dict[str, tuple[str, dict]]:
+    """The rows of the tables, in order: row name -> ``(method, options)`` (:func:`common.named_rows`). ``model``: the
+    latent rows' prior; ``hybrid_model``: the ``hybrid`` row's (the ``hybrid`` row with ``model`` is the one-VAE
+    hybrid); ``restarts`` / ``steps``: ``csgm``'s (``None``: its defaults)."""
+    csgm = {"model": model, "restarts": restarts, "steps": steps}
+    return named_rows([("csgm", csgm), ("csgm", {**csgm, "lam": 0.1}), ("csgm-fast", {"model": model}),
+                       *((f"lasso-{basis}", {"box": False}) for basis in ("pixel", "dct", "wavelet")),
+                       ("lasso-pixel", {"alpha": AUTO}), ("hybrid", {"model": model}),
+                       ("hybrid", {"model": hybrid_model}), ("dip", {})])
+
+
+ROWS = table_rows()  # the default run's rows
+
+
+def run_setting(op, images, holdout, *, rows, args, seed, done=()):
+    """The ``rows`` (row name -> ``(method, options)``, :func:`table_rows`) on one operator, except those in
+    ``done``: measurements ``op.measure(images, seed=seed + 1)``, each method with seed ``seed + 2`` (the tuned
+    Lasso's alpha with ``seed + 3`` on ``holdout``). ``args.generators`` caches the zoo models on ``args.device``.
+    Returns ``({row: point}, {row: recoveries}, y)``."""
     y = op.measure(images, seed=seed + 1)
-    rows, recs = {}, {}
-    for method in methods:
-        if method in done:
+    points, recs = {}, {}
+    for row, (name, options) in rows.items():
+        if row in done:
             continue
-        t0 = time.perf_counter()
-        if method.startswith("CSGM"):
-            lam = 0.1 if method.endswith("+Reg") else 0.0
-            if method.endswith("fast"):
-                x = csgm_fast(args.generator, op, y, lam=lam, seed=seed + 2).x  # its own restarts and schedule
-            else:
-                x = csgm(args.generator, op, y, lam=lam, restarts=args.restarts, steps=args.steps, lr=0.01, seed=seed + 2,
-                         progress=args.progress).x
-            extra = {"lam": lam}
-        elif method.startswith("Hybrid"):
-            from genprior.solvers.hybrid import hybrid
+        options = dict(options)
+        model = options.pop("model", None) or method(name).model  # None: a method without a generator
+        generator = _generator(args, model) if model is not None else None
+        # a method without a generator runs where y is: the DIP on the device, the Lasso on the CPU
+        y_in = y.to(args.device) if name == "dip" else y
+        res = run_method(name, images, op, y_in, generator=generator, seed=seed + 2, progress=args.progress,
+                         tuning_images=holdout, **options)
+        s = res.metrics
+        used = {k: v for k, v in res.options.items() if k in method(name).options}
+        info = {k: v for k, v in res.options.items() if k not in used}
+        points[row] = {"m": op.output_size, "mse_per_pixel": s["mse_per_pixel"], "mse_se": s["mse_se"],
+                       "psnr": s["psnr"], "ssim": s["ssim"], "seconds": res.seconds,
+                       "seconds_per_image": res.seconds / len(images), "threads": torch.get_num_threads(),
+                       "cpu": cpu_name(), "method": name, "options": used,
+                       **({"model": model} if model is not None else {}), **info}
+        recs[row] = res.x.cpu()
+        print(f"  {op.name:10s} m={op.output_size:4d} {row:26s} mse "
+              f"{format_mean_ci(s['mse_per_pixel'], 1.96 * s['mse_se'], 5)}  {res.seconds:7.1f}s", flush=True)
+    return points, recs, y
 
-            # "Hybrid": the CLI's default prior for --method hybrid (the VAE ensemble); "Hybrid one VAE": --model alone
-            x = hybrid(args.generator if method == "Hybrid one VAE" else args.hybrid_prior, op, y, seed=seed + 2).x
-            extra = {}
-        elif method == "DIP":  # untrained: no model, its tested defaults
-            x = deep_image_prior(op, y.to(device_of(args.generator)), seed=seed + 2, progress=args.progress).x
-            extra = {}
-        elif method.endswith("tuned"):
-            basis = method.split()[1]
-            alpha, _ = select_alpha(op, holdout, basis=basis, alphas=ALPHA_GRID, seed=seed + 3)
-            t0 = time.perf_counter()  # the solve on the evaluated images is what is timed
-            x = lasso(op, y, basis=basis, alpha=alpha, box=True).x
-            extra = {"alpha": alpha}
-        else:
-            basis = method.split()[1]
-            x = lasso(op, y, basis=basis, alpha=0.1, box=False).x
-            extra = {"alpha": 0.1}
-        seconds = time.perf_counter() - t0
-        s = summarize(x.cpu(), images)
-        rows[method] = {"m": op.output_size, "mse_per_pixel": s["mse_per_pixel"], "mse_se": s["mse_se"], "psnr": s["psnr"],
-                        "ssim": s["ssim"], "seconds": seconds, "seconds_per_image": seconds / len(images),
-                        "threads": torch.get_num_threads(), "cpu": cpu_name(), **extra}
-        recs[method] = x.cpu()
-        print(f"  {op.name:10s} m={op.output_size:4d} {method:22s} mse {s['mse_per_pixel']:.5f} ± {1.96 * s['mse_se']:.5f}"
-              f"  {seconds:7.1f}s", flush=True)
-    return rows, recs, y
+
+def _generator(args, model: str):
+    """The zoo model ``model`` on ``args.device``, loaded once per run."""
+    if model not in args.generators:
+        args.generators[model] = zoo.load(model).to(args.device)
+    return args.generators[model]
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--m", type=int, nargs="*", default=M_LIST)
-    p.add_argument("--n-images", type=int, default=300)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--restarts", type=int, default=10)
-    p.add_argument("--model", default="mnist-vae")
-    p.add_argument("--hybrid-model", default="mnist-vae-ensemble", help="prior of the Hybrid row (--model: Hybrid one VAE)")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--methods", nargs="*", default=METHODS)
+    p = parser(__doc__, n_images=300, m=M_LIST, data_dir=True, out=RESULTS / "csgm_mnist", render_only=True)
+    p.add_argument("--steps", type=int, default=method("csgm").options["steps"], help="csgm's Adam steps "
+                   "(default %(default)s; another value names the rows csgm steps=N)")
+    p.add_argument("--restarts", type=int, default=method("csgm").options["restarts"], help="csgm's restarts "
+                   "(default %(default)s)")
+    p.add_argument("--model", default=MODEL, help="prior of the latent rows (default %(default)s; another one is "
+                   "named in the rows, model=NAME)")
+    p.add_argument("--hybrid-model", default=HYBRID_MODEL, help="prior of the hybrid row (default %(default)s; the "
+                   "hybrid row with --model is the one-VAE hybrid)")
+    p.add_argument("--methods", nargs="*", default=None, metavar="ROW",
+                   help="the rows to run, by their names (default: all: " + ", ".join(ROWS) + ")")
     p.add_argument("--fresh", action="store_true", help="ignore existing results instead of adding to them")
     p.add_argument("--skip-tasks", action="store_true", help="only the compressed-sensing curve")
-    p.add_argument("--out", default=str(RESULTS / "csgm_mnist"))
     p.add_argument("--progress", action="store_true")
     p.add_argument("--merge", nargs="*", default=[], help="results JSON files of other runs to fold in (their cells win)")
     p.add_argument("--grids-only", action="store_true",
                    help="only redraw the all-method image grids, every method on the first 10 images (tables unchanged)")
     args = p.parse_args()
+    refuse_held_out(p, args.n_images, tuned="the tuned Lasso's alpha is chosen (csgm_fast's and the hybrid's defaults "
+                    "on 300..799)")
+    if args.render_only:
+        rerender(args.out, lambda data: _markdown(_curves_of(data), data.get("tasks", {}), data["settings"]))
+        data = read_results(args.out)
+        _curves_png(Path(args.out), _curves_of(data), data["settings"]["n_images"])
+        return
+    args.all_rows = table_rows(args.model, args.hybrid_model, restarts=args.restarts, steps=args.steps)
+    unknown_rows = [r for r in args.methods or () if r not in args.all_rows]
+    if unknown_rows:
+        p.error(f"--methods: no row {', '.join(map(repr, unknown_rows))}; the rows are: {', '.join(args.all_rows)}")
+    args.rows = {r: spec for r, spec in args.all_rows.items() if args.methods is None or r in args.methods}
 
-    device = pick_device("auto")
-    args.generator = zoo.load(args.model).to(device)
-    args.hybrid_prior = zoo.load(args.hybrid_model).to(device)
+    args.device = pick_device("auto")
+    args.generators = {}
     test = load_dataset("mnist", "test", data_dir=args.data_dir).images
     images, holdout = test[: args.n_images], test[300:400]
     shape = tuple(images.shape[1:])
@@ -138,46 +164,52 @@ def main() -> None:
     if args.grids_only:
         _grids(out, images[:GRID_IMAGES], holdout, args)
         return
-    old = {} if args.fresh or not out.with_suffix(".json").exists() else json.loads(out.with_suffix(".json").read_text())
-    curves: dict[str, list] = {k: v for k, v in old.items() if k in METHODS}
+    old = {} if args.fresh else read_results(out) or {}
+    curves: dict[str, list] = _curves_of(old)
     tasks: dict[str, dict] = old.get("tasks", {})
     t_all = time.perf_counter()
-    for extra in args.merge:
-        other = json.loads(Path(extra).read_text())
-        for method, rows in other.items():
-            if method in METHODS:
-                ms = {r["m"] for r in rows}
-                curves[method] = sorted([r for r in curves.get(method, []) if r["m"] not in ms] + rows, key=lambda r: r["m"])
-        for name, rows in other.get("tasks", {}).items():
-            tasks.setdefault(name, {}).update(rows)
+    others = [json.loads(Path(extra).read_text()) for extra in args.merge]
+    args.earlier = earlier_runs(old, *others)  # the runs whose cells these results keep
+    for other in others:
+        for row, points in _curves_of(other).items():
+            if row in args.rows:
+                ms = {r["m"] for r in points}
+                curves[row] = sorted([r for r in curves.get(row, []) if r["m"] not in ms] + points, key=lambda r: r["m"])
+        for name, points in other.get("tasks", {}).items():
+            tasks.setdefault(name, {}).update({r: pt for r, pt in points.items() if r in args.rows})
     if args.merge:
         _write(out, curves, tasks, args, t_all)
     for m in args.m:
-        done = {meth for meth, rows in curves.items() if any(r["m"] == m for r in rows)}
-        rows, recs, _ = _cs_setting(m, images, holdout, methods=args.methods, args=args, done=done)
-        for method, row in rows.items():
-            curves.setdefault(method, []).append(row)
-            curves[method].sort(key=lambda r: r["m"])
-        if rows:
+        done = {row for row, points in curves.items() if any(r["m"] == m for r in points)}
+        points, recs, _ = _cs_setting(m, images, holdout, rows=args.rows, args=args, done=done)
+        for row, point in points.items():
+            curves.setdefault(row, []).append(point)
+            curves[row].sort(key=lambda r: r["m"])
+        if points:
             _write(out, curves, tasks, args, t_all)
-        if m in GRID_M and rows:
-            _cs_grid(_grid_stem(out, recs), m, images, recs)
+        if m in GRID_M and points:
+            _cs_grid(_grid_stem(out, recs, args.all_rows), m, images, recs)
 
     if not args.skip_tasks:
         for name, op in _task_operators(shape).items():
-            rows, recs, y = run_setting(op, images, holdout, methods=args.methods, args=args, seed=TASK_SEED,
-                                        done=set(tasks.get(name, {})))
-            tasks.setdefault(name, {}).update(rows)
+            points, recs, y = run_setting(op, images, holdout, rows=args.rows, args=args, seed=TASK_SEED,
+                                          done=set(tasks.get(name, {})))
+            tasks.setdefault(name, {}).update(points)
             _write(out, curves, tasks, args, t_all)
-            if rows:
-                _task_grid(_grid_stem(out, recs), name, op, images, y, recs)
+            if points:
+                _task_grid(_grid_stem(out, recs, args.all_rows), name, op, images, y, recs)
     print(f"wrote {out}.json/.md/.png")
 
 
-def _cs_setting(m: int, images, holdout, *, methods, args, done=()):
+def _curves_of(data: dict) -> dict[str, list]:
+    """The compressed-sensing curves of results data (row name -> points), in the order of the rows."""
+    return {k: data[k] for k in sorted((k for k in data if k not in NOT_ROWS), key=_row_order)}
+
+
+def _cs_setting(m: int, images, holdout, *, rows, args, done=()):
     """run_setting on the protocol's Gaussian operator for ``m`` (operator seed ``m``, run seed ``1000 + m``)."""
     op = Gaussian(m=m, shape=tuple(images.shape[1:]), noise_std=0.1, seed=m)
-    return run_setting(op, images, holdout, methods=methods, args=args, seed=1000 + m, done=done)
+    return run_setting(op, images, holdout, rows=rows, args=args, seed=1000 + m, done=done)
 
 
 def _cs_grid(stem: str, m: int, images, recs) -> None:
@@ -206,67 +238,77 @@ def _grids(out: Path, images, holdout, args) -> None:
     them again beside the others without re-running every method on all 300 images."""
     shape = tuple(images.shape[1:])
     for m in GRID_M:
-        _, recs, _ = _cs_setting(m, images, holdout, methods=METHODS, args=args)
+        _, recs, _ = _cs_setting(m, images, holdout, rows=args.all_rows, args=args)
         _cs_grid(str(out), m, images, recs)
     for name, op in _task_operators(shape).items():
-        _, recs, y = run_setting(op, images, holdout, methods=METHODS, args=args, seed=TASK_SEED)
+        _, recs, y = run_setting(op, images, holdout, rows=args.all_rows, args=args, seed=TASK_SEED)
         _task_grid(str(out), name, op, images, y, recs)
     print(f"redrew the grids {out}-*.png")
 
 
-def _grid_stem(out: Path, recs: dict) -> str:
-    """Grids of a run of every method go to ``OUT-...png``; a run of some methods only (an incremental rerun) writes
-    ``OUT-<methods>-...png`` instead, so that it never overwrites the all-method grids with fewer rows."""
-    if set(recs) >= set(METHODS):
+def _grid_stem(out: Path, recs: dict, rows: dict) -> str:
+    """Grids of a run of every row of ``rows`` go to ``OUT-...png``; a run of some rows only (an incremental rerun)
+    writes ``OUT-<rows>-...png`` instead (``"hybrid model=mnist-vae"`` -> ``hybrid-model-mnist-vae``), so that it
+    never overwrites the all-method grids with fewer rows."""
+    if set(recs) >= set(rows):
         return str(out)
-    return f"{out}-" + "-".join(m.lower().replace(" ", "-").replace("+", "") for m in recs)
+    return f"{out}-" + "-".join(re.sub(r"[^a-z0-9]+", "-", row.lower()).strip("-") for row in recs)
 
 
 def _write(out: Path, curves, tasks, args, t_all) -> None:
-    curves = {k: curves[k] for k in METHODS if k in curves}
+    curves = _curves_of(curves)
     settings = {"n_images": args.n_images, "images": f"MNIST test 0..{args.n_images - 1}", "alpha_tuned_on": "MNIST test 300..399",
                 "noise_std": 0.1, "noise": "total (CSGM)", "csgm": {"optimizer": "Adam", "lr": 0.01, "steps": args.steps,
                                                                     "restarts": args.restarts}, "model": args.model,
                 "hybrid_model": args.hybrid_model,
-                "device": str(device_of(args.generator)), "threads": torch.get_num_threads(),
+                "device": str(args.device), "threads": torch.get_num_threads(),
                 "seconds_this_run": time.perf_counter() - t_all}
     data = {**curves, "tasks": tasks, "reference": {k: [{"m": m, "mse_per_pixel": v} for m, v in ref.items()]
                                                     for k, ref in REFERENCE.items()},
             "reference_seconds": REFERENCE_SECONDS, "settings": settings}
-    save_curves(out.with_suffix(".png"), curves, title=f"MNIST compressed sensing, {args.n_images} test images, sigma=0.1",
+    _curves_png(out, curves, args.n_images)
+    write_results(out, data, _markdown(curves, tasks, settings), earlier=args.earlier, device=args.device)
+
+
+def _curves_png(out: Path, curves, n_images: int) -> None:
+    """``OUT.png``: the error-vs-m curves of ``curves`` and of the reference code."""
+    save_curves(out.with_suffix(".png"), curves, title=f"MNIST compressed sensing, {n_images} test images, sigma=0.1",
                 references={k: sorted(v.items()) for k, v in REFERENCE.items()})
-    write_report(out, data, _markdown(curves, tasks, settings))
 
 
 def _markdown(curves, tasks, settings) -> str:
     ms = sorted({r["m"] for rows in curves.values() for r in rows})
     head = "| method | " + " | ".join(f"m={m}" for m in ms) + " |\n|---|" + "---|" * len(ms) + "\n"
     body = ""
-    for method, rows in curves.items():
-        by_m = {r["m"]: r for r in rows}
-        body += f"| {method} | " + " | ".join(
-            f"{by_m[m]['mse_per_pixel']:.4f} ± {1.96 * by_m[m]['mse_se']:.4f}" if m in by_m else "" for m in ms) + " |\n"
+    for row, points in curves.items():
+        by_m = {r["m"]: r for r in points}
+        body += f"| {row} | " + " | ".join(
+            format_mean_ci(by_m[m]["mse_per_pixel"], 1.96 * by_m[m]["mse_se"]) if m in by_m else "" for m in ms) + " |\n"
     for label, ref in REFERENCE.items():
-        body += f"| {label} | " + " | ".join(f"{ref[m]:.4f}" if m in ref else "–" for m in ms) + " |\n"
+        body += f"| {label} | " + " | ".join(format_value(ref[m]) if m in ref else "–" for m in ms) + " |\n"
     times = "| method | " + " | ".join(f"m={m}" for m in ms) + " |\n|---|" + "---|" * len(ms) + "\n"
-    for method, rows in curves.items():
-        by_m = {r["m"]: r for r in rows}
-        times += f"| {method} | " + " | ".join(f"{by_m[m]['seconds_per_image']:.4f}" if m in by_m else "" for m in ms) + " |\n"
-    has_dip = "DIP" in curves or any("DIP" in rows for rows in tasks.values())
-    dip_note = (f" DIP: the Deep Image Prior, `--method dip` with its defaults (an untrained decoder per image, "
-                f"{dip.STEPS} Adam steps at lr {dip.LR}; no model)." if has_dip else "")
-    md = (f"# CSGM on MNIST: error per pixel vs measurements\n\n{settings['images']}, sigma = 0.1, "
-          f"CSGM Adam lr 0.01 x {settings['csgm']['steps']} steps x {settings['csgm']['restarts']} restarts, Lasso alpha 0.1 "
-          f"(tuned: alpha chosen on {settings['alpha_tuned_on']}, [0,1] box). Mean ± 1.96 s.e. "
-          f"Device {settings['device']}, {settings['threads']} threads. Hybrid: `--method hybrid` with its defaults and its "
-          f"default prior `{settings.get('hybrid_model', 'mnist-vae-ensemble')}`; Hybrid one VAE: the same with "
-          f"`{settings['model']}` alone.{dip_note}\n\n"
-          + head + body + "\n## Seconds per image inside the estimator\n\nReference (original CSGM code): CSGM-VAE "
-          + REFERENCE_SECONDS["CSGM-VAE"] + "; scikit-learn Lasso " + REFERENCE_SECONDS["Lasso (scikit-learn)"] + ".\n\n" + times)
+    for row, points in curves.items():
+        by_m = {r["m"]: r for r in points}
+        times += f"| {row} | " + " | ".join(format_value(by_m[m]["seconds_per_image"]) if m in by_m else ""
+                                               for m in ms) + " |\n"
+    has_dip = "dip" in curves or any("dip" in rows for rows in tasks.values())
+    dip_note = (f" `dip`: the Deep Image Prior with its defaults (an untrained decoder per image, {dip.STEPS} Adam "
+                f"steps at lr {dip.LR}; no model)." if has_dip else "")
+    model = settings["model"]
+    md = (f"# CSGM on MNIST: error per pixel vs measurements\n\n{settings['images']}, sigma = 0.1. Each row is a "
+          "`genprior recover --method` name with the options that differ from the method's defaults: `csgm` is Adam "
+          f"lr 0.01 x {settings['csgm']['steps']} steps x {settings['csgm']['restarts']} restarts (`lam=0.1`: the "
+          "latent penalty); `lasso-* box=False`: alpha 0.1, the output clipped to [0, 1] (the CSGM reference's Lasso); "
+          f"`lasso-pixel alpha=auto`: alpha chosen on {settings['alpha_tuned_on']}, inside the [0, 1] box; `hybrid`: "
+          f"its defaults and its default prior `{settings.get('hybrid_model', HYBRID_MODEL)}`; `hybrid model={model}`: "
+          f"the same with `{model}` alone.{dip_note} Mean ± 1.96 s.e. Device {settings['device']}, "
+          f"{settings['threads']} threads.\n\n"
+          + head + body + "\n## Seconds per image inside the estimator\n\n"
+          + "; ".join(f"{label}: {seconds}" for label, seconds in REFERENCE_SECONDS.items()) + ".\n\n" + times)
     md += _other_threads(curves, tasks, settings["threads"]) + _machines(curves, tasks) + _time_to_quality(curves) + _goal(curves)
     for name, rows in tasks.items():
         md += f"\n## {name} (m = {next(iter(rows.values()))['m']})\n\n" + markdown_table(
-            [{"method": k, **rows[k]} for k in sorted(rows, key=_method_order)], ["method", "mse_per_pixel", "mse_se", "psnr", "ssim", "seconds"])
+            [{**rows[k], "method": k} for k in sorted(rows, key=_row_order)], ["method", "mse_per_pixel", "mse_se", "psnr", "ssim", "seconds"])
     return md
 
 
@@ -279,10 +321,10 @@ def _other_threads(curves, tasks, threads: int) -> str:
     """A line naming the methods whose seconds were measured (by a later, merged run) on another thread count."""
     rows = _all_rows(curves, tasks)
     other: dict[int, set] = {}
-    for method, row in rows:
+    for name, row in rows:
         if row.get("threads", threads) != threads:
-            other.setdefault(row["threads"], set()).add(method)
-    return "".join(f"\nSeconds of {', '.join(sorted(ms, key=_method_order))} were measured by a later "
+            other.setdefault(row["threads"], set()).add(name)
+    return "".join(f"\nSeconds of {', '.join(sorted(ms, key=_row_order))} were measured by a later "
                    f"run on {n} thread{'s' if n != 1 else ''}.\n" for n, ms in sorted(other.items()))
 
 
@@ -291,68 +333,73 @@ def _machines(curves, tasks) -> str:
     count as "not recorded"); empty while no cell records one. Sessions land on different CPUs."""
     by_cpu: dict[str, dict[str, set]] = {}  # cpu -> method -> which tables ("CS", "tasks")
     for table, rows in (("CS", _all_rows(curves, {})), ("tasks", _all_rows({}, tasks))):
-        for method, row in rows:
-            by_cpu.setdefault(row.get("cpu", "not recorded"), {}).setdefault(method, set()).add(table)
+        for name, row in rows:
+            by_cpu.setdefault(row.get("cpu", "not recorded"), {}).setdefault(name, set()).add(table)
     if set(by_cpu) <= {"not recorded"}:
         return ""
 
     def named(methods: dict[str, set]) -> str:  # a method whose cells of one table only ran there says which
         return ", ".join(m + ("" if len(methods[m]) == 2 else f" ({next(iter(methods[m]))})")
-                         for m in sorted(methods, key=_method_order))
+                         for m in sorted(methods, key=_row_order))
 
     return "\nCPU of the seconds: " + "; ".join(f"{cpu}: {named(ms)}" for cpu, ms in sorted(by_cpu.items())) + ".\n"
 
 
-def _method_order(name: str) -> int:
-    """Rows of a table in the order of METHODS (cells added by a later run go to their place, not to the end)."""
-    return METHODS.index(name) if name in METHODS else len(METHODS)
+def _row_order(row: str) -> int:
+    """Rows of a table in the order of ROWS (cells added by a later run go to their place, not to the end; rows of
+    other settings after them)."""
+    order = list(ROWS)
+    return order.index(row) if row in order else len(order)
 
 
 def _time_to_quality(curves) -> str:
-    """CSGM (paper schedule) against csgm_fast, m by m: error ratio and speed-up in the same run."""
-    slow = {r["m"]: r for r in curves.get("CSGM-VAE", [])}
-    fast = {r["m"]: r for r in curves.get("CSGM-VAE fast", [])}
+    """csgm (the paper's schedule) against csgm-fast, m by m: error ratio and speed-up in the same run."""
+    slow = {r["m"]: r for r in curves.get("csgm", [])}
+    fast = {r["m"]: r for r in curves.get("csgm-fast", [])}
     ms = sorted(set(slow) & set(fast))
     if not ms:
         return ""
-    md = ("\n## Time to quality: the paper's schedule vs `csgm_fast`\n\n`csgm_fast`: 40 random starts, 8 Adam steps "
+    md = ("\n## Time to quality: `csgm` (the paper's schedule) vs `csgm-fast`\n\n`csgm-fast`: 40 random starts, 8 Adam steps "
           "(lr 0.3), the best 12 go on for 16 steps (lr 0.3 decaying to 0.003 on a cosine), the best 3 get 6 "
           "Levenberg-Marquardt steps, all on ||y - A G(z)||^2 + reg ||z||^2 with reg = 10/m up to m = 3k, ramping to 0 "
           "at m = 4k (k = 20; the rule chosen on MNIST test 300..499, the screening on 500..799). Goal: same mean error (within 2 %) in at most a tenth of the time. "
           "The seconds here are each cell's own, measured when it was computed (cells of one table can be hours and "
           "load levels apart); the speed-up to quote, with a 95 % interval on each error ratio, is timed in one process "
           "by `benchmarks/time_to_quality.py` (results/time_to_quality.md).\n\n"
-          "| m | error, 1000 Adam steps | error, fast | error ratio | seconds, 1000 steps | seconds, fast | speed-up |\n"
+          "| m | error, csgm | error, csgm-fast | error ratio | seconds, csgm | seconds, csgm-fast | speed-up |\n"
           "|---|---|---|---|---|---|---|\n")
     for m in ms:
         a, b = slow[m], fast[m]
-        md += (f"| {m} | {a['mse_per_pixel']:.5f} | {b['mse_per_pixel']:.5f} | {b['mse_per_pixel'] / a['mse_per_pixel']:.3f} | "
+        md += (f"| {m} | {format_value(a['mse_per_pixel'], 5)} | {format_value(b['mse_per_pixel'], 5)} | "
+               f"{b['mse_per_pixel'] / a['mse_per_pixel']:.3f} | "
                f"{a['seconds']:.1f} | {b['seconds']:.1f} | {a['seconds'] / b['seconds']:.1f}x |\n")
     return md
 
 
 def _goal(curves) -> str:
-    """Hybrid against 0.7 x min(CSGM-VAE, best Lasso), ours and the reference rows, m by m."""
-    hyb = {r["m"]: r for r in curves.get("Hybrid", [])}
+    """hybrid against 0.7 x min(csgm, best Lasso), ours and the reference rows, m by m."""
+    hyb = {r["m"]: r for r in curves.get("hybrid", [])}
     if not hyb:
         return ""
     md = ("\n## Beyond both curves: `--method hybrid` against 0.7 x the better baseline\n\n"
-          "Baseline at each m: the lowest of our CSGM-VAE, our Lasso rows (fixed and tuned alpha) and the reference rows "
-          "(the issue's anchors; our other methods, csgm-fast and DIP, are not baselines of this goal). "
+          "Baseline at each m: the lowest of our `csgm` rows, our Lasso rows (`box=False` and `alpha=auto`) and the "
+          "reference rows (the issue's anchors; our other methods, `csgm-fast`, the one-VAE hybrid and `dip`, are not "
+          "baselines of this goal). "
           "Goal: hybrid <= 0.7 x baseline; where the baseline is below 1e-3, hybrid <= baseline.\n\n"
           "| m | hybrid | best baseline | which | ratio | goal met |\n|---|---|---|---|---|---|\n")
     for m in sorted(hyb):
-        cands = {name: r["mse_per_pixel"] for name, rows in curves.items() if name in ANCHORS
-                 for r in rows if r["m"] == m}
+        cands = {name: r["mse_per_pixel"] for name, rows in curves.items() if name.split()[0] in ANCHOR_METHODS
+                 for r in rows if r["m"] == m}  # a row's name starts with its method's
         cands.update({name: ref[m] for name, ref in REFERENCE.items() if m in ref})
         if not cands:
-            md += f"| {m} | {hyb[m]['mse_per_pixel']:.5f} | – | no baseline measured | – | – |\n"
+            md += f"| {m} | {format_value(hyb[m]['mse_per_pixel'], 5)} | – | no baseline measured | – | – |\n"
             continue
         which = min(cands, key=cands.get)
         base = cands[which]
         h = hyb[m]["mse_per_pixel"]
         target = base if base < 1e-3 else 0.7 * base
-        md += f"| {m} | {h:.5f} | {base:.5f} | {which} | {h / base:.2f} | {'yes' if h <= target else '**no**'} |\n"
+        md += (f"| {m} | {format_value(h, 5)} | {format_value(base, 5)} | {which} | {h / base:.2f} | "
+               f"{'yes' if h <= target else '**no**'} |\n")
     return md
 
 

@@ -23,12 +23,12 @@ Baselines: a PCA generator with the VAE's 20 latents (``x = mu + W z``, the best
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, parser, write_results
 
 from genprior import zoo
 from genprior.data import load_dataset
@@ -36,9 +36,8 @@ from genprior.evaluate.judge import judge_generator
 from genprior.models.conditional import ClassUnionGenerator
 from genprior.models.pca import PCAGenerator
 from genprior.models.registry import build_model
-from genprior.reports import cpu_name, markdown_table, save_image_grid, write_report
+from genprior.reports import cpu_name, markdown_table, save_image_grid
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ZOO = ("mnist-vae", "mnist-dcgan", "mnist-began", "mnist-cgan")
 
 
@@ -57,11 +56,9 @@ def generators(train: torch.Tensor) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, data_dir=True, out=RESULTS / "generator_quality")
     p.add_argument("--samples", type=int, default=5000)
     p.add_argument("--invert", type=int, default=100)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default=str(RESULTS / "generator_quality"))
     a = p.parse_args()
     torch.set_num_threads(1)
     train = load_dataset("mnist", "train", data_dir=a.data_dir).images
@@ -97,7 +94,7 @@ def main() -> int:
         "# How good are the MNIST generators?", "",
         (f"{a.samples:,} samples per generator, read by `mnist-classifier` (features: its 256 hidden units); "
          f"closest reconstructions of MNIST test images 0..{a.invert - 1} by csgm-fast; nearest neighbours among the "
-         f"60,000 training images. One thread of {cpu_name()}; `python benchmarks/generator_quality.py`."), "",
+         f"60,000 training images. One thread of {cpu_name()}."), "",
         markdown_table(rows, ["generator", "frechet_distance", "classifier_score", "mean_confidence",
                               "class_kl_to_uniform", "closest_reconstruction", "ci95", "nearest_train_median",
                               "near_copy_share", "invert_s_per_image"]), "",
@@ -109,7 +106,7 @@ def main() -> int:
          "samples nearer to a training image than the nearest 1 % of test images are (about 0.01 when nothing is "
          "copied). mnist-cgan is read as the union of its ten class ranges (its latent carries the class)."), "",
         "Pictures: closest reconstructions `generator_quality.png`, samples `generator_quality_samples.png`.", ""])
-    write_report(out, {"rows": rows, "reports": reports, "samples": a.samples, "invert": a.invert,
+    write_results(out, {"rows": rows, "reports": reports, "samples": a.samples, "invert": a.invert,
                        "cpu": cpu_name(), "threads": 1}, md)
     print(md)
     return 0

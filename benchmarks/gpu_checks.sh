@@ -16,8 +16,8 @@
 #            GPU against scikit-learn per image on one CPU thread: about 2 minutes of scikit-learn); its Lasso row
 #            is added to a copy of results/lasso_by_cpu in $OUT
 #   ttq      benchmarks/time_to_quality.py (paper schedule vs csgm_fast on the benchmark's 300 images)
-#   csgm     benchmarks/csgm_mnist.py, compressed-sensing curve only, CSGM-VAE (1000 steps x 10 restarts) and
-#            CSGM-VAE fast at every m: the per-image seconds to put beside the CPU table
+#   csgm     benchmarks/csgm_mnist.py, compressed-sensing curve only, the rows csgm (1000 steps x 10 restarts) and
+#            csgm-fast at every m: the per-image seconds to put beside the CPU table
 #   stacked  benchmarks/pacgan_stacked_mnist.py in the PacGAN authors' settings (2 G steps per D step, full-width
 #            D, G width 64), STEPS steps (default 30000), SEEDS seeds (default 5), one process per model and seed
 #            on the one GPU, merged at the end into $OUT/pacgan_stacked_mnist_gpu.{json,md}
@@ -82,7 +82,7 @@ cli_checks() {
   genprior walk --model mnist-cgan --label 3 --device "$DEVICE" --out "$dir/walk.png"
   genprior evaluate --model mnist-dcgan --dataset mnist-bundled --invert 20 --device "$DEVICE" --json "$dir/evaluate.json"
   genprior invert --model mnist-vae "${bundled[@]}" --out "$dir/invert"
-  genprior recover --task one-bit --m 200 --method csgm "${bundled[@]}" --json "$dir/recover_one_bit.json"
+  genprior recover --task one-bit --m 200 --method one-bit-csgm "${bundled[@]}" --json "$dir/recover_one_bit.json"
   genprior ood --model mnist-vae-8bit --score complexity-corrected --data-dir "$DATA" --indices 0:500 --device "$DEVICE" \
     --json "$dir/ood.json"
   grep -h '"device"' "$dir"/recover_*.json "$dir"/attack_*.json "$dir/demo/demo.json" "$dir/evaluate.json" \
@@ -95,7 +95,7 @@ for check in "${checks[@]}"; do
     speed) cp benchmarks/results/lasso_by_cpu.json "$OUT/"  # the GPU's row joins the CPUs' in $OUT/lasso_by_cpu
            OMP_NUM_THREADS=1 python benchmarks/speed.py --sklearn-exact-tol 0 --out "$OUT/speed" ;;
     ttq) python benchmarks/time_to_quality.py --data-dir "$DATA" --out "$OUT/time_to_quality" ;;
-    csgm) python benchmarks/csgm_mnist.py --skip-tasks --methods "CSGM-VAE" "CSGM-VAE fast" --data-dir "$DATA" \
+    csgm) python benchmarks/csgm_mnist.py --skip-tasks --methods csgm csgm-fast --data-dir "$DATA" \
             --out "$OUT/csgm_mnist_gpu" ;;
     stacked) stacked pacgan_stacked_mnist_gpu --g-steps 2 --g-channels 64 --d-channels 64 ;;
     tiny) stacked pacgan_stacked_mnist_tiny_gpu --d-channels 2 --batch-size 128 --latent-dim 256 --g-lr 1e-4 --beta2 0.99 ;;

@@ -1,4 +1,4 @@
-"""Batched Lasso (:func:`genprior.solvers.sparse.lasso`) against scikit-learn's ``Lasso`` run per image.
+"""Batched Lasso (:func:`genprior.solvers.lasso.lasso`) against scikit-learn's ``Lasso`` run per image.
 
 The CSGM reference solved each image with ``sklearn.linear_model.Lasso(alpha)`` (coordinate descent,
 its default ``tol=1e-4`` and ``max_iter=1000``) on the unscaled ``N(0, 1)`` matrix ``sqrt(m) A`` and
@@ -12,7 +12,7 @@ yardstick (it is not always converged at small m; the count of images that raise
 Call it with one CPU thread for both sides (``torch.set_num_threads(1)``, ``OMP_NUM_THREADS=1``)
 for a like-for-like comparison; this module does not change the thread settings itself.
 
-    from benchmarks.lasso_speed import lasso_vs_sklearn
+    from lasso_speed import lasso_vs_sklearn  # benchmarks/ on the path, as when a script there runs
     rows = lasso_vs_sklearn(images[:300], [10, 25, 50, 100, 200, 500, 750])
 
 Sessions land on different CPUs, and the ratio moves with the CPU's balance of GEMM throughput (ours) against
@@ -26,20 +26,28 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import subprocess
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import (
+    RESULTS,
+    gemm_peak,
+    git_commit,
+    parser,
+    results_of,
+    short_commit,
+    write_results,
+)
 
 from genprior.devices import pick_device
 from genprior.operators import Gaussian
-from genprior.reports import cpu_name, write_report
-from genprior.solvers.sparse import basis_matrix, lasso
+from genprior.reports import cpu_name
+from genprior.solvers.lasso import basis_matrix, lasso
 
-BY_CPU = Path(__file__).resolve().parent / "results" / "lasso_by_cpu"
+BY_CPU = RESULTS / "lasso_by_cpu"
 
 
 def _sklearn_per_image(design: np.ndarray, y: np.ndarray, alpha: float, *, tol: float = 1e-4,
@@ -154,20 +162,6 @@ def lasso_vs_sklearn(images: torch.Tensor, m_list, *, alpha: float = 0.1, basis:
     return rows
 
 
-def _commit() -> str:
-    """The checkout's commit (``git rev-parse --short HEAD``), with ``+changes`` when the tree differs; ``""``
-    outside a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    return rev + ("+changes" if dirty else "")
-
-
 def machine_label(device: str | torch.device) -> str:
     """Where the comparison ran: the CPU (:func:`genprior.reports.cpu_name`), or ours' GPU and scikit-learn's CPU."""
     device = torch.device(device)
@@ -184,15 +178,16 @@ def record_by_cpu(rows: list[dict], *, cpu: str, gemm_gflops: float | None = Non
     One entry per CPU name (a later run of the same CPU replaces its entry), with the date (``date``, else today),
     the commit it ran (``source``, else the checkout's), the float32 / bfloat16 GEMM rates for context and per
     ``m`` the ratio against scikit-learn at its default tol (and solved to the minimum, where measured) and both
-    times. Returns the entries, newest last."""
+    times. The JSON holds ``{"results": entries, "provenance": ...}`` (a file written before provenance was
+    recorded, a bare list of entries, is read too). Returns the entries, newest last."""
     path = Path(stem).with_suffix(".json")
-    entries = [e for e in (json.loads(path.read_text()) if path.exists() else []) if e["cpu"] != cpu]
+    entries = [e for e in (results_of(json.loads(path.read_text())) if path.exists() else []) if e["cpu"] != cpu]
     keep = ("m", "sklearn_seconds", "ours_seconds", "ratio", "sklearn_exact_seconds", "ratio_exact", "ours_not_lower")
-    entries.append({"cpu": cpu, "date": date or time.strftime("%Y-%m-%d"), "source": source or _commit(),
+    entries.append({"cpu": cpu, "date": date or time.strftime("%Y-%m-%d"), "source": source or git_commit(),
                     "images": rows[0].get("images") if rows else None, "torch": torch.__version__,
                     "gemm_gflops": gemm_gflops, "gemm_bfloat16_gflops": gemm_bfloat16_gflops,
                     "rows": [{k: row[k] for k in keep if k in row} for row in rows]})
-    write_report(stem, entries, _by_cpu_markdown(entries))
+    write_results(stem, entries, _by_cpu_markdown(entries))
     return entries
 
 
@@ -206,7 +201,8 @@ def _by_cpu_markdown(entries: list[dict]) -> str:
             by_m = {row["m"]: row for row in e["rows"]}
             rates = " / ".join(f"{e[k]:.0f}" if e.get(k) else "-" for k in ("gemm_gflops", "gemm_bfloat16_gflops"))
             cells = [cell(by_m[m]) if m in by_m else "-" for m in ms]
-            lines.append(f"| {e['cpu']} | {e['date']} | {e['source'] or '-'} | {e.get('images') or '-'} | {rates} | "
+            source = short_commit(e["source"]) if _is_commit(e["source"]) else e["source"] or "-"
+            lines.append(f"| {e['cpu']} | {e['date']} | {source} | {e.get('images') or '-'} | {rates} | "
                          + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 
@@ -226,32 +222,33 @@ def _by_cpu_markdown(entries: list[dict]) -> str:
             "\n## Against scikit-learn solved to the minimum (tol 1e-10)\n\n" +
             table(lambda r: f"{r['ratio_exact']:.1f}x" if "ratio_exact" in r else "-"))
 
-if __name__ == "__main__":  # pragma: no cover - a quick look from the command line
-    import argparse
 
+def _is_commit(source: str) -> bool:
+    """Is an entry's ``source`` a commit (hex digits, perhaps ``+changes``), not a note like "speed.json at 1f82553"?"""
+    rev = source.partition("+")[0]
+    return bool(rev) and all(c in "0123456789abcdef" for c in rev)
+
+
+def main() -> None:
     from genprior.data import load_dataset
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--m", type=int, nargs="+", default=[10, 25, 50, 100, 200, 500, 750])
-    parser.add_argument("--images", type=int, default=300)
-    parser.add_argument("--basis", default="pixel")
-    parser.add_argument("--device", default="auto", help="where ours runs: auto (a CUDA GPU when there is one), cpu, cuda")
-    parser.add_argument("--record", action="store_true",
-                        help=f"also keep the run as this CPU's entry in {BY_CPU.relative_to(BY_CPU.parents[2])}.json/.md "
-                             "(with scikit-learn solved to the minimum too, and the GEMM rates)")
-    args = parser.parse_args()
+    p = parser(__doc__, m=[10, 25, 50, 100, 200, 500, 750], device="auto")
+    p.add_argument("--images", type=int, default=300, help="first N bundled MNIST test images (default %(default)s)")
+    p.add_argument("--basis", default="pixel")
+    p.add_argument("--record", action="store_true",
+                   help=f"also keep the run as this CPU's entry in {BY_CPU.relative_to(BY_CPU.parents[2])}.json/.md "
+                        "(with scikit-learn solved to the minimum too, and the GEMM rates)")
+    args = p.parse_args()
     torch.set_num_threads(1)
+    device = pick_device(args.device)  # where ours runs
     imgs = load_dataset("mnist-bundled").images[:args.images]
-    rows = lasso_vs_sklearn(imgs, args.m, basis=args.basis, device=pick_device(args.device),
-                            exact_tol=1e-10 if args.record else None)
+    rows = lasso_vs_sklearn(imgs, args.m, basis=args.basis, device=device, exact_tol=1e-10 if args.record else None)
     for row in rows:
         print(json.dumps(row))
     if args.record:
-        import sys
+        record_by_cpu(rows, cpu=machine_label(device), gemm_gflops=gemm_peak(device)["gflops"],
+                      gemm_bfloat16_gflops=gemm_peak(device, dtype=torch.bfloat16)["gflops"])
 
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from speed import gemm_peak
 
-        dev = torch.device(args.device)
-        record_by_cpu(rows, cpu=machine_label(dev), gemm_gflops=gemm_peak(dev)["gflops"],
-                      gemm_bfloat16_gflops=gemm_peak(dev, dtype=torch.bfloat16)["gflops"])
+if __name__ == "__main__":  # pragma: no cover - a quick look from the command line
+    main()

@@ -15,18 +15,18 @@ exact when ``||z - z*|| / ||z*|| < 1e-3``. Writes results/lp_inversion.{json,md,
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, parser, write_results
 from torch import nn
 
 from genprior.operators import Identity
-from genprior.reports import cpu_name, markdown_table, save_curves, write_report
+from genprior.reports import cpu_name, markdown_table, save_curves
 from genprior.solvers import csgm, invert_layerwise
+from genprior.solvers.lp import CERTIFY_TOL
 
-RESULTS = Path(__file__).resolve().parent / "results"
 K = 20
 
 
@@ -46,20 +46,20 @@ def random_net(factor: float, seed: int) -> nn.Sequential:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__, out=RESULTS / "lp_inversion")
     p.add_argument("--factors", type=float, nargs="+", default=[1.5, 2.0, 3.0, 4.0])
     p.add_argument("--nets", type=int, default=5)
     p.add_argument("--latents", type=int, default=10)
     p.add_argument("--noise", type=float, nargs="+", default=[0.0, 1e-3, 1e-2])
     p.add_argument("--restarts", type=int, default=5)
     p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--out", default=str(RESULTS / "lp_inversion"))
     args = p.parse_args()
 
     rows = []
     for factor in args.factors:
         for noise in args.noise:
             stats = {"lp": [], "gd": []}
+            certified, unique = [], []
             seconds = {"lp": 0.0, "gd": 0.0}
             for net_seed in range(args.nets):
                 net = random_net(factor, net_seed)
@@ -68,9 +68,16 @@ def main() -> None:
                 with torch.no_grad():
                     x = net(z_true)
                 x = x + noise * (2 * torch.rand(x.shape, generator=g, dtype=torch.float64) - 1)
-                t0 = time.perf_counter()
-                z_lp = invert_layerwise(net, x, threshold=noise).z
-                seconds["lp"] += time.perf_counter() - t0
+                z_lp = []
+                for target in x.split(1):  # one at a time: each certified within CERTIFY_TOL max|x| + 2 noise
+                    t0 = time.perf_counter()
+                    lp = invert_layerwise(net, target, threshold=noise,
+                                          tol=CERTIFY_TOL + 2 * noise / float(target.abs().max()))
+                    seconds["lp"] += time.perf_counter() - t0
+                    z_lp.append(lp.z)
+                    certified.append(lp.certified)
+                    unique.append(lp.certified & lp.unique)
+                z_lp = torch.cat(z_lp)
                 t0 = time.perf_counter()
                 op = Identity(shape=(1, 1, x.shape[1]))
                 z_gd = csgm(net, op, x, restarts=args.restarts, steps=args.steps, lr=0.05, seed=net_seed).z
@@ -85,23 +92,29 @@ def main() -> None:
                 row[f"{name}_exact"] = float((err < 1e-3).double().mean())
                 row[f"{name}_median_error"] = float(err.median())
                 row[f"{name}_seconds_per_latent"] = seconds[name] / n
+            row["lp_certified"] = float(torch.cat(certified).double().mean())
+            row["lp_certified_unique"] = float(torch.cat(unique).double().mean())
             rows.append(row)
-            print(f"r={factor} noise={noise}: exact LP {row['lp_exact']:.2f} GD {row['gd_exact']:.2f}; median error "
+            print(f"r={factor} noise={noise}: exact LP {row['lp_exact']:.2f} GD {row['gd_exact']:.2f}; LP certified "
+                  f"{row['lp_certified']:.2f} (unique {row['lp_certified_unique']:.2f}); median error "
                   f"LP {row['lp_median_error']:.2e} GD {row['gd_median_error']:.2e}", flush=True)
 
     out = Path(args.out)
     settings = {"k": K, "nets": args.nets, "latents": args.latents, "gd": {"restarts": args.restarts,
                 "steps": args.steps, "lr": 0.05}, "threads": torch.get_num_threads(), "cpu": cpu_name()}
-    cols = ["widths", "noise", "cases", "lp_exact", "gd_exact", "lp_median_error", "gd_median_error",
-            "lp_seconds_per_latent", "gd_seconds_per_latent"]
+    cols = ["widths", "noise", "cases", "lp_exact", "lp_certified", "lp_certified_unique", "gd_exact",
+            "lp_median_error", "gd_median_error", "lp_seconds_per_latent", "gd_seconds_per_latent"]
     md = ("# Inverting random ReLU nets: layer-wise LP vs gradient descent\n\n"
           f"z in R^{K}, three linear layers (Gaussian weights N(0, 2/fan_in), no biases) with ReLU between them, widths "
           "growing by the factor r per layer; "
           f"{args.nets} random nets x {args.latents} latents per row; target G(z*) plus uniform noise of the given "
-          f"size per entry (the LP's output threshold = that size). `lp_exact`/`gd_exact`: fraction with ||z - z*|| / ||z*|| < 1e-3. Gradient descent: Adam, "
+          f"size per entry (the LP's output threshold = that size). `lp_exact`/`gd_exact`: fraction with ||z - z*|| / ||z*|| < 1e-3. "
+          f"`lp_certified`: fraction whose LPs all solved with max |G(z) - x| <= {CERTIFY_TOL:g} max |x| + 2 x noise "
+          "(the LP's own certificate, which knows no z*); `lp_certified_unique`: certified with every layer's active "
+          "units pinning its input, so that z is the only latent within that tolerance. Gradient descent: Adam, "
           f"{args.restarts} restarts x {args.steps} steps, lr 0.05. CPU {settings['cpu']}, {settings['threads']} "
           "threads.\n\n" + markdown_table(rows, cols))
-    write_report(out, {"settings": settings, "rows": rows}, md)
+    write_results(out, {"settings": settings, "rows": rows}, md)
     curves = {}
     for name, label in (("lp", "layer-wise LP"), ("gd", "gradient descent")):
         for noise in args.noise:

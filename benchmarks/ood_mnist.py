@@ -21,12 +21,12 @@ Serrà et al. 2020 subtract ``L(x)`` to correct it. Writes results/ood_mnist.{js
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, parser, write_results
 
 from genprior import zoo
 from genprior.data import load_dataset
@@ -40,14 +40,8 @@ from genprior.evaluate.ood import (
     range_score,
 )
 from genprior.models.pca import PCAGenerator
-from genprior.reports import (
-    cpu_name,
-    markdown_table,
-    save_score_histograms,
-    write_report,
-)
+from genprior.reports import cpu_name, markdown_table, save_score_histograms
 
-RESULTS = Path(__file__).resolve().parent / "results"
 GAN_IMAGES = 200
 
 
@@ -78,10 +72,8 @@ def direction(name: str, scorers: dict, images_in: torch.Tensor, images_out: tor
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, data_dir=True, out=RESULTS / "ood_mnist")
     p.add_argument("--n", type=int, default=1000, help="test images of each set scored (default 1000)")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default=str(RESULTS / "ood_mnist"))
     a = p.parse_args()
     torch.set_num_threads(1)
     sets = {name: (load_dataset(name, "train", data_dir=a.data_dir).images,
@@ -112,13 +104,12 @@ def main() -> int:
          f"distribution, so AUROC 1 separates the sets, 0.5 is chance, below 0.5 the score points the wrong way; "
          f"`fpr_at_95_tpr` the share of the model's own test images flagged when 95 % of the other set is. "
          f"Likelihoods: importance-weighted bound, 100 samples; ranges: csgm-fast closest reconstruction, error per "
-         f"pixel; L(x): deflate on the 8-bit image. One thread of {cpu_name()}; "
-         "`python benchmarks/ood_mnist.py`."), "",
+         f"pixel; L(x): deflate on the 8-bit image. One thread of {cpu_name()}."), "",
         markdown_table(rows, ["trained on", "score", "images", "auroc", "fpr_at_95_tpr", "mean_in", "mean_out",
                               "seconds"]), "",
 
         "Histograms: `ood_mnist.png`.", ""])
-    write_report(out, {"rows": rows, "n": n, "gan_images": n_gan, "cpu": cpu_name(),
+    write_results(out, {"rows": rows, "n": n, "gan_images": n_gan, "cpu": cpu_name(),
                        "threads": 1}, md)
     print(md)
     return 0

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, parser, write_results
 
 from genprior.data.toy2d import toy2d
 from genprior.evaluate.modes import mode_statistics
-from genprior.io import atomic_write_text, write_json
 from genprior.models.mlp import MLPDiscriminator, MLPGenerator
 from genprior.reports import cpu_name
 from genprior.train.gan import sample, train_gan
@@ -33,7 +33,6 @@ PUBLISHED = {  # Lin et al. 2018, Table 1 (grid) and Table 2 (ring): modes captu
     "ring": {"GAN": 6.3, "PacGAN2": 7.9, "PacGAN3": 7.8, "PacGAN4": 7.8},
 }
 MODELS = {"GAN": 1, "PacGAN2": 2, "PacGAN3": 3, "PacGAN4": 4}
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_one(dataset: str, packing: int, seed: int, a: argparse.Namespace) -> tuple[dict, torch.Tensor]:
@@ -56,7 +55,7 @@ def run_one(dataset: str, packing: int, seed: int, a: argparse.Namespace) -> tup
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, out=RESULTS / "pacgan_2d")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--steps", type=int, default=1000, help="discriminator (= generator) steps per run")
     p.add_argument("--batch-size", type=int, default=64, help="packs per step (PacGAN-m draws m x this many samples)")
@@ -67,7 +66,6 @@ def main() -> None:
     p.add_argument("--pieces", type=int, default=5, help="maxout pieces in D")
     p.add_argument("--batch-norm", action="store_true", help="batch norm in G (as the paper; off by default here)")
     p.add_argument("--datasets", nargs="+", default=["ring", "grid"])
-    p.add_argument("--out", default=str(RESULTS / "pacgan_2d"))
     a = p.parse_args()
     torch.set_num_threads(1)
 
@@ -108,8 +106,7 @@ def main() -> None:
              "d_steps_per_g_step": 1, "eval_samples": 2500, "threads": 1, "seconds_total": seconds,
              "machine": f"{cpu_name()}, torch {torch.__version__}, 1 thread (shared, noisy)"}
     out = Path(a.out)
-    write_json(out.with_suffix(".json"), {**results, "setup": setup})
-    atomic_write_text(out.with_suffix(".md"), markdown(results, setup))
+    write_results(out, {**results, "setup": setup}, markdown(results, setup))
     plot(shown, out.with_suffix(".png"))
     print(markdown(results, setup))
 

@@ -36,20 +36,20 @@ import warnings
 from pathlib import Path
 
 import torch
+from common import RESULTS, earlier_runs, parser, write_results
 
 from genprior import zoo
 from genprior.data import load_dataset
 from genprior.data.stacked import mode_of_digits, stack_digits
 from genprior.devices import pick_device
 from genprior.evaluate.modes import discrete_mode_statistics
-from genprior.io import atomic_write_bytes, atomic_write_text, read_json, write_json
+from genprior.io import atomic_write_bytes, read_json
 from genprior.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from genprior.plotting import save_tiled
 from genprior.reports import cpu_name
 from genprior.train.classifier import predict
 from genprior.train.gan import sample, train_gan
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = {"DCGAN": 1, "PacDCGAN2": 2}
 # the discriminator widths of PacGAN's Table 3, which takes its two tiny-D settings from the unrolled-GAN paper
 TABLE3_D_NOTES = {
@@ -169,14 +169,14 @@ def markdown(results: dict, setup: dict) -> str:
     return "\n".join(lines)
 
 
-def _write(out: Path, results: dict, setup: dict) -> str:
-    """Write ``out``.json and .md for the models with results (their summaries recomputed); returns the Markdown."""
+def _write(out: Path, results: dict, setup: dict, earlier: list[dict]) -> str:
+    """Write ``out``.json and .md for the models with results (their summaries recomputed), with the provenance of
+    ``earlier`` runs whose seeds they keep; returns the Markdown."""
     results = {n: r for n, r in results.items() if r["per_seed"]}
     for r in results.values():
         r["summary"] = summarize(list(r["per_seed"].values()))
     md = markdown(results, setup)
-    write_json(out.with_suffix(".json"), {"results": results, "setup": setup})
-    atomic_write_text(out.with_suffix(".md"), md)
+    write_results(out, {"results": results, "setup": setup}, md, earlier=earlier, device=setup.get("device"))
     return md
 
 
@@ -214,12 +214,12 @@ def merge_runs(parts: list[Path], out: Path) -> dict:
                 if seed == "0" and png.exists() and f.stem != out.name:
                     atomic_write_bytes(out.parent / f"{out.name}_{name.lower()}_samples.png", png.read_bytes())
     results = {n: results[n] for n in MODELS if n in results}
-    print(_write(out, results, setup))
+    print(_write(out, results, setup, earlier_runs(*runs)))
     return results
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, data_dir=True, out=RESULTS / "pacgan_stacked_mnist", device="auto")
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--seed-start", type=int, default=0, help="first seed; runs seeds seed-start .. seed-start+seeds-1 "
                    "(split seeds over processes with separate --out files)")
@@ -235,10 +235,7 @@ def main() -> None:
     p.add_argument("--d-channels", type=int, default=2)
     p.add_argument("--train-samples", type=int, default=50_000)
     p.add_argument("--eval-samples", type=int, default=26_000)
-    p.add_argument("--data-dir", default=None)
     p.add_argument("--models", nargs="+", default=list(MODELS))
-    p.add_argument("--out", default=str(RESULTS / "pacgan_stacked_mnist"))
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: cuda when there is one")
     p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                    help="train nothing: merge these runs' seeds (same settings, e.g. one process per seed) into --out")
     a = p.parse_args()
@@ -258,6 +255,7 @@ def main() -> None:
     if not _same_settings(previous.get("setup", {}), setup):
         raise SystemExit(f"{out.with_suffix('.json')} holds a run with other settings; move it away or use --out")
     results = {name: previous.get("results", {}).get(name, {"per_seed": {}}) for name in MODELS}
+    earlier = earlier_runs(previous)  # the runs whose seeds these results keep
 
     mnist = load_dataset("mnist", "train", data_dir=a.data_dir)
     data, _ = stack_digits(mnist.images, mnist.labels, a.train_samples, generator=torch.Generator().manual_seed(1234))
@@ -273,9 +271,9 @@ def main() -> None:
                   f"  ({row['train_seconds']:.0f}s)", flush=True)
             if seed == 0:
                 save_tiled(out.parent / f"{out.name}_{name.lower()}_samples.png", x)
-            _write(out, results, setup)
+            _write(out, results, setup, earlier)
     if any(r["per_seed"] for r in results.values()):
-        print(_write(out, results, setup))
+        print(_write(out, results, setup, earlier))
 
 
 if __name__ == "__main__":

@@ -11,17 +11,16 @@ the non-adaptive setting of Defense-GAN's Table 3) / adaptive (defense-aware, se
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, parser, write_results
 
 from genprior import zoo
 from genprior.data import load_dataset
 from genprior.errors import GenpriorError
-from genprior.io import atomic_write_text, write_json
 from genprior.reports import cpu_name
 from genprior.robust.attacks import (
     autoencoder_attack,
@@ -47,8 +46,7 @@ PUBLISHED = [  # Samangouei et al. 2018 (Defense-GAN), Table 3, MNIST model A, F
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", default=None)
+    ap = parser(__doc__, data_dir=True)
     ap.add_argument("--n", type=int, default=200, help="first N MNIST test images for clean / fgsm / pgd")
     ap.add_argument("--n-adaptive", type=int, default=100, help="first N of those for the adaptive column")
     ap.add_argument("--n-dcgan", type=int, default=40, help="first N for the (5x costlier) projection-DCGAN row")
@@ -62,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=200, help="projection L")
     ap.add_argument("--restarts", type=int, default=10, help="projection R")
     ap.add_argument("--pgd-steps", type=int, default=40)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    ap.add_argument("--out", default=str(RESULTS), help="folder of robustness.json / .md and the figures "
+                    "(default %(default)s)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -149,9 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             "projection_loss": args.projection_loss, "tau": args.tau, "bpda_steps": 20, "eps_small": args.eps_small,
             "classifier_test_accuracy_full": base_cfg.get("test_accuracy"), "craft_seconds": craft_s,
             "total_seconds": time.perf_counter() - t_start, "threads": args.threads, "machine": cpu_name(),
-            "torch": torch.__version__, "command": "python " + " ".join(sys.argv)}
-    write_json(out / "robustness.json", {"meta": meta, "rows": results, "published": PUBLISHED})
-    atomic_write_text(out / "robustness.md", _markdown(meta, results))
+            "torch": torch.__version__}
+    write_results(out / "robustness", {"meta": meta, "rows": results, "published": PUBLISHED}, _markdown(meta, results))
     print(f"done in {meta['total_seconds']:.0f}s; wrote {out / 'robustness.md'}")
     return 0
 
@@ -253,7 +251,7 @@ def _markdown(meta: dict, results: list[dict]) -> str:
               "projection is a genuinely different, well-fitting VAE image (its loss below that of the clean image's "
               "own projection), so the VAE's range, not the search, limits the defense. Fewer images for the slow rows "
               "(see the images column).")]
-    lines += ["", f"Command: `{meta['command']}`; {meta['threads']} CPU thread(s), total {meta['total_seconds']:.0f} s.", ""]
+    lines += ["", f"{meta['threads']} CPU thread(s), total {meta['total_seconds']:.0f} s.", ""]
     return "\n".join(lines)
 
 

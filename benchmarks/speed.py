@@ -13,45 +13,30 @@ Writes results/speed.json and results/speed.md. Uses the GPU when there is one.
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from common import (
+    RESULTS,
+    earlier_runs,
+    gemm_peak,
+    parser,
+    rerender,
+    sync,
+    write_results,
+)
+from lasso_speed import lasso_vs_sklearn, machine_label, record_by_cpu
 from torch.utils.flop_counter import FlopCounterMode
 
 from genprior import zoo
 from genprior.data import load_dataset
 from genprior.devices import pick_device
 from genprior.operators import Gaussian
-from genprior.reports import cpu_name, markdown_table, write_report
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _sync(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def gemm_peak(device, *, sizes=(1024, 2048), repeats=7, dtype=torch.float32) -> dict:
-    """Median GFLOP/s of a square ``dtype`` matmul; the best size is the machine's peak."""
-    best = {}
-    for n in sizes:
-        a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-        for _ in range(2):
-            a @ b
-        times = []
-        for _ in range(repeats):
-            _sync(device)
-            t0 = time.perf_counter()
-            a @ b
-            _sync(device)
-            times.append(time.perf_counter() - t0)
-        best[n] = 2 * n ** 3 / statistics.median(times) / 1e9
-    return {"gflops": max(best.values()), "by_size": best}
+from genprior.reports import cpu_name, markdown_table
 
 
 def adam_step_fn(generator, op, y, z):
@@ -73,20 +58,18 @@ def time_steps(step, device, *, steps: int, repeats: int) -> float:
     step()
     times = []
     for _ in range(repeats):
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         for _ in range(steps):
             step()
-        _sync(device)
+        sync(device)
         times.append((time.perf_counter() - t0) / steps)
     return statistics.median(times)
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n-images", type=int, default=300)
+    p = parser(__doc__, n_images=300, m=100, out=RESULTS / "speed", render_only=True)
     p.add_argument("--restarts", type=int, default=10)
-    p.add_argument("--m", type=int, default=100)
     p.add_argument("--loop-latents", type=int, default=10, help="latents timed one at a time")
     p.add_argument("--rounds", type=int, default=7, help="alternating rounds of GEMM-peak and CSGM-step timing")
     p.add_argument("--skip-lasso", action="store_true")
@@ -95,12 +78,12 @@ def main() -> None:
     p.add_argument("--sklearn-exact-tol", type=float, default=1e-10,
                    help="also time scikit-learn once at this tol, solved to the minimum (about 2.5 CPU minutes "
                         "for 300 images); 0 skips it")
-    p.add_argument("--out", default=str(RESULTS / "speed"))
     args = p.parse_args()
+    if args.render_only:
+        rerender(args.out, _markdown)
+        return
     device = pick_device("auto")
     if args.only_lasso:
-        import json
-
         result = json.loads(Path(args.out + ".json").read_text())
         images = load_dataset("mnist-bundled").images[: args.n_images]
         result["lasso_vs_sklearn"] = _lasso_rows(images, device, args.sklearn_exact_tol)
@@ -110,7 +93,7 @@ def main() -> None:
                                 f"load average {os.getloadavg()[0]:.1f} on 2 cores, medians of 3 alternating runs per "
                                 "side, 1 thread); CSGM figures from the earlier run")
         md = _markdown(result)
-        write_report(args.out, result, md)
+        write_results(args.out, result, md, earlier=earlier_runs(result), device=device)
         print(md)
         return
     generator = zoo.load("mnist-vae").to(device)
@@ -168,18 +151,13 @@ def main() -> None:
         result["lasso_vs_sklearn"] = _lasso_rows(images.cpu(), device, args.sklearn_exact_tol)
         _record_by_cpu(result, device, result["gemm_peak_gflops"], result["gemm_peak_bfloat16_gflops"], out=args.out)
     md = _markdown(result)
-    write_report(args.out, result, md)
+    write_results(args.out, result, md, device=device)
     print(md)
 
 
 def _lasso_rows(images: torch.Tensor, device: torch.device, exact_tol: float) -> list[dict]:
     """Ours on ``device``, scikit-learn on the CPU (benchmarks/lasso_speed.py); ``exact_tol`` 0 skips the run of
     scikit-learn solved to the minimum."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from lasso_speed import lasso_vs_sklearn
-
     return lasso_vs_sklearn(images.cpu(), [10, 25, 50, 100, 200, 500, 750], device=device,
                             exact_tol=exact_tol if exact_tol > 0 else None)
 
@@ -187,11 +165,6 @@ def _lasso_rows(images: torch.Tensor, device: torch.device, exact_tol: float) ->
 def _record_by_cpu(result: dict, device: torch.device, gemm: float, gemm_bf16: float, *, out: str) -> None:
     """This run's Lasso rows as its machine's entry of ``lasso_by_cpu`` beside ``out`` (results/lasso_by_cpu for
     the default ``out``; see benchmarks/lasso_speed.py)."""
-    from lasso_speed import (  # on the path since _lasso_rows
-        machine_label,
-        record_by_cpu,
-    )
-
     record_by_cpu(result["lasso_vs_sklearn"], cpu=machine_label(device), gemm_gflops=gemm,
                   gemm_bfloat16_gflops=gemm_bf16, stem=Path(out).with_name("lasso_by_cpu"))
 

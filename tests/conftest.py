@@ -47,3 +47,33 @@ class ReluNet(torch.nn.Module):
 @pytest.fixture
 def relu_net() -> ReluNet:
     return ReluNet()
+
+
+class TinyMLP(torch.nn.Module):
+    """A 64 -> hidden -> 10 classifier for 8x8 images; ``config()`` lets the trainers checkpoint it."""
+
+    def __init__(self, hidden: int = 64, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.hidden = hidden
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, hidden), torch.nn.ReLU(),
+                                       torch.nn.Linear(hidden, 10))
+
+    def config(self) -> dict:
+        return {"family": "test-mlp", "hidden": self.hidden}
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Make loading data or a model fail the test: what is checked must be refused before any work."""
+    import genprior.data
+
+    def work(*args, **kwargs):
+        raise AssertionError("work started before the input was checked")
+
+    monkeypatch.setattr(genprior.data, "load_dataset", work)
+    monkeypatch.setattr("genprior.zoo.resolve", work)
+    monkeypatch.setattr("genprior.zoo.load", work)

@@ -160,10 +160,10 @@ def test_train_rejects_bad_inputs():
 def test_cli_bad_inputs_exit_2(tmp_path, capsys):
     out = str(tmp_path / "run")
     for argv, message in ((["--gamma", "0"], "argument --gamma: must be a finite number > 0"),
-                          (["--gamma", "1.2"], r"--gamma must be in (0, 1], got 1.2"),
-                          (["--epochs", "-1"], "--epochs must be >= 1, got -1"),
+                          (["--gamma", "1.2"], "argument --gamma: must be a finite number > 0 and <= 1, got '1.2'"),
+                          (["--epochs", "-1"], "argument --epochs: must be an integer >= 1"),
                           (["--dataset", "cifar"], "unknown dataset 'cifar'"),
-                          (["--channels", "0"], "--channels must be >= 1, got 0"),
+                          (["--channels", "0"], "argument --channels: must be an integer >= 1"),
                           (["--lambda-k", "-1"], "argument --lambda-k: must be a finite number >= 0"),
                           (["--arch", "resnet"], "unknown BEGAN architecture 'resnet'")):
         assert main(["train", "began", "--out", out, *argv]) == 2

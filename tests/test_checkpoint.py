@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -146,10 +147,15 @@ def test_training_never_overwrites_a_state_it_was_not_asked_to_resume(tmp_path):
     with pytest.raises(CheckpointError, match="already holds a training state .*resume it"):
         _train_tiny_vae(tmp_path / "run", max_epochs=2)
     assert {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir()} == before  # nothing touched
-    # half a state is refused, not restarted from scratch over the other half
-    (tmp_path / "run" / "state.json").unlink()
-    with pytest.raises(CheckpointError, match="incomplete: state.safetensors without state.json"):
+    # the readable copy state.json without the state itself is refused, not restarted from scratch
+    (tmp_path / "run" / "state.safetensors").rename(tmp_path / "kept.safetensors")
+    with pytest.raises(CheckpointError, match="incomplete: state.json without state.safetensors"):
         _train_tiny_vae(tmp_path / "run", max_epochs=2, resume=True)
+    # the state without its copy resumes (the copy is never read; a kill between the two writes leaves this)
+    (tmp_path / "kept.safetensors").rename(tmp_path / "run" / "state.safetensors")
+    (tmp_path / "run" / "state.json").unlink()
+    assert _train_tiny_vae(tmp_path / "run", max_epochs=2, resume=True)["epoch"] == 2
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["epoch"] == 2
 
 
 @pytest.mark.parametrize("change", [{"lr": 1e-2}, {"batch_size": 8}, {"seed": 4}, {"min_delta": 0.5}])
@@ -181,3 +187,263 @@ def test_training_refuses_bad_images_before_any_work(tmp_path, bad, pattern):
         train_vae(VAE(output_shape=(1, 4, 4), hidden=(8,), latent_dim=2), bad, test, out_dir=tmp_path / "run",
                   progress=False)
     assert not (tmp_path / "run").exists()
+
+
+# --- a training state is one unit, checked whole before a run resumes (issue 32, item 3) ---
+
+def _edit_state(folder, edit) -> None:
+    """Rewrite ``folder/state.safetensors`` with its record and tensors changed in place by ``edit(record, tensors)``,
+    as a damaged or hand-edited state would be."""
+    from genprior.io import load_tensors_and_metadata, save_tensors
+    from genprior.train.state import RECORD_KEY
+
+    tensors, metadata = load_tensors_and_metadata(folder / "state.safetensors")
+    record = json.loads(metadata[RECORD_KEY])
+    edit(record, tensors)
+    save_tensors(folder / "state.safetensors", tensors, metadata={RECORD_KEY: json.dumps(record)})
+
+
+def _set(key, value):
+    def edit(record, tensors):
+        record[key] = value
+    return edit
+
+
+def _wrong_shape_best(record, tensors):
+    for key in [k for k in tensors if k.startswith("extra.")]:
+        tensors[key] = torch.zeros(3)
+
+
+def _no_record(record, tensors):
+    record.clear()
+
+
+BAD_STATES = [
+    (_set("epoch", "1"), r'its epoch must be an integer, got "1"'),
+    (_set("epoch", None), "its epoch must be an integer, got null"),
+    (_set("epoch", -5), "its epoch must be >= 0, got -5"),
+    (_set("epoch", True), "its epoch must be an integer, got true"),
+    (_set("epoch", 3), "its history has 2 entries for epoch 3"),
+    (_set("history", None), "its history must be a list, got null"),
+    (_set("history", [{"epoch": 1}, {"epoch": 2}]),
+     "history entry 1 must be an object with epoch 1 and the numbers train_nelbo, test_nelbo, seconds"),
+    (_set("best_epoch", 3), r"its best_epoch must be in 0\.\.2 \(its epoch\), got 3"),
+    (_set("improved_epoch", -1), "its improved_epoch must be >= 0, got -1"),
+    (_set("best_test_nelbo", "low"), 'its best_test_nelbo must be a number, got "low"'),
+    (lambda record, tensors: record.pop("history"), "it has no 'history'"),
+    (lambda record, tensors: record["architecture"].update(latent_dim=3), "written for a different architecture"),
+    (lambda record, tensors: tensors.pop("rng.state"), "is incomplete or corrupt"),
+    (lambda record, tensors: tensors.update({"optim.adam.0.exp_avg": torch.zeros(2)}),
+     r"optim\.adam\.0\.exp_avg \(2,\) fits no parameter"),
+    (_wrong_shape_best, r"its kept tensors \(extra\.\*\) do not fit this model"),
+]
+
+
+@pytest.mark.parametrize("edit,pattern", BAD_STATES)
+def test_resume_checks_the_whole_state_before_any_work(tmp_path, capsys, edit, pattern):
+    from genprior.cli import main
+
+    # the API: a CheckpointError naming the problem
+    _train_tiny_vae(tmp_path / "api", max_epochs=2)
+    _edit_state(tmp_path / "api", edit)
+    with pytest.raises(CheckpointError, match=pattern):
+        _train_tiny_vae(tmp_path / "api", max_epochs=4, resume=True)
+    # the command line: one line, exit 2, nothing written or removed (not even a killed write's leftovers)
+    run = tmp_path / "cli"
+    vae = ["train", "vae", "--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--out", str(run)]
+    assert main([*vae, "--epochs", "2"]) == 0
+    _edit_state(run, edit)
+    (run / ".state.safetensors.abcd1234.tmp").write_bytes(b"partial")
+    before = {f.name: f.read_bytes() for f in run.iterdir()}
+    capsys.readouterr()
+    assert main([*vae, "--epochs", "4", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("genprior: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert re.search(pattern, err), err
+    assert {f.name: f.read_bytes() for f in run.iterdir()} == before
+
+
+def test_a_state_without_its_record_is_refused(tmp_path):
+    _train_tiny_vae(tmp_path / "run")
+    _edit_state(tmp_path / "run", _no_record)  # a record that is an empty object: it lacks everything
+    with pytest.raises(CheckpointError, match="it was trained without seed"):
+        _train_tiny_vae(tmp_path / "run", max_epochs=2, resume=True)
+    from genprior.io import load_tensors, save_tensors
+
+    save_tensors(tmp_path / "run" / "state.safetensors", load_tensors(tmp_path / "run" / "state.safetensors"))
+    with pytest.raises(CheckpointError, match="holds no training-state record .* written by an older genprior"):
+        _train_tiny_vae(tmp_path / "run", max_epochs=2, resume=True)
+
+
+def _stale_copy(folder, names):
+    return {name: (folder / name).read_bytes() for name in names}
+
+
+def test_a_kill_between_writes_leaves_files_that_resume_rewrites_from_the_state(tmp_path):
+    """The files written after the state (its readable copy, model.*) may be one epoch behind it, or half a pair;
+    resuming rewrites them from the state, and the run ends as an uninterrupted one."""
+    torch.manual_seed(0)  # the same initial weights for both runs
+    _train_tiny_vae(tmp_path / "straight", max_epochs=3)
+    run = tmp_path / "run"
+    torch.manual_seed(0)
+    _train_tiny_vae(run, max_epochs=1)
+    stale = _stale_copy(run, ("state.json", "model.json", "model.safetensors"))
+    _train_tiny_vae(run, max_epochs=2, resume=True)
+    for name, data in stale.items():  # as if killed after epoch 2's state write
+        (run / name).write_bytes(data)
+    (run / "model.json").unlink()  # ... or inside the write of the model pair
+    (run / ".model.json.abcdefgh.tmp").write_text("{")
+    (run / ".notes.txt.abcdefgh.tmp").write_text("not ours")
+    torch.manual_seed(7)
+    info = _train_tiny_vae(run, max_epochs=2, resume=True)  # no epoch left: only the rewrites
+    assert info["epoch"] == 2
+    assert json.loads((run / "state.json").read_text())["epoch"] == 2
+    _, cfg = load_model(run / "model")
+    assert cfg["epochs_trained"] == 2 and cfg["best_epoch"] == info["best_epoch"]
+    assert not (run / ".model.json.abcdefgh.tmp").exists() and (run / ".notes.txt.abcdefgh.tmp").exists()
+    _train_tiny_vae(run, max_epochs=3, resume=True)
+    a, _ = load_model(tmp_path / "straight" / "model")
+    b, _ = load_model(run / "model")
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_a_model_of_another_architecture_beside_the_state_is_replaced_not_loaded(tmp_path):
+    run = tmp_path / "run"
+    _train_tiny_vae(run, max_epochs=2)
+    save_model(run / "model", VAE(output_shape=(1, 4, 4), hidden=(8,), latent_dim=3))  # not this run's
+    assert _train_tiny_vae(run, max_epochs=3, resume=True)["epoch"] == 3
+    model, _ = load_model(run / "model")
+    assert model.config() == VAE(output_shape=(1, 4, 4), hidden=(16,), latent_dim=2).config()
+
+
+def test_a_gan_generator_left_behind_its_state_is_rewritten_on_resume(tmp_path):
+    from genprior.models.mlp import MLPDiscriminator, MLPGenerator
+    from genprior.train.gan import train_gan
+
+    def nets():
+        torch.manual_seed(0)
+        return MLPGenerator(latent_dim=2, output_dim=2, hidden=(8,)), MLPDiscriminator(input_dim=2, hidden=(8,))
+
+    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    kw = {"batch_size": 16, "progress": False, "seed": 3, "samples_every": 0}
+    train_gan(*nets(), data, epochs=1, out_dir=tmp_path, **kw)
+    stale = _stale_copy(tmp_path, ("generator.json", "generator.safetensors"))
+    G, D = nets()
+    train_gan(G, D, data, epochs=2, out_dir=tmp_path, resume=True, **kw)
+    for name, data_ in stale.items():  # killed after the last state write: the run looks finished
+        (tmp_path / name).write_bytes(data_)
+    assert load_model(tmp_path / "generator")[1]["epochs"] == 1
+    G2, D2 = nets()
+    info = train_gan(G2, D2, data, epochs=2, out_dir=tmp_path, resume=True, **kw)
+    assert info["epoch"] == 2
+    H, cfg = load_model(tmp_path / "generator")
+    assert cfg["epochs"] == 2 and cfg["resumed_with"] == [{"after_epoch": 1, "command": info["command"]}]
+    assert all(torch.equal(p, q) for p, q in zip(H.state_dict().values(), G.state_dict().values()))
+
+
+# --- a diverged run stops before saving; out_dir needs models with config() (issue 32 follow-ups) ---
+
+class _DivergingAdam(torch.optim.Adam):
+    """Adam whose every step leaves the parameters NaN."""
+
+    def step(self, closure=None):
+        loss = super().step(closure)
+        with torch.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.fill_(float("nan"))
+        return loss
+
+
+def _tiny_run(family: str, out, **kw) -> dict:
+    """One tiny run of ``family``'s trainer into ``out`` (fresh networks, fixed data and seed)."""
+    from genprior.models.began import BEGANDiscriminator, BEGANGenerator
+    from genprior.models.classifier import Classifier
+    from genprior.models.mlp import MLPDiscriminator, MLPGenerator
+    from genprior.train.began import train_began
+    from genprior.train.classifier import train_classifier
+    from genprior.train.gan import train_gan
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    common = {"out_dir": out, "progress": False, "seed": 3, **kw}
+    if family == "vae":
+        return _train_tiny_vae(out, **kw)
+    if family == "gan":
+        G, D = MLPGenerator(latent_dim=2, output_dim=2, hidden=(8,)), MLPDiscriminator(input_dim=2, hidden=(8,))
+        return train_gan(G, D, torch.randn(64, 2, generator=g), batch_size=16, samples_every=1, **common)
+    if family == "began":
+        G = BEGANGenerator(latent_dim=4, output_shape=(1, 8, 8), channels=4)
+        D = BEGANDiscriminator(input_shape=(1, 8, 8), hidden_dim=4, channels=4)
+        return train_began(G, D, torch.rand(32, 1, 8, 8, generator=g), batch_size=16, samples_every=1, **common)
+    images, labels = torch.rand(32, 1, 16, 16, generator=g), torch.arange(32) % 10
+    model = Classifier(input_shape=(1, 16, 16), channels=(4, 4), hidden=8)
+    return train_classifier(model, images, labels, images[:8], labels[:8], batch_size=16, **common)
+
+
+PARTS = {"vae": "VAE", "gan": "generator and discriminator", "began": "generator and discriminator",
+         "classifier": "classifier"}
+
+
+@pytest.mark.parametrize("family", sorted(PARTS))
+def test_a_run_whose_weights_turn_non_finite_stops_before_saving_them(tmp_path, monkeypatch, family):
+    """Epoch 1 trains and saves; epoch 2 (resumed) makes every weight NaN: the trainer raises an InvalidValueError
+    naming epoch 2, and the folder (state, model pair, sample pictures) is the one epoch 1 left, byte for byte."""
+    from genprior.errors import InvalidValueError
+    from genprior.train.state import TrainingDiverged
+
+    epochs = "max_epochs" if family == "vae" else "epochs"
+    out = tmp_path / "run"
+    first = _tiny_run(family, out, **{epochs: 1})
+    assert first["resumed_with"] == [] and first["command"].startswith("genprior")  # the one run record
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    assert "state.safetensors" in before and len(before) >= 4
+    monkeypatch.setattr(torch.optim, "Adam", _DivergingAdam)
+    with pytest.raises(InvalidValueError, match=f"training diverged: the {PARTS[family]} weights are NaN or infinite "
+                                                f"after epoch 2; nothing saved for it .*state of epoch 1 stays") as e:
+        _tiny_run(family, out, **{epochs: 2}, resume=True)
+    assert isinstance(e.value, TrainingDiverged) and e.value.epoch == 2
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    monkeypatch.undo()  # the kept state resumes
+    info = _tiny_run(family, out, **{epochs: 2}, resume=True)
+    assert info["epoch"] == 2 and info["resumed_with"] == [{"after_epoch": 1, "command": info["command"]}]
+
+
+def test_a_run_in_memory_stops_too_when_its_weights_turn_non_finite(monkeypatch):
+    from genprior.train.state import TrainingDiverged
+
+    monkeypatch.setattr(torch.optim, "Adam", _DivergingAdam)
+    with pytest.raises(TrainingDiverged, match=r"after epoch 1$"):
+        _tiny_run("gan", None, epochs=1)
+
+
+def test_training_into_a_folder_refuses_a_model_without_config_before_any_work(tmp_path):
+    """A model without config() cannot be recorded in the state: train_classifier, adversarial_training and
+    train_gan refuse it up front (in memory, without out_dir, it trains)."""
+    from genprior.errors import InvalidValueError
+    from genprior.robust.defenses import adversarial_training
+    from genprior.train.classifier import train_classifier
+    from genprior.train.gan import train_gan
+
+    images, labels = torch.rand(32, 1, 16, 16), torch.arange(32) % 10
+
+    def plain():
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 10))
+
+    out = tmp_path / "run"
+    for train in (train_classifier, adversarial_training):
+        with pytest.raises(InvalidValueError, match=r"train_classifier: saving to out_dir needs genprior models "
+                                                    r"\(an nn.Module with config\(\).*the model Sequential has none"):
+            train(plain(), images, labels, images, labels, out_dir=out, epochs=1, batch_size=16, progress=False)
+        assert not out.exists()
+    train_classifier(plain(), images, labels, images, labels, out_dir=None, epochs=1, batch_size=16, progress=False)
+
+    class PlainGenerator(torch.nn.Linear):  # a generator (latent_dim) of no genprior family
+        latent_dim = 2
+
+    from genprior.models.mlp import MLPDiscriminator
+
+    with pytest.raises(InvalidValueError, match="train_gan: saving to out_dir .* the generator PlainGenerator has none"):
+        train_gan(PlainGenerator(2, 2), MLPDiscriminator(input_dim=2, hidden=(4,)), torch.randn(32, 2), epochs=1,
+                  batch_size=16, out_dir=out, progress=False)
+    assert not out.exists()

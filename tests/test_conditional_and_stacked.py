@@ -102,8 +102,13 @@ def test_stacked_digits_channels_match_modes():
     x, modes = stack_digits(images, labels, 200, generator=torch.Generator().manual_seed(0))
     assert x.shape == (200, 3, 28, 28) and modes.shape == (200,)
     digits = (x[:, :, 0, 0] * 10).round().long()
-    assert torch.equal(mode_of_digits(digits), modes)
+    assert modes.tolist() == [100 * a + 10 * b + c for a, b, c in digits.tolist()]  # channel 0 is the hundreds
     assert mode_of_digits(torch.tensor([[1, 2, 3], [0, 0, 7]])).tolist() == [123, 7]
+    # the three digits are drawn independently and uniformly: 20,000 samples fill the 1,000 modes evenly
+    from scipy.stats import chisquare
+
+    _, many = stack_digits(images, labels, 20000, generator=torch.Generator().manual_seed(1))
+    assert chisquare(torch.bincount(many, minlength=1000).numpy()).pvalue > 1e-3
     with pytest.raises(ShapeError, match=r"need images \(N, 1, H, W\) and labels \(N,\)"):
         stack_digits(images[:, 0], labels, 5)
 
@@ -115,6 +120,15 @@ def test_discrete_mode_statistics_uniform_and_collapsed():
     assert collapsed["modes"] == 1 and math.isclose(collapsed["kl"], math.log(1000))
     half = discrete_mode_statistics(torch.arange(500), 1000)
     assert half["modes"] == 500 and math.isclose(half["kl"], math.log(2))
+    # any histogram: the count of distinct modes and KL(Q || U) by scipy's relative entropy
+    import numpy as np
+    from scipy.stats import entropy
+
+    modes = torch.randint(0, 300, (2000,), generator=torch.Generator().manual_seed(0)) ** 2 % 1000
+    stats = discrete_mode_statistics(modes, 1000)
+    counts = np.bincount(modes.numpy(), minlength=1000)
+    assert stats["modes"] == len(np.unique(modes.numpy()))
+    assert math.isclose(stats["kl"], entropy(counts, np.ones(1000)), rel_tol=1e-9)
     with pytest.raises(ShapeError, match=r"mode index 1000 outside \[0, 1000\)"):
         discrete_mode_statistics(torch.tensor([1000]), 1000)
 

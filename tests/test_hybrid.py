@@ -6,7 +6,7 @@ import torch
 from genprior.errors import GenpriorError, InvalidValueError, ShapeError
 from genprior.operators import Gaussian, Magnitude
 from genprior.solvers import csgm, hybrid
-from genprior.solvers.hybrid import _box_l1_fista, restart_weights
+from genprior.solvers.hybrid import _sparse_step, restart_weights
 
 
 def _sparse_plus_range(relu_net, b=4, nnz=25, seed=7):
@@ -92,15 +92,19 @@ def test_restart_weights():
     assert math.isclose(float(w[0, 2] / w[0, 1]), math.exp(-1.0), rel_tol=1e-5)  # T = 1 * 1 * L_min = 1
 
 
-def test_box_l1_prox_is_exact_at_zero_design():
-    """With a zero data term the minimiser is the prox itself: x = centre when mu >= mu0."""
-    a = torch.zeros(5, 10)
-    c = torch.rand(3, 10)
-    x = _box_l1_fista(a, torch.zeros(3, 5), c, 0.1, mu0=0.05, max_iter=50, tol=0.0)
-    assert torch.allclose(x, c)
+def test_sparse_step_stays_at_the_centre_where_the_data_term_is_flat():
+    """Where ``y = A c`` (the data term's gradient is 0 at the centre ``c``), ``x = c`` minimises when ``mu >= mu0``:
+    the step stays there; with ``mu0 > mu`` the l1 term of ``x`` itself pulls every positive pixel below ``c``."""
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(5, 10, generator=g, dtype=torch.float64) * 1e-2
+    c = torch.rand(3, 10, generator=g, dtype=torch.float64) * 0.8 + 0.1
+    x = _sparse_step(a, c @ a.T, c, 0.1, mu0=0.05, max_iter=50, tol=0.0)
+    assert torch.allclose(x, c, rtol=0, atol=1e-12)
+    below = _sparse_step(a, c @ a.T, c, 0.05, mu0=0.1, max_iter=50, tol=0.0)
+    assert bool((below < c - 1e-3).all())
 
 
-def test_box_l1_fista_reaches_the_minimiser_of_a_small_problem():
+def test_sparse_step_reaches_the_minimiser_of_a_small_problem():
     """Against L-BFGS-B on the split x = c + p - q, 0 <= p <= 1 - c, 0 <= q <= c (smooth, bounds only)."""
     import numpy as np
     from scipy.optimize import minimize
@@ -127,11 +131,37 @@ def test_box_l1_fista_reaches_the_minimiser_of_a_small_problem():
     ref = minimize(split, np.zeros(20), jac=True, method="L-BFGS-B", bounds=bounds,
                    options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000})
     x_ref = torch.from_numpy(cn + ref.x[:10] - ref.x[10:])[None]
-    x = _box_l1_fista(a, y, c, mu, mu0=mu0, max_iter=20_000, tol=1e-13)
+    x = _sparse_step(a, y, c, mu, mu0=mu0, max_iter=20_000, tol=1e-13)
     assert float(x.min()) >= 0 and float(x.max()) <= 1
     assert objective(x) <= objective(x_ref) + 1e-9
     assert torch.allclose(x, x_ref, atol=1e-5)
     assert not torch.allclose(x, c, atol=1e-3)  # the data term moved it off the centre
+
+
+def test_a_float64_generator_runs_in_float64(relu_net):
+    """A float64 copy of the generator: the averaging and the sparse step run in float64 (the centre is the float64
+    weighted mean; a float32 one misses it by ~3e-8), the outputs take ``y``'s dtype, and the recovery is the float32
+    generator's (measured equal to 1e-6 relative), for linear measurements with a refit round and for magnitudes."""
+    import copy
+
+    net64 = copy.deepcopy(relu_net).double()
+    x, _ = _sparse_plus_range(relu_net, b=2)
+    for op, rounds in ((Gaussian(m=150, noise_std=0.1, seed=5), 1), (Magnitude(m=300, noise_std=0.1, seed=5), 0)):
+        y = op.measure(x, seed=3)
+        kw = {"restarts": 4, "keep": 2, "steps": 20, "lm_steps": 3, "seed": 0, "max_iter": 300, "rounds": rounds}
+        r64, r32 = hybrid(net64, op, y.double(), **kw), hybrid(relu_net, op, y, **kw)
+        assert r64.x.dtype == r64.center.dtype == r64.weights.dtype == torch.float64
+        assert hybrid(net64, op, y, **kw).x.dtype == torch.float32  # y's dtype
+        with torch.no_grad():
+            gz = net64(r64.z_all.flatten(0, 1)).reshape(2, 2, -1)
+        center = (r64.weights[..., None] * gz).sum(1).clamp(0, 1)
+        assert torch.allclose(r64.center.flatten(1), center, rtol=0, atol=1e-12)
+        a = (op.inner if isinstance(op, Magnitude) else op).matrix().double()
+        fitted = r64.x.flatten(1) @ a.T
+        fitted = fitted.abs() if isinstance(op, Magnitude) else fitted
+        assert torch.allclose(r64.measurement_loss, (y.double() - fitted).pow(2).sum(1), rtol=1e-10, atol=0)
+        err64, err32 = ((r.x.float() - x).pow(2).mean().item() for r in (r64, r32))
+        assert abs(err64 - err32) <= 0.05 * err32, (err64, err32)
 
 
 def test_bad_inputs_raise(relu_net):
@@ -236,7 +266,7 @@ def test_zoo_vae_ensemble_beats_one_vae_on_mnist(data_dir):
     assert set(three.best_source.tolist()) == {0, 1, 2}  # every member wins some images
 
 
-def test_box_l1_fista_on_magnitudes_is_amplitude_flow():
+def test_sparse_step_on_magnitudes_is_amplitude_flow():
     """With ``magnitudes``, the sparse step fits ``|A x|``: from a centre off by a sparse v it finds the signal (the
     signs of ``A x`` re-read each step), where the same step on the magnitudes read as signed values cannot."""
     g = torch.Generator().manual_seed(0)
@@ -245,8 +275,8 @@ def test_box_l1_fista_on_magnitudes_is_amplitude_flow():
     center = x.clone()
     center[:, :5] = (center[:, :5] + 0.5) % 1.0  # five pixels off
     y = (x @ a.T).abs()
-    fit = _box_l1_fista(a, y, center, 1e-3, max_iter=3000, tol=1e-9, magnitudes=True)
-    linear = _box_l1_fista(a, y, center, 1e-3, max_iter=3000, tol=1e-9)  # the magnitudes read as signed values
+    fit = _sparse_step(a, y, center, 1e-3, max_iter=3000, tol=1e-9, magnitudes=True)
+    linear = _sparse_step(a, y, center, 1e-3, max_iter=3000, tol=1e-9)  # the magnitudes read as signed values
     err, err_linear, err_center = ((v - x).pow(2).mean().item() for v in (fit, linear, center))
     assert err < 1e-3 * err_center and err < 1e-2 * err_linear, (err, err_linear, err_center)
 

@@ -42,7 +42,9 @@ def test_biht_recovers_the_direction_of_a_sparse_signal():
         x.view(8, -1)[i, torch.randperm(256, generator=g)[:5]] = torch.rand(5, generator=g) + 0.2
     op = Sign(m=200, shape=(1, 16, 16), seed=1)
     x_hat = biht(op, op.measure(x), basis="pixel", sparsity=5)
-    assert torch.allclose(x_hat.flatten(1).norm(dim=1), torch.ones(8, dtype=torch.float64))
+    # the support is found: of the 40 true non-zero pixels, the estimate's 5 largest per image hold 39 (measured)
+    found = x_hat.flatten(1).abs().topk(5, dim=1).indices
+    assert int(x.flatten(1).gather(1, found).gt(0).sum()) >= 36
     err = direction_error(x_hat.float(), x)
     assert float(err.max()) < 0.15 and float(err.median()) < 0.03
     lin = op.inner.adjoint(op.measure(x))  # the one-step linear estimate is far worse
@@ -93,14 +95,14 @@ def test_cli_recovers_one_bit_and_phase_measurements_and_refuses_other_methods(t
     from genprior.cli import main
 
     reports = {}
-    for method in ("csgm", "biht"):
+    for method in ("one-bit-csgm", "biht"):
         out = tmp_path / method
-        steps = ["--steps", "150"] if method == "csgm" else []
+        steps = ["--steps", "150"] if method == "one-bit-csgm" else []
         assert main(["recover", "--task", "one-bit", "--m", "200", "--method", method, "--dataset", "mnist-bundled",
                      "--indices", "0:8", *steps, "--out", str(out)]) == 0
         reports[method] = json.loads((out / "recovery.json").read_text())
-    assert reports["csgm"]["options"]["steps"] == 150 and reports["csgm"]["options"]["lr"] == 0.05
-    assert reports["csgm"]["direction_error"] < 0.4 * reports["biht"]["direction_error"]
+    assert reports["one-bit-csgm"]["options"]["steps"] == 150 and reports["one-bit-csgm"]["options"]["lr"] == 0.05
+    assert reports["one-bit-csgm"]["direction_error"] < 0.4 * reports["biht"]["direction_error"]
     assert main(["recover", "--task", "phase", "--m", "300", "--method", "csgm-fast", "--dataset", "mnist-bundled",
                  "--indices", "0:8", "--json", str(tmp_path / "phase.json")]) == 0
     assert json.loads((tmp_path / "phase.json").read_text())["mse_per_pixel"] < 0.03
@@ -110,11 +112,13 @@ def test_cli_recovers_one_bit_and_phase_measurements_and_refuses_other_methods(t
     assert (json.loads((tmp_path / "phase_hybrid.json").read_text())["mse_per_pixel"]
             < 0.5 * json.loads((tmp_path / "phase.json").read_text())["mse_per_pixel"])
     capsys.readouterr()
-    for argv, message in ((["--task", "one-bit", "--m", "50", "--method", "lasso-dct"], "take method csgm"),
-                          (["--task", "cs", "--m", "50", "--method", "biht"], "biht needs one-bit measurements"),
+    sign_takers = "its measurements are sign, which one-bit-csgm, biht, adjoint take"
+    for argv, message in ((["--task", "one-bit", "--m", "50", "--method", "lasso-dct"], sign_takers),
+                          (["--task", "cs", "--m", "50", "--method", "biht"], "method biht does not take --task cs"),
                           (["--task", "one-bit", "--method", "biht"], "task one-bit needs --m"),
-                          (["--task", "phase", "--m", "50", "--method", "lasso-pixel"], "needs a linear operator"),
-                          (["--task", "one-bit", "--m", "50", "--method", "hybrid"], "take method csgm")):
+                          (["--task", "phase", "--m", "50", "--method", "lasso-pixel"], "its measurements are magnitude"),
+                          (["--task", "one-bit", "--m", "50", "--method", "hybrid"], sign_takers),
+                          (["--task", "one-bit", "--m", "50", "--method", "csgm"], sign_takers)):
         assert main(["recover", *argv, "--dataset", "mnist-bundled", "--indices", "0:2"]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err

@@ -39,6 +39,38 @@ def test_adjoint_identity(name, make):
 
 
 @pytest.mark.parametrize("name,make", LINEAR, ids=[n for n, _ in LINEAR])
+def test_check_adjoint_and_norm_agree_with_the_dense_matrix(name, make):
+    """``check_adjoint`` is at rounding level for every linear operator and of order 1 for a wrong adjoint;
+    ``norm`` is the largest singular value of the dense matrix (LAPACK's SVD)."""
+    op = make()
+    assert op.check_adjoint() < 1e-5
+    expected = float(torch.linalg.matrix_norm(op.matrix().double(), ord=2))
+    assert op.norm() == pytest.approx(expected, rel=1e-4)
+    assert op.linear_part is op and op.measurement == "linear"
+
+    class Scaled(type(op)):  # an adjoint off by a factor 2: the check must see it
+        def adjoint(self, y):
+            return 2 * super().adjoint(y)
+
+    wrong = make()
+    wrong.__class__ = Scaled
+    assert wrong.check_adjoint() > 0.1
+
+
+def test_nonlinear_operators_name_their_measurements_and_linear_part():
+    mag, sign = Magnitude(m=50, seed=1), Sign(m=50, seed=1)
+    x = torch.rand(2, 1, 28, 28)
+    assert (mag.measurement, sign.measurement) == ("magnitude", "sign")
+    assert torch.allclose(mag.forward(x), mag.linear_part.forward(x).abs())
+    assert torch.equal(sign.forward(x), torch.sign(sign.linear_part.forward(x)))
+    assert sign.linear_part.measurement == "linear" and not sign.differentiable
+    composed = Magnitude(m=40, shape=(1, 14, 14), seed=2) @ Downsample(factor=2, shape=(1, 28, 28))
+    assert composed.measurement == "nonlinear"
+    with pytest.raises(InvalidValueError, match="has no linear part"):
+        _ = composed.linear_part
+
+
+@pytest.mark.parametrize("name,make", LINEAR, ids=[n for n, _ in LINEAR])
 def test_matrix_matches_forward(name, make):
     op = make()
     x = torch.rand(3, *op.input_shape)

@@ -209,12 +209,16 @@ def test_band_likelihood_loss_values_and_gradient():
     """min over the band of BCE: the band's upper edge where G(z) > 1/2, its lower edge elsewhere."""
     from genprior.robust.defenses import band_likelihood_loss
 
-    x = torch.tensor([[0.3, 0.3, 1.0, 0.5]])
-    p = torch.tensor([[0.2, 0.8, 0.9, 0.4]], requires_grad=True)
+    x = torch.tensor([[0.3, 0.3, 1.0, 0.5, 0.05, 0.9]])
+    p = torch.tensor([[0.2, 0.8, 0.9, 0.4, 0.6, 0.3]], requires_grad=True)
     loss = band_likelihood_loss(0.3)(p - x, x)
-    targets = torch.tensor([0.0, 0.6, 1.0, 0.2])  # lo, hi, hi, lo
-    want = -(targets * p.log() + (1 - targets) * (1 - p).log()).sum()
-    assert torch.allclose(loss, want[None])
+    # brute force: each pixel's BCE minimised over a fine grid of the band [x - 0.3, x + 0.3] ∩ [0, 1], in float64
+    want = 0.0
+    for xi, pi in zip(x[0].double(), p[0].detach().double()):
+        v = torch.linspace(float((xi - 0.3).clamp(min=0)), float((xi + 0.3).clamp(max=1)), 2001, dtype=torch.float64)
+        want += float(torch.nn.functional.binary_cross_entropy(pi.expand_as(v), v, reduction="none").min())
+    got = float(loss.detach())
+    assert abs(got - want) < 1e-5 * want, (got, want)
     loss.sum().backward()
     assert torch.isfinite(p.grad).all() and p.grad[0, 0] > 0 and p.grad[0, 2] < 0
     # a saturated wrong pixel still gets a finite, non-zero push (the clamp passes the gradient)

@@ -1,5 +1,6 @@
 """Where computations run: :func:`pick_device` turns a name (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
-``"mps"``) into a ``torch.device``, with a clear error where that device is not there."""
+``"mps"``) into a ``torch.device``, with a clear error where that device is not there; :func:`bfloat16_units` names
+the CPU's fast bfloat16 matrix units."""
 
 from __future__ import annotations
 
@@ -42,3 +43,10 @@ def device_of(module) -> torch.device:
     for p in module.parameters() if isinstance(module, nn.Module) else ():
         return p.device
     return torch.device("cpu")
+
+
+def bfloat16_units() -> list[str]:
+    """The CPU's bfloat16 matrix units that torch reports: ``"AMX"`` (tiles), ``"AVX-512 BF16"``; empty if none."""
+    cpu = getattr(torch, "cpu", None)
+    return [label for label, check in (("AMX", "_is_amx_tile_supported"), ("AVX-512 BF16", "_is_avx512_bf16_supported"))
+            if callable(getattr(cpu, check, None)) and getattr(cpu, check)()]

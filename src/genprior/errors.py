@@ -57,6 +57,24 @@ def check_number(name: str, value, *, low: float, integer: bool = False, strict:
     return value
 
 
+SEED_LIMIT = 2 ** 63  # seeds are 0 .. 2^63 - 1: torch's generators take 64-bit seeds, and commands add small offsets
+
+
+def check_seed(name: str, value) -> int:
+    """Return ``value`` as an ``int`` if it is an integer in ``0 .. SEED_LIMIT - 1`` (the one seed rule of the API and
+    the CLI), else raise ``InvalidValueError`` naming ``name``, e.g. ``"seed must be an integer in 0 .. 2^63 - 1,
+    got 1.5"``. Booleans are refused; NumPy and other ``numbers.Integral`` integers are accepted."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < SEED_LIMIT:
+        raise InvalidValueError(f"{name} must be an integer in 0 .. 2^63 - 1, got {value!r}")
+    return int(value)
+
+
+def sub_seed(seed: int, offset: int) -> int:
+    """The seed of the ``offset``-th random stream derived from ``seed`` (an operator, its noise, the restarts, ...):
+    ``seed + offset`` wrapped into 0 .. 2^63 - 1, so that every valid seed gives valid seeds."""
+    return (int(seed) + int(offset)) % SEED_LIMIT
+
+
 def unknown(kind: str, name: str, known) -> UnknownNameError:
     """Build the standard 'unknown <kind>' error listing the accepted names."""
     return UnknownNameError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}")

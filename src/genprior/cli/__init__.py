@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import math
 import sys
 from pathlib import Path
 
-from genprior.errors import GenpriorError
+from genprior.errors import SEED_LIMIT, GenpriorError, InvalidValueError, sub_seed  # noqa: F401 (sub_seed: for the subcommands)
 
-# modules genprior/cli/NAME.py adding subcommands (recover, demo, train gan, walk, attack, explain, ...)
-_SUBCOMMAND_MODULES = ("recover", "gan", "robust", "began", "evaluate", "ood")
-
-
-TRAINING_DATASETS = "mnist, fashion-mnist or digits (their train splits)"
+# modules genprior/cli/NAME.py adding subcommands, in the order of the help: train (every train command), zoo,
+# recover and demo, walk, attack and explain, evaluate and invert, ood
+_SUBCOMMAND_MODULES = ("train", "zoo", "recover", "walk", "robust", "evaluate", "ood")
 
 
 def add_data_args(p: argparse.ArgumentParser, *, default_dataset: str = "mnist",
@@ -24,14 +21,16 @@ def add_data_args(p: argparse.ArgumentParser, *, default_dataset: str = "mnist",
     p.add_argument("--data-dir", default=None, help="folder holding the data (default: $GENPRIOR_DATA, then ../shared/data)")
 
 
-def check_at_least(low: int, **options) -> None:
-    """Refuse any of the command's integer ``options`` (``name=value``; ``None`` means unset) below ``low``, naming
-    it as its flag (``batch_size`` -> ``--batch-size``)."""
-    from genprior.errors import InvalidValueError
+def check_data_dir(args) -> None:
+    """Refuse ``--data-dir`` when none of the command's data sets (``--dataset``, ``--ood-dataset``) is read from a
+    folder (``mnist-bundled`` and ``digits`` ship with the code, ``ring`` and ``grid`` are drawn): it would be
+    ignored."""
+    from genprior.data import FOLDER_SETS
 
-    for name, value in options.items():
-        if value is not None and value < low:
-            raise InvalidValueError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
+    names = [getattr(args, key) for key in ("dataset", "ood_dataset") if getattr(args, key, None) is not None]
+    if getattr(args, "data_dir", None) is not None and names and not any(name in FOLDER_SETS for name in names):
+        raise InvalidValueError(f"--data-dir is not read by --dataset {names[0]}: it needs no data folder (only "
+                                f"{', '.join(FOLDER_SETS)} read one)")
 
 
 def mode_options(args, defaults: dict, *, used: bool, owner: str) -> None:
@@ -47,32 +46,29 @@ def mode_options(args, defaults: dict, *, used: bool, owner: str) -> None:
             setattr(args, name, default)
 
 
-def png_path(text: str, *, note: str = ""):
-    """``--out`` as the path of a PNG file: a bare stem gets ``.png``, another suffix is refused (the file
-    would hold PNG bytes under a name that says otherwise)."""
-    from pathlib import Path
-
-    from genprior.errors import InvalidValueError
-
+def png_path(text: str, *, option: str = "--out", bare: bool = True, note: str = "") -> Path:
+    """``option``'s value as the path of a PNG file: with ``bare`` a bare stem gets ``.png``; another suffix (and
+    without ``bare`` none) is refused: the file would hold PNG bytes under a name that says otherwise."""
+    if not text.strip():  # Path("") would be the working folder
+        raise InvalidValueError(f"the output path of {option} is empty")
     out = Path(text)
-    if not out.name or out.suffix.lower() not in ("", ".png"):
-        raise InvalidValueError(f"--out must name a .png file{note}, got {text!r}")
+    if not out.name or out.suffix.lower() not in (("", ".png") if bare else (".png",)):
+        raise InvalidValueError(f"{option} must name a .png file{note}, got {text!r}")
     return out.with_suffix(".png")
 
 
-def check_outputs(args) -> None:
-    """Before any work: refuse a given ``--json`` file or ``--out`` folder that cannot be written."""
-    from genprior.io import check_writable
+def check_report_outputs(args, stem: str, pictures: tuple[str, ...] = ()) -> None:
+    """Before any work: check a report command's ``--json`` file and ``--out`` folder (to hold ``stem.json``,
+    ``stem.md`` and ``pictures``) together (:func:`genprior.io.check_outputs`)."""
+    from genprior.io import check_outputs
 
-    if args.json is not None:
-        check_writable(args.json)
-    if args.out is not None:
-        check_writable(args.out, folder=True)
+    check_outputs({"--json": args.json, "--out": args.out},
+                  contents={"--out": (f"{stem}.json", f"{stem}.md", *pictures)})
 
 
 def write_outputs(args, stem: str, report: dict, markdown: str):
     """Print ``markdown``; write ``report`` to ``--json`` when given, and both as ``--out/stem.{json,md}`` when
-    ``--out`` is given (checked first by :func:`check_outputs`). Returns the ``--out`` folder as a Path, or None."""
+    ``--out`` is given (checked first by :func:`check_report_outputs`). Returns the ``--out`` folder as a Path, or None."""
     from pathlib import Path
 
     from genprior.io import write_json
@@ -88,34 +84,55 @@ def write_outputs(args, stem: str, report: dict, markdown: str):
     return out
 
 
-SEED_LIMIT = 2 ** 63  # seeds are 0 .. 2^63 - 1: torch's generators take 64-bit seeds, and commands add small offsets
+# Upper bounds of the numeric options: far above any useful setting, low enough that a run can represent its
+# numbers in float32 and finish (every option has both bounds; a value outside is refused when it is parsed).
+MAX_LR = 10.0  # Adam rates: a step moves each parameter by up to about lr
+MAX_WEIGHT = 1e6  # loss weights (lam, alpha) and min_delta: beyond, the other terms vanish in float32 sums
+MAX_NOISE = 1e3  # noise levels sigma, for images in [0, 1]
+MAX_EPOCHS = 100_000
+MAX_STEPS = 1_000_000  # iterations of a solver or an attack
+MAX_RESTARTS = 10_000
+MAX_BATCH = 1_000_000
+MAX_WIDTH = 65_536  # layer widths, channels, latent sizes, image sides
+MAX_COUNT = 10_000_000  # images, samples or measurements taken or drawn
 
 
-def number_arg(*, low: float | None = None, strict: bool = False):
-    """An argparse ``type``: a finite float, ``>= low`` (``> low`` with ``strict``) when ``low`` is given; NaN, inf
-    and values out of range are refused at parsing with a one-line error naming the option."""
-    bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
+def number_arg(*, low: float, high: float, strict: bool = False, strict_high: bool = False, integer: bool = False):
+    """An argparse ``type``: a finite float (an integer with ``integer``) ``>= low`` and ``<= high`` (``> low``
+    with ``strict``, ``< high`` with ``strict_high``); NaN, inf, non-integers and values out of range are refused
+    at parsing with a one-line error naming the option and the range."""
+    kind = "an integer" if integer else "a finite number"
+    show = "{}" if integer else "{:g}"
+    bounds = f"{'>' if strict else '>='} {show.format(low)} and {'<' if strict_high else '<='} {show.format(high)}"
 
-    def parse(text: str) -> float:
+    def parse(text: str) -> float | int:
         try:
-            value = float(text)
+            value = int(text) if integer else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or (low is not None and (value < low or (strict and value == low))):
-            raise argparse.ArgumentTypeError(f"must be a finite number{bound}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if integer else 'a number'}, got {text!r}") from None
+        # NaN compares false and the bounds are finite: NaN and inf fall outside
+        if not ((low < value if strict else low <= value) and (value < high if strict_high else value <= high)):
+            raise argparse.ArgumentTypeError(f"must be {kind} {bounds}, got {text!r}")
         return value
 
+    parse.bounds = {"low": low, "high": high, "strict": strict, "strict_high": strict_high, "integer": integer}
     return parse
 
 
+def integer_arg(low: int, high: int):
+    """An argparse ``type``: an integer in ``low .. high`` (:func:`number_arg` with ``integer``)."""
+    return number_arg(low=low, high=high, integer=True)
+
+
 def seed_arg(text: str) -> int:
-    """An argparse ``type`` for ``--seed``: an integer in 0 .. 2^63 - 1."""
+    """An argparse ``type`` for ``--seed``: an integer in 0 .. 2^63 - 1 (the API's rule,
+    :func:`genprior.errors.check_seed`)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if not 0 <= value < SEED_LIMIT:
-        raise argparse.ArgumentTypeError(f"must be an integer in 0 .. 2^63 - 1, got {text}")
+        raise argparse.ArgumentTypeError(f"must be an integer in 0 .. 2^63 - 1, got {text!r}")
     return value
 
 
@@ -124,69 +141,13 @@ def add_device_arg(p: argparse.ArgumentParser) -> None:
                    help="where to compute: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:N, mps")
 
 
-def add_training_args(p: argparse.ArgumentParser, *, samples: bool = False) -> None:
-    """The options every ``train`` command takes (``--seed``, ``--resume``, ``--device``); with ``samples``, the GAN
-    trainers' ``--samples-every`` and ``--quiet`` too."""
-    if samples:
-        p.add_argument("--samples-every", type=int, default=1, help="save a sample grid every N epochs (0: never)")
-    p.add_argument("--seed", type=seed_arg, default=0)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/state.* (another run's state is refused)")
-    if samples:
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_device_arg(p)
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines breaks at
 
 
-def load_training_data(args) -> tuple:
-    """A train command's start: its device, a check that ``args.out`` can be written, the global seed, and the
-    data set's ``(train, test)`` splits. Returns ``(device, train, test)``."""
-    import torch
-
-    from genprior.data import DATASETS, TRAINING_SETS, load_dataset
-    from genprior.devices import pick_device
-    from genprior.errors import unknown
-    from genprior.io import check_writable
-
-    if args.dataset not in DATASETS:  # the bundled set is refused by load_dataset: it has no train split
-        raise unknown("dataset", args.dataset, TRAINING_SETS)
-    device = pick_device(args.device)
-    check_writable(args.out, folder=True)
-    torch.manual_seed(args.seed)
-    train = load_dataset(args.dataset, "train", data_dir=args.data_dir)
-    test = load_dataset(args.dataset, "test", data_dir=args.data_dir)
-    return device, train, test
-
-
-def cmd_train_vae(args) -> int:
-    from genprior.models.vae import VAE
-    from genprior.train.vae import train_vae
-
-    device, train, test = load_training_data(args)
-    model = VAE(output_shape=tuple(train.images.shape[1:]), hidden=tuple(args.hidden), latent_dim=args.latent_dim,
-                likelihood=args.likelihood).to(device)
-    info = train_vae(model, train.images, test.images, out_dir=args.out, max_epochs=args.epochs, patience=args.patience,
-                     min_delta=args.min_delta,
-                     batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume,
-                     data_info={"dataset": args.dataset, "train_images": len(train), "test_images": len(test)})
-    best = info["history"][info["best_epoch"] - 1]
-    print(f"best epoch {info['best_epoch']} of {info['epoch']}: train ELBO {-best['train_nelbo']:.2f}, "
-          f"test ELBO {-best['test_nelbo']:.2f}; model written to {Path(args.out) / 'model.safetensors'}")
-    return 0
-
-
-def cmd_zoo_list(args) -> int:
-    from genprior import zoo
-    from genprior.reports import markdown_table
-
-    rows = []
-    for name in zoo.names():
-        cfg = zoo.config(name)
-        arch = cfg["architecture"]
-        quality = ", ".join(f"{k} {cfg[k]:.4g}" for k in ("test_elbo", "test_accuracy", "sample_confidence") if isinstance(cfg.get(k), (int, float)))
-        family = arch.get("family", "") + (f" ({arch['likelihood']} decoder)" if "likelihood" in arch else "")
-        rows.append({"name": name, "family": family, "latent_dim": arch.get("latent_dim", ""),
-                     "data": (cfg.get("data") or {}).get("dataset", ""), "quality": quality})
-    print(markdown_table(rows, ["name", "family", "latent_dim", "data", "quality"]), end="")
-    return 0
+def one_line(text: str) -> str:
+    """``text`` with its line breaks written as escapes (``\\n``): an error message quoting what a user typed (a path,
+    an argument) stays one line."""
+    return "".join(c.encode("unicode_escape").decode("ascii") if c in LINE_BREAKS else c for c in text)
 
 
 class _OneLineErrors(argparse.ArgumentParser):
@@ -198,39 +159,13 @@ class _OneLineErrors(argparse.ArgumentParser):
             # argparse reads a value that starts with '-' (such as -1:3) as the next option
             option = message.removeprefix("argument ").split(":")[0].split("/")[0]
             message += f" (for a value that starts with '-', write {option}=VALUE)"
-        self.exit(2, f"genprior: error: {self.prog}: {message}\n")
+        self.exit(2, f"genprior: error: {one_line(self.prog)}: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from genprior.models.vae import LIKELIHOODS
-
     parser = _OneLineErrors(prog="genprior", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p_train = sub.add_parser("train", help="train a generative model")
-    train_sub = p_train.add_subparsers(dest="family", required=True)
-    p = train_sub.add_parser("vae", help="the CSGM VAE (784-500-500-20, softplus, sigmoid output)")
-    add_data_args(p, datasets=TRAINING_DATASETS)
-    p.add_argument("--out", default="runs/vae", help="folder for state.* (resume) and model.* (best weights)")
-    p.add_argument("--epochs", type=int, default=200, help="maximum epochs")
-    p.add_argument("--patience", type=int, default=5, help="stop after this many epochs without a better test ELBO")
-    p.add_argument("--min-delta", type=number_arg(low=0), default=0.1,
-                   help="an epoch counts as an improvement only if the test -ELBO falls by more than this (nats)")
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--lr", type=number_arg(low=0, strict=True), default=1e-3)
-    p.add_argument("--hidden", type=int, nargs="+", default=[500, 500])
-    p.add_argument("--latent-dim", type=int, default=20)
-    p.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
-                   help="decoder: bernoulli (CSGM's) or logistic (discretized over 8-bit levels: log p(x) in bits of "
-                        "the 8-bit image, for genprior ood's complexity-corrected score)")
-    add_training_args(p)
-    p.set_defaults(func=cmd_train_vae)
-
-    p_zoo = sub.add_parser("zoo", help="the pretrained models shipped with genprior")
-    zoo_sub = p_zoo.add_subparsers(dest="zoo_command", required=True)
-    zoo_sub.add_parser("list", help="list the entries").set_defaults(func=cmd_zoo_list)
-
-    # subcommands that live in their own modules: each has add_parsers(sub, train_sub)
+    # each module has add_parsers(sub)
     for module in _SUBCOMMAND_MODULES:
         try:
             mod = importlib.import_module(f"genprior.cli.{module}")
@@ -238,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
             if e.name != f"genprior.cli.{module}":
                 raise
             continue
-        mod.add_parsers(sub, train_sub)
+        mod.add_parsers(sub)
     return parser
 
 
@@ -249,12 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help, or a bad option after its one-line message: the code is the return value
         return e.code if isinstance(e.code, int) else 2
     try:
+        check_data_dir(args)
         return int(args.func(args) or 0)
     except GenpriorError as e:
-        print(f"genprior: error: {e}", file=sys.stderr)
+        print(f"genprior: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except OSError as e:  # the file system failed mid-run (a full disk, a folder removed); outputs are atomic
-        print(f"genprior: error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        print(f"genprior: error: {one_line(f'{e.filename}: ' if e.filename else '')}{one_line(str(e.strerror or e))}",
+              file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as e:
         # sizes too large for the machine (a huge latent size, batch or image count) end like any bad input

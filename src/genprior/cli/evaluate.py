@@ -10,8 +10,16 @@ from genprior.errors import InvalidValueError
 SAMPLES = 5000  # samples the Fréchet distance and the classifier score read (fewer when the data set is smaller)
 
 
-def add_parsers(sub, train_sub) -> None:
-    from genprior.cli import add_data_args, add_device_arg, seed_arg
+def add_parsers(sub) -> None:
+    from genprior.cli import (
+        MAX_COUNT,
+        MAX_RESTARTS,
+        MAX_STEPS,
+        add_data_args,
+        add_device_arg,
+        integer_arg,
+        seed_arg,
+    )
     from genprior.evaluate.reconstruction import INVERSION_METHODS
 
     p = sub.add_parser("evaluate", help="judge a generator: Fréchet distance and classifier score of its samples, "
@@ -20,9 +28,9 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--classifier", default="mnist-classifier", help="whose features and labels read the images "
                                                                     "(default mnist-classifier)")
     add_data_args(p)
-    p.add_argument("--samples", type=int, default=None,
-                   help=f"samples scored (default {SAMPLES}, or all held-out images when there are fewer)")
-    p.add_argument("--invert", type=int, default=100, help="held-out images inverted (default 100)")
+    p.add_argument("--samples", type=integer_arg(2, MAX_COUNT), default=None,
+                   help=f"samples scored, >= 2 (default {SAMPLES}, or all held-out images when there are fewer)")
+    p.add_argument("--invert", type=integer_arg(1, MAX_COUNT), default=100, help="held-out images inverted (default 100)")
     p.add_argument("--method", default="csgm-fast", help="inversion method: csgm-fast (default) or csgm")
     p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--out", default=None, help="folder for the report (JSON/Markdown) and PNG grids")
@@ -34,8 +42,9 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--model", required=True, help="zoo name or path to a .safetensors/.json pair")
     p.add_argument("--method", default="csgm-fast", help=f"one of: {', '.join(INVERSION_METHODS)} (default csgm-fast; "
                                                          "lp only for ReLU MLP generators)")
-    p.add_argument("--restarts", type=int, default=None, help="random starts of csgm (10) and csgm-fast (40)")
-    p.add_argument("--steps", type=int, default=None, help="Adam steps of csgm (default 1000)")
+    p.add_argument("--restarts", type=integer_arg(1, MAX_RESTARTS), default=None,
+                   help="random starts of csgm (10) and csgm-fast (40)")
+    p.add_argument("--steps", type=integer_arg(1, MAX_STEPS), default=None, help="Adam steps of csgm (default 1000)")
     add_data_args(p)
     p.add_argument("--split", default="test")
     p.add_argument("--indices", default="0:10", help="A:B images of the split (default 0:10)")
@@ -50,7 +59,7 @@ def resolve_generator(name: str):
     from genprior import zoo
     from genprior.models.conditional import ClassUnionGenerator, ConditionalGenerator
     from genprior.models.ensemble import GeneratorEnsemble
-    from genprior.solvers.generator import latent_dim_of
+    from genprior.models.generator import latent_dim_of
 
     generator, _ = zoo.resolve(name)
     if isinstance(generator, GeneratorEnsemble):
@@ -71,7 +80,7 @@ def _check_shape(generator, name: str, images, dataset: str) -> None:
 
 def cmd_evaluate(args) -> int:
     from genprior import zoo
-    from genprior.cli import check_outputs, write_outputs
+    from genprior.cli import check_report_outputs, write_outputs
     from genprior.data import load_dataset
     from genprior.devices import pick_device
     from genprior.evaluate.judge import judge_generator
@@ -80,12 +89,8 @@ def cmd_evaluate(args) -> int:
 
     if args.method not in ("csgm-fast", "csgm"):
         raise InvalidValueError(f"--method must be csgm-fast or csgm, got {args.method!r}")
-    if args.samples is not None and args.samples < 2:
-        raise InvalidValueError(f"--samples must be >= 2, got {args.samples}")
-    if args.invert < 1:
-        raise InvalidValueError(f"--invert must be >= 1, got {args.invert}")
     device = pick_device(args.device)
-    check_outputs(args)
+    check_report_outputs(args, "evaluation", ("samples.png", "reconstruction.png", "nearest-train.png"))
     generator = resolve_generator(args.model).to(device)
     classifier, _ = zoo.resolve(args.classifier, family="classifier")
     classifier.to(device)
@@ -152,6 +157,7 @@ def cmd_invert(args) -> int:
     from genprior.evaluate.reconstruction import INVERSION_METHODS, invert
     from genprior.io import check_writable, save_tensors
     from genprior.reports import markdown_table, save_image_grid, write_report
+    from genprior.solvers.lp import CERTIFY_TOL
 
     if args.method not in INVERSION_METHODS:
         raise unknown("inversion method", args.method, INVERSION_METHODS)
@@ -170,10 +176,16 @@ def cmd_invert(args) -> int:
     result = {"model": args.model, "method": args.method, "dataset": args.dataset, "split": args.split,
               "indices": args.indices, **summarize(x, images), "seconds": seconds, "device": str(device),
               "seed": args.seed, "latent_dim": z.shape[1]}
+    shown = ["model", "method", "n_images", "mse_per_pixel", "psnr", "seconds"]
+    if res.certified is not None:  # the LP's certificate: G(z) reproduces the image, and z is the only such latent
+        result |= {"certified": int(res.certified.sum()), "certified_unique": int((res.certified & res.unique).sum()),
+                   "certificate": f"max |G(z) - x| <= {CERTIFY_TOL:g} max |x| with every LP solved; unique: "
+                                  "every layer's active units pin its input"}
+        shown[3:3] = ["certified", "certified_unique"]
     save_tensors(out / "latents.safetensors", {"z": z.contiguous(), "x": x.contiguous()},
                  metadata={"model": args.model, "method": args.method, "indices": args.indices})
     save_image_grid(out / "inversion.png", {"real": images, "G(z)": x}, title=f"{args.model}: inverted with {args.method}")
-    md = markdown_table([result], ["model", "method", "n_images", "mse_per_pixel", "mse_se", "psnr", "ssim", "seconds"])
+    md = markdown_table([result], [*shown[:-2], "mse_se", "psnr", "ssim", "seconds"])
     write_report(out / "inversion", result, md)
-    print(json.dumps({k: result[k] for k in ("model", "method", "n_images", "mse_per_pixel", "psnr", "seconds")}))
+    print(json.dumps({k: result[k] for k in shown}))
     return 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 from genprior.errors import InvalidValueError
 
 SAMPLES = 100  # importance samples of the likelihood scores
+MAX_SAMPLES = 100_000  # ... at most (each image's samples are held at once)
 
 
-def add_parsers(sub, train_sub) -> None:
-    from genprior.cli import add_data_args, add_device_arg, seed_arg
+def add_parsers(sub) -> None:
+    from genprior.cli import add_data_args, add_device_arg, integer_arg, seed_arg
     from genprior.evaluate.ood import OOD_SCORES
 
     p = sub.add_parser("ood", help="out-of-distribution detection: AUROC and FPR at 95 %% TPR of a model's score "
@@ -21,8 +22,8 @@ def add_parsers(sub, train_sub) -> None:
     p.add_argument("--ood-dataset", default="fashion-mnist", help="the other data set (default fashion-mnist)")
     p.add_argument("--split", default="test", help="split of both data sets (default test)")
     p.add_argument("--indices", default="0:1000", help="A:B images of each set (default 0:1000)")
-    p.add_argument("--samples", type=int, default=None,
-                   help=f"importance samples of the likelihood scores (default {SAMPLES})")
+    p.add_argument("--samples", type=integer_arg(1, MAX_SAMPLES), default=None,
+                   help=f"importance samples of the likelihood scores, 1..{MAX_SAMPLES} (default {SAMPLES})")
     p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--out", default=None, help="folder for ood.json/.md and a PNG of the two score histograms")
     p.add_argument("--json", default=None, help="write the report JSON here")
@@ -32,7 +33,7 @@ def add_parsers(sub, train_sub) -> None:
 
 def cmd_ood(args) -> int:
     from genprior import zoo
-    from genprior.cli import check_at_least, check_outputs, write_outputs
+    from genprior.cli import check_report_outputs, write_outputs
     from genprior.cli.evaluate import resolve_generator
     from genprior.data import load_dataset, parse_indices
     from genprior.devices import pick_device
@@ -45,11 +46,10 @@ def cmd_ood(args) -> int:
     likelihood = args.score in ("likelihood", "complexity-corrected")
     if args.samples is not None and not likelihood:
         raise InvalidValueError(f"--samples is for the likelihood scores, not {args.score}")
-    check_at_least(1, samples=args.samples)
     if args.ood_dataset == args.dataset:
         raise InvalidValueError(f"--ood-dataset is --dataset ({args.dataset}): give another data set to tell apart")
     device = pick_device(args.device)
-    check_outputs(args)
+    check_report_outputs(args, "ood", ("ood.png",))
     if args.score == "max-softmax":
         model, _ = zoo.resolve(args.model, family="classifier")
         shape = tuple(model.input_shape)

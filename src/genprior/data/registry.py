@@ -27,6 +27,7 @@ _IDX_FILES = {
 _IDX_SETS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist"}
 DATASETS = ("mnist", "fashion-mnist", "digits", "mnist-bundled")
 TRAINING_SETS = ("mnist", "fashion-mnist", "digits")  # the ones with a train split
+FOLDER_SETS = tuple(_IDX_SETS)  # the ones read from the data folder (the others ship with the code)
 BUNDLED_COUNT = 500
 
 

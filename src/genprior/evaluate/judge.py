@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from genprior.devices import device_of
-from genprior.errors import InvalidValueError
+from genprior.errors import InvalidValueError, check_seed, sub_seed
 from genprior.evaluate.fid import (
     classifier_features,
     classifier_score,
@@ -28,6 +28,7 @@ from genprior.evaluate.reconstruction import (
     memorization,
     nearest_neighbours,
 )
+from genprior.models.generator import check_generator
 from genprior.train.gan import sample
 
 
@@ -75,8 +76,9 @@ def judge_generator(generator, classifier, held_out: torch.Tensor, *, train: tor
     if shape != tuple(held_out.shape[1:]):
         raise InvalidValueError(f"the generator makes images of shape {shape}, the real images have "
                                 f"{tuple(held_out.shape[1:])}")
+    check_generator(generator, shape)
     t0 = time.perf_counter()
-    samples = sample(generator, n_samples, rng=torch.Generator().manual_seed(seed)).clamp(0, 1)
+    samples = sample(generator, n_samples, rng=torch.Generator().manual_seed(check_seed("seed", seed))).clamp(0, 1)
     f_gen, p_gen = classifier_features(classifier, samples)
     f_real, p_real = classifier_features(classifier, held_out[:n_samples])
     if train is not None:
@@ -98,7 +100,7 @@ def judge_generator(generator, classifier, held_out: torch.Tensor, *, train: tor
     inverted = held_out[:n_inverted]
     t0 = time.perf_counter()
     recon = closest_reconstruction(generator, inverted.to(device_of(generator)), method=method,
-                                   seed=seed + 1, progress=progress).cpu()
+                                   seed=sub_seed(seed, 1), progress=progress).cpu()
     scores["reconstruction"] = {"n_images": n_inverted, "method": method, **summarize(recon, inverted),
                                 "seconds": time.perf_counter() - t0}
     nearest = None

@@ -8,7 +8,13 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-from genprior.errors import InvalidValueError, ShapeError, check_number, check_sizes
+from genprior.errors import (
+    InvalidValueError,
+    ShapeError,
+    check_number,
+    check_seed,
+    check_sizes,
+)
 
 
 def check_finite(name: str, t: torch.Tensor) -> None:
@@ -111,7 +117,7 @@ def ratio_of_means_ci(a: torch.Tensor, b: torch.Tensor, *, level: float = 0.95, 
     if not bool((b >= 0).all()) or float(b.sum()) == 0:
         raise InvalidValueError("b must be non-negative errors with a mean > 0 (the ratio's denominator)")
     a, b = a.detach().double().cpu(), b.detach().double().cpu()
-    idx = torch.randint(a.numel(), (resamples, a.numel()), generator=torch.Generator().manual_seed(seed))
+    idx = torch.randint(a.numel(), (resamples, a.numel()), generator=torch.Generator().manual_seed(check_seed("seed", seed)))
     ratios = a[idx].mean(1) / b[idx].mean(1)
     tail = (1 - level) / 2
     low, high = torch.quantile(ratios, torch.tensor([tail, 1 - tail], dtype=torch.float64))

@@ -32,7 +32,13 @@ import zlib
 import torch
 
 from genprior.data.checks import check_image_batch
-from genprior.errors import InvalidValueError, ShapeError, check_sizes, unknown
+from genprior.errors import (
+    InvalidValueError,
+    ShapeError,
+    check_seed,
+    check_sizes,
+    unknown,
+)
 from genprior.evaluate.fid import classifier_features
 from genprior.evaluate.metrics import check_finite, mse_per_pixel
 from genprior.evaluate.reconstruction import invert
@@ -94,7 +100,7 @@ def vae_log_likelihood(vae, images: torch.Tensor, *, samples: int = 100, batch_s
     check_sizes("vae_log_likelihood", samples=samples, batch_size=batch_size)
     images = check_image_batch(images, owner="vae_log_likelihood", shape=tuple(vae.output_shape))
     device = next(vae.parameters()).device
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(check_seed("seed", seed))
     was_training = vae.training
     vae.eval()
     out = []

@@ -25,10 +25,14 @@ INVERSION_METHODS = ("csgm-fast", "csgm", "lp")
 
 @dataclass
 class Inversion:
-    """Latents ``z`` ``(N, k)`` found for ``N`` images and their images ``x = G(z)`` ``(N, C, H, W)``."""
+    """Latents ``z`` ``(N, k)`` found for ``N`` images and their images ``x = G(z)`` ``(N, C, H, W)``; for the
+    ``lp`` method also its certificate, ``certified`` and ``unique`` ``(N,)`` bool (see
+    :class:`genprior.solvers.lp.LPInversion`), None for the descent methods."""
 
     z: torch.Tensor
     x: torch.Tensor
+    certified: torch.Tensor | None = None
+    unique: torch.Tensor | None = None
 
 
 def invert(generator, images: torch.Tensor, *, method: str = "csgm-fast", restarts: int | None = None,
@@ -52,7 +56,7 @@ def invert(generator, images: torch.Tensor, *, method: str = "csgm-fast", restar
         raise InvalidValueError(f"method {method} does not take {', '.join(unused)}")
     if method == "lp":
         res = invert_layerwise(generator, images, progress=progress)
-        return Inversion(res.z, res.x.view_as(images))
+        return Inversion(res.z, res.x.view_as(images), certified=res.certified, unique=res.unique)
     op = Identity(shape=tuple(images.shape[1:])).to(images.device)
     starts = {} if restarts is None else {"restarts": restarts}
     if method == "csgm-fast":

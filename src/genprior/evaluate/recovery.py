@@ -1,113 +1,205 @@
-"""Run a named recovery method on measured images and score it: what ``genprior recover``, the demo and
-the benchmarks share.
+"""The recovery method registry: one name per method, and the one place that runs a named method.
+
+Each :class:`Method` holds its name (what ``genprior recover --method`` takes and what every results file records),
+a one-line label, the solver it runs, the options it takes with their defaults, the measurements it accepts and
+whether it needs a generator. The command line, the demo and every benchmark go through :func:`recover` /
+:func:`run_method`; a benchmark row that runs a method with other options is named by :func:`row_name`
+(``"csgm lam=0.1"``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from genprior.errors import InvalidValueError, unknown
 from genprior.evaluate.metrics import summarize
 from genprior.operators.base import Operator
-from genprior.operators.nonlinear import Sign
 from genprior.solvers import dip, one_bit
+from genprior.solvers.hybrid import hybrid
+from genprior.solvers.lasso import ALPHA_GRID, lasso, select_alpha
+from genprior.solvers.latent import csgm, csgm_fast
 from genprior.solvers.one_bit import biht, one_bit_csgm
 
-LATENT_METHODS = ("csgm", "csgm-fast", "hybrid")
-LASSO_METHODS = ("lasso-pixel", "lasso-dct", "lasso-wavelet")
-METHODS = LATENT_METHODS + LASSO_METHODS + ("dip", "biht")
-ONE_BIT_METHODS = ("csgm", "biht")  # what one-bit measurements (a Sign operator) take
-DEFAULT_ALPHA = 0.1  # the CSGM reference's Lasso weight (scikit-learn's objective scaling)
-# the methods that take Adam steps and a rate, with their defaults (csgm's: the CSGM paper's protocol)
-SCHEDULES = {"csgm": {"steps": 1000, "lr": 0.01}, "dip": {"steps": dip.STEPS, "lr": dip.LR}}
+AUTO = "auto"  # an ``alpha`` that is chosen on held-out images (``tuning_images``) from ALPHA_GRID
 
 
-def schedule(method: str, *, steps: int | None = None, lr: float | None = None) -> dict:
-    """``{"steps", "lr"}`` of a method in :data:`SCHEDULES`, ``None`` replaced by the method's default."""
-    if method not in SCHEDULES:
-        raise InvalidValueError(f"method {method} takes no steps or lr (only {', '.join(SCHEDULES)} do)")
-    default = SCHEDULES[method]
-    return {"steps": default["steps"] if steps is None else steps, "lr": default["lr"] if lr is None else lr}
+@dataclass(frozen=True)
+class Method:
+    """A recovery method: ``solve(operator, y, *, generator, seed, progress, tuning_images, **options)`` returns
+    ``(x, info)``: images ``(B, *operator.input_shape)`` and a dict of what was chosen on the way (may be empty).
+
+    ``options``: the option names this method takes -> their defaults. ``measurements``: the
+    ``operator.measurement`` kinds it accepts (``"linear"``, ``"magnitude"``, ``"sign"``). ``model``: the default
+    generator's zoo name, ``None`` for a method that needs none.
+    """
+
+    name: str
+    label: str
+    solve: Callable[..., tuple[torch.Tensor, dict]]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    measurements: tuple[str, ...] = ("linear",)
+    model: str | None = None
+
+    @property
+    def needs_generator(self) -> bool:
+        return self.model is not None
+
+    def settings(self, **given) -> dict:
+        """The method's options with ``given`` ones (``None``: the default) in place; an option it does not take is
+        refused, naming the ones it does."""
+        for key, value in given.items():
+            if key not in self.options and value is not None:
+                takes = ", ".join(self.options) or "no options"
+                raise InvalidValueError(f"method {self.name} does not take {key} (it takes {takes})")
+        return {key: default if given.get(key) is None else given[key] for key, default in self.options.items()}
+
+
+def _csgm(operator, y, *, generator, seed, progress, tuning_images, **options):
+    return csgm(generator, operator, y, seed=seed, progress=progress, **options).x, {}
+
+
+def _csgm_fast(operator, y, *, generator, seed, progress, tuning_images, **options):
+    return csgm_fast(generator, operator, y, seed=seed, progress=progress, **options).x, {}
+
+
+def _hybrid(operator, y, *, generator, seed, progress, tuning_images, **options):
+    return hybrid(generator, operator, y, seed=seed, **options).x, {}
+
+
+def _dip(operator, y, *, generator, seed, progress, tuning_images, **options):
+    return dip.deep_image_prior(operator, y, seed=seed, progress=progress, **options).x, {}
+
+
+def _one_bit_csgm(operator, y, *, generator, seed, progress, tuning_images, **options):
+    return one_bit_csgm(generator, operator, y, seed=seed, progress=progress, **options).x, {}
+
+
+def _biht(operator, y, *, generator, seed, progress, tuning_images, **options):
+    return biht(operator, y, **options).float(), {}
+
+
+def _adjoint(operator, y, *, generator, seed, progress, tuning_images, **options):
+    return operator.linear_part.adjoint(y).float(), {}
+
+
+def _lasso_in(basis: str):
+    def solve(operator, y, *, generator, seed, progress, tuning_images, alpha, box):
+        info = {}
+        if alpha == AUTO:
+            if tuning_images is None:
+                raise InvalidValueError("alpha auto is chosen on held-out images: pass tuning_images")
+            t0 = time.perf_counter()
+            alpha, _ = select_alpha(operator, tuning_images.to(y.device), basis=basis, alphas=ALPHA_GRID, seed=seed + 1,
+                                    progress=progress, box=box)
+            info = {"alpha": alpha, "alpha_tuning_seconds": time.perf_counter() - t0}
+        return lasso(operator, y, basis=basis, alpha=alpha, box=box).x, info
+
+    return solve
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add ``method`` under its name (each name once)."""
+    if method.name in METHODS:
+        raise InvalidValueError(f"method {method.name} is registered already")
+    METHODS[method.name] = method
+    return method
+
+
+CSGM_SCHEDULE = {"steps": 1000, "lr": 0.01}  # the CSGM paper's protocol
+DIFFERENTIABLE = ("linear", "magnitude", "nonlinear")  # what a gradient through the operator can fit
+register(Method("csgm", "CSGM: Adam on ||y - A G(z)||^2 + lam ||z||^2 from random starts (Bora et al. 2017)", _csgm,
+                {"lam": 0.0, "restarts": 10, **CSGM_SCHEDULE}, measurements=DIFFERENTIABLE, model="mnist-vae"))
+register(Method("csgm-fast", "CSGM by screened Adam and Levenberg-Marquardt (genprior's schedule)", _csgm_fast,
+                {"lam": 0.0, "restarts": 40}, measurements=DIFFERENTIABLE, model="mnist-vae"))
+register(Method("hybrid", "x = G(z) + v with a sparse v around a restart-averaged G(z) (Sparse-Gen, Dhar et al. 2018)",
+                _hybrid, {"lam": 0.0}, measurements=("linear", "magnitude"), model="mnist-vae-ensemble"))
+register(Method("dip", "Deep Image Prior: an untrained decoder per image, stopped early (Ulyanov et al. 2018)", _dip,
+                {"steps": dip.STEPS, "lr": dip.LR}, measurements=DIFFERENTIABLE))
+for _basis, _name in (("pixel", "pixels"), ("dct", "the DCT basis"), ("wavelet", "the Haar wavelet basis")):
+    register(Method(f"lasso-{_basis}", f"Lasso in {_name}, its exact minimiser, inside the [0, 1] box unless box=False",
+                    _lasso_in(_basis), {"alpha": 0.1, "box": True}))
+register(Method("one-bit-csgm", "CSGM with a logistic loss on normalised sign margins (Liu et al. 2020)",
+                _one_bit_csgm, {"restarts": one_bit.RESTARTS, "steps": one_bit.STEPS, "lr": one_bit.LR},
+                measurements=("sign",), model="mnist-vae"))
+register(Method("biht", "binary iterative hard thresholding (Jacques et al. 2013)", _biht,
+                {"basis": "wavelet", "sparsity": 50}, measurements=("sign",)))
+register(Method("adjoint", "the linear estimate A^T y, no prior", _adjoint, {},
+                measurements=("linear", "magnitude", "sign")))
+
+
+def method(name: str) -> Method:
+    """The registered method called ``name``."""
+    if name not in METHODS:
+        raise unknown("method", name, METHODS)
+    return METHODS[name]
+
+
+def schedule(name: str, *, steps: int | None = None, lr: float | None = None) -> dict:
+    """``{"steps", "lr"}`` of a method that takes them (``None``: its default)."""
+    return {k: v for k, v in method(name).settings(steps=steps, lr=lr).items() if k in ("steps", "lr")}
+
+
+def row_name(name: str, *, model: str | None = None, **options) -> str:
+    """The name a results table gives ``name`` run with ``options`` and the generator ``model`` (a zoo name;
+    ``None``: the method's default): the method's name, then each option that differs from its default as
+    ``key=value``, then ``model=NAME`` when the model differs from the method's default
+    (``row_name("csgm", lam=0.1)`` -> ``"csgm lam=0.1"``, ``row_name("hybrid", model="mnist-vae")`` ->
+    ``"hybrid model=mnist-vae"``). The method's name is always the first word."""
+    chosen = method(name)
+    defaults = chosen.settings()
+    changed = {k: v for k, v in chosen.settings(**options).items() if v != defaults[k]}
+    if model is not None and model != chosen.model:
+        if not chosen.needs_generator:
+            raise InvalidValueError(f"method {name} takes no model (it has no generator)")
+        changed["model"] = model
+    return " ".join([name, *(f"{k}={v}" for k, v in changed.items())])
 
 
 @dataclass
 class MethodResult:
-    """A method's recoveries ``x`` ``(B, C, H, W)``, its metrics (dict) and its wall time inside the solver."""
+    """A method's recoveries ``x`` ``(B, C, H, W)``, its metrics, the options it ran with (the chosen ones in place
+    of ``auto``) and its wall time inside the solver (tuning excluded)."""
 
     method: str
     x: torch.Tensor
     metrics: dict
+    options: dict
     seconds: float
 
 
-def recover(method: str, operator: Operator, y: torch.Tensor, *, generator=None, lam: float = 0.0, restarts: int | None = None,
-            steps: int | None = None, lr: float | None = None, alpha: float | None = None, seed: int = 0,
-            progress: bool = False) -> torch.Tensor:
-    """Recover images ``(B, *operator.input_shape)`` from ``y`` ``(B, m)`` with a named method.
-
-    ``restarts``: random starts of a latent method (``None``: its own default, 10 for ``csgm``, 40 screened to 12
-    for ``csgm-fast``); ``steps`` and ``lr`` are ``csgm``'s and ``dip``'s (``None``: :data:`SCHEDULES`).
-    ``hybrid`` always runs with its tested defaults; ``dip`` (Deep Image Prior) needs no generator.
-    """
-    if method not in METHODS:
-        raise unknown("method", method, METHODS)
-    if isinstance(operator, Sign) or method == "biht":
-        return _recover_one_bit(method, operator, y, generator=generator, lam=lam, restarts=restarts, steps=steps,
-                                lr=lr, alpha=alpha, seed=seed, progress=progress)
-    if method == "dip":
-        return dip.deep_image_prior(operator, y, seed=seed, progress=progress, **schedule(method, steps=steps, lr=lr)).x
-    if method in LATENT_METHODS:
-        if generator is None:
-            raise InvalidValueError(f"method {method} needs a generator (--model)")
-        from genprior.solvers.hybrid import hybrid
-        from genprior.solvers.latent import csgm, csgm_fast
-
-        if method == "hybrid":  # its defaults (restarts, schedule, sparse weights) are the tested setting;
-            # it checks the operator itself (linear, or magnitudes)
-            return hybrid(generator, operator, y, lam=lam, seed=seed).x
-        starts = {} if restarts is None else {"restarts": restarts}  # None: the solver's own default
-        if method == "csgm-fast":  # its own schedule: screened Adam + Levenberg-Marquardt (steps/lr not used)
-            return csgm_fast(generator, operator, y, lam=lam, seed=seed, progress=progress, **starts).x
-        return csgm(generator, operator, y, lam=lam, seed=seed, progress=progress, **starts,
-                    **schedule(method, steps=steps, lr=lr)).x
-    if not operator.linear:
-        raise InvalidValueError(f"method {method} needs a linear operator, {operator.name} is not")
-    from genprior.solvers.sparse import lasso
-
-    return lasso(operator, y, basis=lasso_basis(method), alpha=DEFAULT_ALPHA if alpha is None else alpha).x
+def recover(name: str, operator: Operator, y: torch.Tensor, *, generator=None, seed: int = 0, progress: bool = False,
+            tuning_images: torch.Tensor | None = None, **options) -> tuple[torch.Tensor, dict]:
+    """Recover images ``(B, *operator.input_shape)`` from ``y`` ``(B, m)`` with the registered method ``name`` and
+    ``options`` (those it does not take are refused; ``None`` or absent: its default). ``tuning_images``
+    ``(N, C, H, W)``: held-out images for an option set to ``"auto"``. Returns ``(x, settings)``: the recoveries and
+    every option as used."""
+    chosen = method(name)
+    settings = chosen.settings(**options)
+    kind = operator.measurement if isinstance(operator, Operator) else None
+    if kind not in chosen.measurements:
+        raise InvalidValueError(f"method {name} takes {' or '.join(chosen.measurements)} measurements, "
+                                f"{getattr(operator, 'name', type(operator).__name__)} gives {kind}")
+    if chosen.needs_generator and generator is None:
+        raise InvalidValueError(f"method {name} needs a generator (--model)")
+    x, info = chosen.solve(operator, y, generator=generator, seed=seed, progress=progress, tuning_images=tuning_images,
+                           **settings)
+    return x, {**settings, **info}
 
 
-def _recover_one_bit(method: str, operator: Operator, y: torch.Tensor, *, generator, lam: float, restarts, steps, lr,
-                     alpha, seed: int, progress: bool) -> torch.Tensor:
-    """One-bit measurements: ``csgm`` is :func:`one_bit_csgm` (its own loss and schedule), ``biht`` the baseline."""
-    if not isinstance(operator, Sign):
-        raise InvalidValueError(f"method biht needs one-bit measurements (task one-bit), {operator.name} is not")
-    if method not in ONE_BIT_METHODS:
-        raise InvalidValueError(f"one-bit measurements take method csgm (one_bit_csgm) or biht, not {method}")
-    if method == "biht":
-        return biht(operator, y).float()
-    if generator is None:
-        raise InvalidValueError("method csgm needs a generator (--model)")
-    if lam or alpha is not None:
-        raise InvalidValueError("one-bit csgm takes no lam or alpha: its loss is scale-free")
-    return one_bit_csgm(generator, operator, y, seed=seed, progress=progress,
-                        restarts=one_bit.RESTARTS if restarts is None else restarts,
-                        steps=one_bit.STEPS if steps is None else steps, lr=one_bit.LR if lr is None else lr).x
-
-
-def lasso_basis(method: str) -> str:
-    """The basis of a Lasso method: ``"lasso-dct"`` -> ``"dct"``."""
-    if method not in LASSO_METHODS:
-        raise unknown("Lasso method", method, LASSO_METHODS)
-    return method.split("-", 1)[1]
-
-
-def run_method(method: str, images: torch.Tensor, operator: Operator, y: torch.Tensor, **options) -> MethodResult:
-    """``recover`` then score against the true ``images``; times the solver only."""
+def run_method(name: str, images: torch.Tensor, operator: Operator, y: torch.Tensor, **options) -> MethodResult:
+    """:func:`recover`, then scored against the true ``images``; times the solve (an ``auto`` option's tuning is
+    reported in the settings, not in ``seconds``)."""
     t0 = time.perf_counter()
-    x_hat = recover(method, operator, y, **options)
-    seconds = time.perf_counter() - t0
-    return MethodResult(method, x_hat, summarize(x_hat.cpu(), images.cpu()), seconds)
+    x_hat, settings = recover(name, operator, y, **options)
+    if x_hat.is_cuda:  # a GPU's work is queued: the clock reads it once it is done
+        torch.cuda.synchronize(x_hat.device)
+    seconds = time.perf_counter() - t0 - settings.get("alpha_tuning_seconds", 0.0)
+    return MethodResult(name, x_hat, summarize(x_hat.cpu(), images.cpu()), settings, seconds)

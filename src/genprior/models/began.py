@@ -194,9 +194,3 @@ class BEGANBottleneckDiscriminator(nn.Module):
         """``L(v) = mean |v - D(v)|`` per image, shape ``(B,)``."""
         return reconstruction_error(x, self(x))
 
-
-def register_families(register) -> None:
-    """Register the BEGAN model families with the model registry."""
-    register("began-generator")(BEGANGenerator)
-    register("began-discriminator")(BEGANDiscriminator)
-    register("began-bottleneck-discriminator")(BEGANBottleneckDiscriminator)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from genprior.errors import CheckpointError, InvalidValueError
@@ -30,7 +31,9 @@ def save_model(path: str | Path, model: nn.Module, **info) -> tuple[Path, Path]:
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
-    """Rebuild a model from its JSON config and safetensors weights; returns ``(model in eval mode, config)``."""
+    """Rebuild a model from its JSON config and safetensors weights; returns ``(model in eval mode, config)``.
+    Raises ``CheckpointError`` naming the file when the config or weights are missing, do not match, or hold NaN or
+    infinite values (naming the first tensor that does)."""
     weights, config_path = model_paths(path)
     config = read_json(config_path)
     if "architecture" not in config:
@@ -40,6 +43,12 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     missing = set(model.state_dict()) ^ set(state)
     if missing:
         raise CheckpointError(f"{weights} does not match its config (keys differ: {sorted(missing)[:4]}...)")
+    for name in model.state_dict():  # a model trained to NaN would run and silently give NaN everywhere
+        tensor = state[name]
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(f"{weights} holds NaN or infinite weights (first in {name}: {bad} of "
+                                  f"{tensor.numel()} values); the model is unusable")
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

@@ -48,6 +48,9 @@ class DecoderBatch(nn.Module):
         self.images, self.output_shape = images, (c, h, w)
         self.sizes = [(math.ceil(h / 2 ** (upsamplings - i)), math.ceil(w / 2 ** (upsamplings - i)))
                       for i in range(upsamplings + 1)]
+        if self.sizes[0][0] * self.sizes[0][1] < 2:  # instance norm needs more than one pixel per channel
+            raise InvalidValueError(f"DecoderBatch: {h}x{w} images with upsamplings={upsamplings} start from a 1x1 "
+                                    "input; use fewer upsamplings")
         widths = [input_channels] + [channels] * (upsamplings + 1)
         shapes = [(c_out, c_in, 3, 3) for c_in, c_out in itertools.pairwise(widths)] + [(c, channels, 1, 1)]
         self.weights = nn.ParameterList([nn.Parameter(torch.empty(images * c_out, c_in, kh, kw)) for c_out, c_in, kh, kw in shapes])
@@ -56,7 +59,7 @@ class DecoderBatch(nn.Module):
         self.shifts = nn.ParameterList([nn.Parameter(torch.zeros(images * channels)) for _ in widths[1:]])
         inputs = []
         for i in range(images):  # per image its own generator, so a decoder does not depend on the batch it is in
-            g = torch.Generator().manual_seed(seed * 1_000_003 + first + i)
+            g = torch.Generator().manual_seed((seed * 1_000_003 + first + i) % 2 ** 64)  # torch takes 64-bit seeds
             inputs.append(torch.rand(input_channels, *self.sizes[0], generator=g) * 0.1)
             for j, shape in enumerate(shapes):  # nn.Conv2d's default uniform bound 1/sqrt(fan_in), weights and biases
                 bound = 1.0 / math.sqrt(shape[1] * shape[2] * shape[3])

@@ -52,25 +52,3 @@ class PackedDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.discriminator(self.pack(x))
 
-
-def build_packed(*, packing: int, discriminator: dict) -> PackedDiscriminator:
-    """Registry builder: rebuild the inner discriminator from its config, then wrap it."""
-    from genprior.models.registry import build_model
-
-    return PackedDiscriminator(build_model(discriminator), packing)
-
-
-def register_families(register) -> None:
-    """Register the GAN model families (MLP, DCGAN, packed) with the model registry."""
-    from genprior.models.conditional import (
-        ConditionalDiscriminator,
-        ConditionalGenerator,
-    )
-    from genprior.models.dcgan import DCGANDiscriminator, DCGANGenerator
-    from genprior.models.mlp import MLPDiscriminator, MLPGenerator
-
-    for family, builder in (("mlp-generator", MLPGenerator), ("mlp-discriminator", MLPDiscriminator),
-                            ("dcgan-generator", DCGANGenerator), ("dcgan-discriminator", DCGANDiscriminator),
-                            ("conditional-generator", ConditionalGenerator),
-                            ("conditional-discriminator", ConditionalDiscriminator), ("packed", build_packed)):
-        register(family)(builder)

@@ -8,7 +8,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genprior.devices import device_of
-from genprior.errors import InvalidValueError, ShapeError, unknown
+from genprior.errors import InvalidValueError, ShapeError, check_seed, unknown
 
 WALKS = ("linear", "spherical", "coordinate")
 
@@ -56,7 +56,7 @@ def latent_walk(generator, kind: str, *, rows: int = 6, steps: int = 10, coord: 
     if not math.isfinite(span):
         raise InvalidValueError(f"--span must be a finite number, got {span}")
     k = int(generator.latent_dim)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(check_seed("seed", seed))
     z0, z1 = torch.randn(rows, k, generator=g), torch.randn(rows, k, generator=g)
     t = torch.linspace(0, 1, steps)
     if kind == "linear":

@@ -1,8 +1,7 @@
 """Measurement operators ("physics"): ``op.forward(x)``, ``op.measure(x)``, and ``op.adjoint(y)`` for linear ones."""
 
 from genprior.errors import unknown
-from genprior.operators.base import LinearOperator, Operator
-from genprior.operators.compose import Compose
+from genprior.operators.base import Compose, LinearOperator, Operator
 from genprior.operators.linear import (
     Denoise,
     Downsample,

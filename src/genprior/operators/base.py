@@ -11,9 +11,10 @@ import math
 
 import torch
 
-from genprior.errors import InvalidValueError, ShapeError
+from genprior.errors import InvalidValueError, ShapeError, check_number, check_seed
 
 NOISE_CONVENTIONS = ("total", "entry")
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
 def check_image_shape(shape) -> tuple[int, int, int]:
@@ -38,21 +39,49 @@ def _check_batch(t, owner: str, what: str, expected: str) -> None:
         raise ShapeError(f"{owner} got an empty batch of {what} (shape {tuple(t.shape)})")
 
 
+def check_operator(operator, owner: str) -> Operator:
+    """``operator`` if it is an :class:`Operator`, else ``InvalidValueError`` naming ``owner`` and the type given
+    (a matrix is not an operator: ``Gaussian`` and the other classes of :mod:`genprior.operators` are)."""
+    if not isinstance(operator, Operator):
+        raise InvalidValueError(f"{owner} needs a genprior Operator (e.g. genprior.operators.Gaussian) as its "
+                                f"operator, got {type(operator).__name__}")
+    return operator
+
+
+def noise_generator(generator: torch.Generator | None, seed: int | None) -> torch.Generator:
+    """The CPU generator noise is drawn from: ``generator`` if given, else one seeded with ``seed`` (0 when
+    ``None``); a seed outside 0 .. 2^63 - 1 or a ``generator`` that is not a ``torch.Generator`` is refused."""
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise InvalidValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        return generator
+    return torch.Generator().manual_seed(0 if seed is None else check_seed("seed", seed))
+
+
 class Operator:
     """A measurement operator from images ``(B, *input_shape)`` to vectors ``(B, output_size)``.
 
-    Subclasses implement ``forward``; linear ones also ``adjoint`` and set ``linear = True``.
+    Subclasses implement ``forward``; linear ones derive from :class:`LinearOperator` and implement ``adjoint``.
     Operators hold their own tensors; ``to(device)`` moves them.
+
+    What solvers ask of an operator, without looking at its class:
+
+    * ``measurement``: the kind of measurements, ``"linear"`` (``A x``), ``"magnitude"`` (``|A x|``), ``"sign"``
+      (``sign(A x)``) or ``"nonlinear"`` (anything else);
+    * ``linear_part``: the linear operator ``A`` inside (the operator itself when it is linear);
+    * ``differentiable``: whether gradients through ``forward`` carry information.
     """
 
     linear: bool = False
+    measurement: str = "nonlinear"
     differentiable: bool = True  # gradients through forward carry information (not so for sign())
 
     def __init__(self, input_shape, output_size: int, *, noise_std: float = 0.0, noise: str = "total"):
         self.input_shape = check_image_shape(input_shape)
         self.output_size = int(output_size)
-        if not (isinstance(noise_std, (int, float)) and math.isfinite(noise_std) and noise_std >= 0):
-            raise InvalidValueError(f"noise_std must be a finite number >= 0, got {noise_std!r}")
+        check_number("noise_std", noise_std, low=0.0)
+        if noise_std > FLOAT32_MAX:
+            raise InvalidValueError(f"noise_std must be at most {FLOAT32_MAX:.4g} (the float32 range), got {noise_std!r}")
         if noise not in NOISE_CONVENTIONS:
             raise InvalidValueError(f"noise convention must be one of {NOISE_CONVENTIONS}, got {noise!r}")
         self.noise_std = float(noise_std)
@@ -110,12 +139,17 @@ class Operator:
         return self.add_noise(self.forward(x), generator=generator, seed=seed)
 
     def add_noise(self, y: torch.Tensor, *, generator: torch.Generator | None = None, seed: int | None = None) -> torch.Tensor:
-        """``y + eta``, ``eta`` of this operator's noise level drawn on the CPU from ``generator`` or ``seed``."""
+        """``y + eta``, ``eta`` of this operator's noise level drawn on the CPU from ``generator`` or ``seed``
+        (see :func:`noise_generator`). Raises ``InvalidValueError`` if the result is not finite in ``y``'s dtype
+        (a noise level or image scale beyond it)."""
+        generator = noise_generator(generator, seed)  # checked even where no noise is drawn
         if self.noise_std > 0:
-            if generator is None:
-                generator = torch.Generator().manual_seed(0 if seed is None else seed)
             eta = torch.randn(y.shape, generator=generator, dtype=y.dtype) * self.entry_noise_std
             y = y + eta.to(y.device)
+        if not bool(torch.isfinite(y).all()):
+            raise InvalidValueError(f"{self.name} gives {int((~torch.isfinite(y)).sum())} NaN or infinite "
+                                    f"measurements in {y.dtype} (noise_std = {self.noise_std:g}): lower the noise "
+                                    "level or the image scale")
         return y
 
     def to(self, device) -> Operator:
@@ -130,9 +164,12 @@ class Operator:
         """A picture of the measurements ``(B, *input_shape)`` where one makes sense, else ``None``."""
         return None
 
-    def __matmul__(self, other: Operator) -> Operator:
-        from genprior.operators.compose import Compose
+    @property
+    def linear_part(self) -> LinearOperator:
+        """The linear operator ``A`` whose outputs this operator transforms; ``InvalidValueError`` when there is none."""
+        raise InvalidValueError(f"{self.name} has no linear part")
 
+    def __matmul__(self, other: Operator) -> Operator:
         if not isinstance(other, Operator):
             raise InvalidValueError(f"an operator composes only with another operator, got {type(other).__name__}")
         return Compose(self, other)
@@ -145,6 +182,40 @@ class LinearOperator(Operator):
     """An operator ``x -> A x`` with an adjoint ``y -> A^T y``."""
 
     linear = True
+    measurement = "linear"
+
+    @property
+    def linear_part(self) -> LinearOperator:
+        return self
+
+    def norm(self, *, steps: int = 200, tol: float = 1e-7, seed: int = 0) -> float:
+        """The spectral norm ``||A||_2`` (largest singular value), by power iteration on ``A^T A`` from a random start
+        (``seed``), until the estimate changes by less than ``tol`` relatively or ``steps`` iterations."""
+        x = torch.randn((1, *self.input_shape), generator=torch.Generator().manual_seed(seed)).to(self._device())
+        estimate = 0.0
+        for _ in range(steps):
+            x = x / x.norm()
+            x = self.adjoint(self.forward(x))
+            previous, estimate = estimate, float(x.norm()) ** 0.5
+            if abs(estimate - previous) <= tol * estimate:
+                break
+        return estimate
+
+    def check_adjoint(self, *, samples: int = 4, seed: int = 0) -> float:
+        """The largest relative mismatch ``|<A x, y> - <x, A^T y>| / (||A x|| ||y||)`` over ``samples`` random
+        images ``x`` (``seed``) with ``y = A x + g``, ``g`` Gaussian of the same expected norm as ``A x`` (so that
+        ``<A x, y>`` is of the order of ``||A x|| ||y||``, not near 0); the inner products are summed in float64. Of
+        the order of the operator's float32 rounding (about 1e-7) when ``adjoint`` is the transpose of ``forward``,
+        of order 1 when it is not (an adjoint off by a factor 2 gives about 0.7)."""
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn((samples, *self.input_shape), generator=g).to(self._device())
+        ax = self.forward(x)
+        noise = torch.randn(ax.shape, generator=g).to(ax.device)
+        y = ax + noise * (ax.norm(dim=1, keepdim=True) / noise.norm(dim=1, keepdim=True))
+        aty = self.adjoint(y)
+        lhs, rhs = (ax.double() * y.double()).sum(1), (x.double() * aty.double()).flatten(1).sum(1)
+        scale = ax.double().norm(dim=1) * y.double().norm(dim=1)
+        return float(((lhs - rhs).abs() / scale.clamp_min(1e-300)).max())
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """``A^T y``: ``(B, output_size)`` -> ``(B, *input_shape)``. Implementations start with
@@ -161,3 +232,36 @@ class LinearOperator(Operator):
             if torch.is_tensor(v):
                 return v.device
         return torch.device("cpu")
+
+
+class Compose(Operator):
+    """``y = outer(inner(x))``; the inner operator's output is reshaped to the outer's input shape.
+
+    The composition is linear (and has an adjoint) when both parts are. Noise is the outer's.
+    """
+
+    def __new__(cls, outer: Operator, inner: Operator):
+        if cls is Compose and outer.linear and inner.linear:
+            return super().__new__(LinearCompose)
+        return super().__new__(cls)
+
+    def __init__(self, outer: Operator, inner: Operator):
+        if math.prod(outer.input_shape) != inner.output_size:
+            raise ShapeError(f"cannot compose: {inner.name} gives {inner.output_size} values, "
+                             f"{outer.name} takes {math.prod(outer.input_shape)}")
+        super().__init__(inner.input_shape, outer.output_size, noise_std=outer.noise_std, noise=outer.noise)
+        self.outer, self.inner = outer, inner
+
+    @property
+    def name(self) -> str:
+        return f"{self.outer.name}@{self.inner.name}"
+
+    def forward(self, x):
+        return self.outer.forward(self.inner.forward(x).view(-1, *self.outer.input_shape))
+
+
+class LinearCompose(Compose, LinearOperator):
+    linear = True
+
+    def adjoint(self, y):
+        return self.inner.adjoint(self.outer.adjoint(self.check_measurements(y)).flatten(1))

@@ -8,7 +8,7 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-from genprior.errors import InvalidValueError
+from genprior.errors import InvalidValueError, check_seed
 from genprior.operators.base import LinearOperator, check_image_shape
 
 
@@ -25,7 +25,7 @@ class Gaussian(LinearOperator):
         n = math.prod(check_image_shape(shape))
         m = _check_m(m, n)
         super().__init__(shape, m, noise_std=noise_std, noise=noise)
-        g = torch.Generator().manual_seed(seed)
+        g = torch.Generator().manual_seed(check_seed("seed", seed))
         self.A = torch.randn(m, n, generator=g) / math.sqrt(m)
 
     def forward(self, x):
@@ -48,6 +48,7 @@ class Inpaint(LinearOperator):
     def __init__(self, *, shape=(1, 28, 28), keep: float | None = None, block: int | None = None,
                  noise_std: float = 0.0, noise: str = "total", seed: int = 0):
         c, h, w = check_image_shape(shape)
+        seed = check_seed("seed", seed)
         if (keep is None) == (block is None):
             raise InvalidValueError("inpainting needs exactly one of keep (a fraction of pixels) or block (a square size)")
         if keep is not None:

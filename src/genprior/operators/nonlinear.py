@@ -18,12 +18,18 @@ class _Pointwise(Operator):
         self.inner = Gaussian(m=m, shape=shape, seed=seed)
         super().__init__(shape, m, noise_std=noise_std, noise=noise)
 
+    @property
+    def linear_part(self) -> Gaussian:
+        return self.inner
+
     def forward(self, x):
         return self.pointwise(self.inner.forward(x))
 
 
 class Magnitude(_Pointwise):
     """Phase-less measurements ``|A x|`` (real-valued phase retrieval)."""
+
+    measurement = "magnitude"
 
     @staticmethod
     def pointwise(v):
@@ -35,6 +41,7 @@ class Sign(_Pointwise):
     near 0 (the usual noisy one-bit model), so measurements stay +1/-1. Not differentiable: the latent solvers
     refuse it; :mod:`genprior.solvers.one_bit` solves it."""
 
+    measurement = "sign"
     differentiable = False  # gradients through sign() are zero
 
     @staticmethod

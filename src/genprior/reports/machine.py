@@ -6,7 +6,7 @@ import functools
 import platform
 from pathlib import Path
 
-from genprior.solvers.lasso_polish import bfloat16_units
+from genprior.devices import bfloat16_units
 
 
 @functools.lru_cache(maxsize=1)

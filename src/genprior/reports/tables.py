@@ -10,13 +10,31 @@ from typing import Any
 from genprior.io import atomic_write_text, write_json
 
 
+def format_value(v: float, digits: int = 4) -> str:
+    """``v`` with ``digits`` decimals, or in scientific notation with three significant digits (``1.20e-05``) when
+    ``0 < |v| < 1e-3`` or ``|v| >= 1e5``, so that a small error never prints as ``0.0000``; ``nan`` as ``"nan"``."""
+    v = float(v)
+    if math.isnan(v):
+        return "nan"
+    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
+        return f"{v:.2e}"
+    return f"{v:.{digits}f}"
+
+
+def format_mean_ci(mean: float, halfwidth: float, digits: int = 4) -> str:
+    """``"mean ± halfwidth"``, the mean by :func:`format_value`; the half-width in the mean's notation where that
+    shows it (``0.0075 ± 0.0004``, ``3.00e-05 ± 2.00e-06``), in scientific notation where ``digits`` decimals
+    would round it to zero (``0.0062 ± 4.00e-05``)."""
+    shown = format_value(mean, digits)
+    fixed = "e" not in shown and shown != "nan"
+    if fixed and abs(float(halfwidth)) >= 0.5 * 10.0 ** -digits:
+        return f"{shown} ± {float(halfwidth):.{digits}f}"
+    return f"{shown} ± {format_value(halfwidth, digits)}"
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
-            return f"{v:.2e}"
-        return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
+        return format_value(v, 4 if math.isnan(v) or abs(v) < 10 else 2)
     return "" if v is None else str(v)
 
 

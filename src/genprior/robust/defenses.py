@@ -8,6 +8,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from genprior.errors import (
+    GeneratorError,
+    InvalidValueError,
+    check_seed,
+    sub_seed,
+    unknown,
+)
 from genprior.robust.attacks.pgd import pgd
 from genprior.train.classifier import predict, train_classifier
 
@@ -19,7 +26,7 @@ def adversarial_training(model: nn.Module, train_images: torch.Tensor, train_lab
 
     The inner max is ``steps`` l_inf PGD steps with a random start; the outer min is the usual Adam loop.
     """
-    gen = torch.Generator().manual_seed(seed + 1)
+    gen = torch.Generator().manual_seed(sub_seed(check_seed("seed", seed), 1))
 
     def perturb(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return pgd(m, x, y, eps=eps, steps=steps, alpha=alpha, seed=gen)
@@ -116,18 +123,18 @@ class ProjectionDefense(nn.Module):
     """Defense-GAN (Samangouei, Kabkab & Chellappa 2018, Sec. 3.2) in front of any classifier.
 
     ``forward(x)``: ``z* = argmin_z loss(G(z) - x)`` by ``steps`` (L) Adam steps from ``restarts`` (R) random
-    starts -- the lead's CSGM solver with the identity operator and its ``residual_loss`` -- then returns
+    starts -- :func:`~genprior.solvers.csgm` with the identity operator and its ``residual_loss`` -- then returns
     ``classifier(G(z*))``.
 
     ``loss``: ``"band-likelihood"`` (default, :func:`band_likelihood_loss`): the generator's Bernoulli negative
     log-likelihood of the most plausible image within the l_inf band of half-width ``tau`` around ``x``.
     ``"deadzone"``: ``sum max(|G(z) - x| - tau, 0)^2``, the l_inf-aware projection (Ilyas et al. 2017):
-    deviations inside the band are free. Both take ``tau`` = the l_inf radius the defense is built for (default
-    0.3, the benchmark's eps). ``"l1-deadzone"``: the dead zone with power 1. ``"l2"``: Defense-GAN's
-    ``||G(z) - x||^2``. On MNIST test images 1000..1099 with the zoo VAE (FGSM eps 0.3 on the undefended
-    classifier, L = 200, R = 10) they restore 0.90 (band-likelihood; 0.41 / 0.86 at tau 0.25 / 0.35; 0.87 on
-    images 1100..1199), 0.78 (dead zone; tau 0.15 / 0.2 / 0.25 / 0.35 / 0.4: 0.62 / 0.71 / 0.79 / 0.77 / 0.76)
-    and 0.51 (l2).
+    deviations inside the band are free. Both take ``tau`` >= 0, the l_inf radius the defense is built for.
+    ``"l1-deadzone"``: the dead zone with power 1. ``"l2"``: Defense-GAN's ``||G(z) - x||^2``.
+    ``steps`` (L), ``restarts`` (R): positive integers; ``lr`` > 0, ``lam`` >= 0: Adam's rate and the weight of
+    ``||z||^2``; ``seed``: the restarts' draw. The default ``loss`` and ``tau = 0.3`` (the benchmark's eps) were
+    chosen with the zoo VAE at L = 200, R = 10 on MNIST test images 1000..1199 against FGSM at eps 0.3
+    (``docs/tuning.md``, section "ProjectionDefense").
     A conditional generator (``genprior.models.conditional``) is projected onto the union of its class
     ranges (``ClassUnionGenerator``), with ``ceil(R / K)`` restarts in every class.
     ``preprocess``: ``None`` or ``"binarize"`` (threshold at 0.5 before projecting; bit-depth reduction,
@@ -146,9 +153,8 @@ class ProjectionDefense(nn.Module):
                  attack_restarts: int | None = None, loss: str = "band-likelihood", tau: float = 0.3,
                  preprocess: str | None = None):
         super().__init__()
-        from genprior.errors import GeneratorError, InvalidValueError, unknown
+        from genprior.models.generator import check_generator
         from genprior.operators import Identity
-        from genprior.solvers.generator import latent_dim_of
 
         if loss not in LOSSES:
             raise unknown("loss", loss, LOSSES)
@@ -175,10 +181,10 @@ class ProjectionDefense(nn.Module):
 
             generator = ClassUnionGenerator(generator)
         self.generator = generator
-        self.latent_dim = latent_dim_of(generator)
+        self.latent_dim = check_generator(generator)
         self.output_shape = tuple(getattr(generator, "output_shape", (1, 28, 28)))
         self.operator = Identity(shape=self.output_shape)
-        self.steps, self.restarts, self.lr, self.lam, self.seed = steps, restarts, lr, lam, seed
+        self.steps, self.restarts, self.lr, self.lam, self.seed = steps, restarts, lr, lam, check_seed("seed", seed)
         self.loss, self.tau, self.preprocess = loss, tau, preprocess
         self.residual_loss = {"l2": None, "deadzone": deadzone_loss(tau, 2), "l1-deadzone": deadzone_loss(tau, 1),
                               "band-likelihood": band_likelihood_loss(tau)}[loss]
@@ -212,7 +218,7 @@ class ProjectionDefense(nn.Module):
         if self.attacking:
             self._calls += 1
             p = self.project(x, steps=self.attack_steps, restarts=self.attack_restarts,
-                             seed=self.seed + 1000 + self._calls).x
+                             seed=sub_seed(self.seed, 1000 + self._calls)).x
         else:
             p = self.project(x).x
         return self.classifier(_StraightThrough.apply(x, p.view_as(x)))
@@ -235,7 +241,7 @@ def latent_space_attack(defense: ProjectionDefense, x: torch.Tensor, y: torch.Te
     """
     import torch.nn.functional as F
 
-    from genprior.solvers.generator import frozen
+    from genprior.models.generator import frozen
 
     res = defense.project(x)
     z = res.z

@@ -3,10 +3,7 @@
 
 from genprior.solvers.dip import DIPRecovery, deep_image_prior
 from genprior.solvers.hybrid import HybridRecovery, hybrid
-from genprior.solvers.latent import LatentRecovery, csgm, csgm_fast
-from genprior.solvers.lp import LPInversion, invert_layerwise, invert_one_layer
-from genprior.solvers.one_bit import biht, one_bit_csgm
-from genprior.solvers.sparse import (
+from genprior.solvers.lasso import (
     ALPHA_GRID,
     BASES,
     SparseRecovery,
@@ -14,6 +11,9 @@ from genprior.solvers.sparse import (
     lasso,
     select_alpha,
 )
+from genprior.solvers.latent import LatentRecovery, csgm, csgm_fast
+from genprior.solvers.lp import LPInversion, invert_layerwise, invert_one_layer
+from genprior.solvers.one_bit import biht, one_bit_csgm
 
 __all__ = ["ALPHA_GRID", "BASES", "DIPRecovery", "HybridRecovery", "LPInversion", "LatentRecovery", "SparseRecovery",
            "basis_matrix", "biht", "csgm", "csgm_fast", "deep_image_prior", "hybrid", "invert_layerwise", "invert_one_layer",

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from genprior.errors import InvalidValueError, check_sizes
+from genprior.errors import InvalidValueError, check_seed, check_sizes
 from genprior.models.dip import DecoderBatch
-from genprior.operators.base import Operator
+from genprior.operators.base import Operator, check_operator
 
 STEPS = 1000  # defaults chosen on MNIST test images 300..315 (see deep_image_prior)
 LR = 0.1
@@ -56,6 +56,8 @@ def deep_image_prior(operator: Operator, y: torch.Tensor, *, steps: int = STEPS,
     starts to fit the noise). Cost: about 1.5 ms per image and step on one CPU core (28x28, 32 channels).
     """
     check_sizes("deep_image_prior", steps=steps, max_batch=max_batch)
+    check_operator(operator, "deep_image_prior")
+    seed = check_seed("seed", seed)
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
         raise InvalidValueError(f"deep_image_prior needs a finite lr > 0, got {lr!r}")
     if not getattr(operator, "differentiable", True):

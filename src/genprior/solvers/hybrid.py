@@ -1,86 +1,38 @@
 """Hybrid prior ``x = G(z) + v`` with ``v`` sparse (Sparse-Gen: Dhar, Grover & Ermon, ICML 2018).
 
-For linear measurements ``y = A x + eta`` this estimates
+For linear measurements ``y = A x + eta`` (``A``: ``m x n``) :func:`hybrid` estimates
 
     min_{z, v}  ||y - A (G(z) + v)||^2 + lam ||z||^2 + 2 mu ||v||_1 + 2 mu0 ||G(z) + v||_1,
                 0 <= G(z) + v <= 1,
 
-(the Sparse-Gen objective; the factor 2 only makes ``mu`` the usual Lasso weight of ``1/2||.||^2``;
-the extra ``mu0`` term, which Sparse-Gen does not have, also asks the image itself to be sparse, as
-the pixel-basis Lasso does -- on the box it is linear, so the prox stays exact) with ``v`` sparse in
-the pixel basis, where the box is an exact, separable part of the prox. Three batched phases over
-images x restarts:
+Sparse-Gen's objective with ``v`` sparse in the pixel basis, plus the ``mu0`` term, which asks the image itself to
+be sparse as the pixel-basis Lasso does (the factor 2 makes ``mu`` the usual Lasso weight of ``1/2||.||^2``). Three
+phases, each batched over images x restarts:
 
-1. **latent step** -- :func:`~genprior.solvers.latent.csgm_fast` (Adam from ``restarts`` random starts,
-   then Levenberg-Marquardt on the ``keep`` best); no new latent optimiser.
-2. **posterior averaging** -- the centre is not the single best restart but a weighted mean
-   ``g = sum_j w_j G(z_j)`` of the kept restarts, ``w_j ~ exp(-(L_j - L_min) / T)``, ranked by the
-   measurement loss ``L_j = ||y - A G(z_j)||^2`` alone (never the truth). The temperature adapts by
-   itself: ``T = temperature * (k / m) * max(L_min, sigma^2 n / m)``. At small ``m`` (fewer
-   measurements than latent dimensions, or not many more) many restarts explain ``y`` about equally
-   well and their mean is a lower-MSE estimate than any one of them (an estimate of the posterior
-   mean); as ``m`` grows, ``T`` shrinks like ``k/m`` and ``g`` becomes the best restart (CSGM).
-   ``L_min`` measures the prior's misfit (representation error plus noise); the floor
-   ``sigma^2 n / m`` takes over when ``m <= k`` and the best restart fits ``y`` exactly.
-3. **sparse step** -- ``x = argmin 1/2||y - A x||^2 + mu ||x - g||_1 + mu0 ||x||_1`` over
-   ``0 <= x <= 1`` (so ``v = x - g``), FISTA with adaptive restart, started from ``g``, with
-   ``mu0 = mu_scale * s * sqrt(2 log n)`` and ``mu = (1 + (n / (3 m))^3) * mu0``, ``s = sigma / sqrt(m)``
-   the per-entry noise std (``s sqrt(2 log n)`` is the universal threshold for unit-norm columns,
-   ``A_ij ~ N(0, 1/m)``). The factor ``1 + (n/(3m))^3`` makes the correction vanish where ``v`` cannot
-   be identified (``m`` well below ``n/3``: there the averaged prior does the work) and tends to 1 at
-   large ``m``, where the estimate is a box-constrained Lasso pulled half towards ``g`` and half
-   towards 0; it beats the tuned box Lasso there (a centre of 0 alone is the Lasso; ``g`` alone
-   leaves the prior's faint background in). ``mu0 <= mu`` always, so ``x`` is never pulled below ``g``
-   for free.
-   ``rounds > 0`` alternates: refit every kept latent to ``y - A v`` (Levenberg-Marquardt), re-average,
-   redo the sparse step (off by default: not measured on MNIST; on the test suite's ReLU-net signal it
-   helps a little, because the latent step absorbs part of ``v``).
+1. **latent step**: :func:`~genprior.solvers.latent.csgm_fast` from ``restarts`` random starts, the ``keep`` best
+   refined by Levenberg-Marquardt.
+2. **averaging**: the centre ``g = sum_j w_j G(z_j)`` of the kept restarts, ``w_j ~ exp(-(L_j - L_min) / T)``,
+   ranked by the measurement loss ``L_j = ||y - A G(z_j)||^2`` alone (never the truth), with
+   ``T = temperature (k / m) max(L_min, sigma^2 n / m)``: an estimate of the posterior mean while many restarts
+   explain ``y`` about equally well (small ``m``), the best restart (CSGM) as ``m`` grows.
+3. **sparse step**: ``x = argmin_{0 <= x <= 1} 1/2||y - A x||^2 + mu ||x - g||_1 + mu0 ||x||_1`` (``v = x - g``) by
+   :func:`~genprior.solvers.lasso.fista.fista` from ``g``, with ``mu0 = mu_scale s sqrt(2 log n)`` (``s = sigma /
+   sqrt(m)``, the per-entry noise std: the universal threshold) and ``mu = (1 + (n / (3 m))^3) mu0``, which turns
+   the correction off where ``v`` cannot be identified (``m`` well below ``n / 3``) and tends to ``mu0`` at large
+   ``m``. ``rounds > 0`` alternates: refit every kept latent to ``y - A v``, re-average, redo the sparse step.
 
-Defaults (``keep=20, temperature=2, mu_scale=0.06``, the ``n/(3m)`` knee; first ``restarts=100``) were chosen on
-MNIST test images 300..399 (never on the benchmark's images 0..299), one setting for every ``m`` in
-{10, ..., 750}, sigma = 0.1, with the 784-500-500-20 VAE: ``temperature`` from {1, 2, 4} (flat between 1 and 2;
-its ``k/m`` and floor form from a sweep of fixed temperatures, whose best value fell with ``m``);
-``mu_scale`` from {0.04, 0.06, 0.09} (flat), the knee from sweeps of ``mu`` at each ``m`` (best ``mu`` in units
-of ``s sqrt(2 log n)``: >= 8 at m <= 50, about 2 at m = 100, 0.1-0.25 at m = 200, <= 0.125 beyond);
-``restarts`` 40 over 20 at m = 25 and 50 (averaged error 0.0238 -> 0.0194 and 0.0130 -> 0.0100), then
-``restarts=100, keep=20`` over 40 and 10 (final error at m = 10 / 25 / 50 / 100: 0.0475 -> 0.0450,
-0.0198 -> 0.0167, 0.0100 -> 0.0091, 0.0062 -> 0.0057; m = 200 unchanged; on images 300..499 at m = 50:
-0.0102 -> 0.0095, with keep 10 0.0097, and 200 restarts no better). Those restarts then ran 60 Adam steps each
-(lr 0.1 decaying on a cosine). The search is now screened as in :func:`csgm_fast`: 150 starts take 8 Adam steps at
-lr 0.3, the 50 best per image go on for 24 steps (0.3 decaying to 0.003), and the 20 best of those are refined.
-That is 2,400 Adam steps per image and generator instead of 6,000, about half the hybrid's time. With the
-ensemble, on held-out images 500..579 it changed the error from 0.0424 / 0.0168 / 0.0085 / 0.0053 / 0.00138 /
-1.68e-5 to 0.0422 / 0.0155 / 0.0083 / 0.0053 / 0.00133 / 1.68e-5 at m = 10 / 25 / 50 / 100 / 200 / 500, and on
-700..779 from 0.0425 / 0.0120 / 0.0067 to 0.0428 / 0.0118 / 0.0065 at m = 10 / 25 / 50. With 100 starts and 40
-survivors it was 1-4 % worse at every m at lr 0.1, and mixed at lr 0.3. The latent step still costs about 6x
-``csgm_fast``'s defaults per generator.
+**Magnitudes** (``Magnitude``: ``y = |A x| + eta``, real phase retrieval): the same phases; the sparse step fits
+``1/2||y - |A x| ||^2`` by amplitude flow (its gradient re-reads the signs of ``A x`` at every step), a non-convex
+problem, so the pull towards ``g`` is stronger: ``mu = (PHASE_MU + (n / (3 m))^3) mu0``. ``rounds`` must be 0.
 
-**Magnitudes** (``Magnitude``: ``y = |A x| + eta``, real phase retrieval). The latent step and the averaging are
-the same (``csgm_fast`` fits magnitudes); the sparse step minimises ``1/2||y - |A x| ||^2 + mu ||x - g||_1 + mu0
-||x||_1`` over the box by the same FISTA, whose gradient then reads the signs of ``A x`` afresh at every step
-(amplitude flow), from ``g``: a non-convex problem, so the pull towards ``g`` is stronger,
-``mu = (PHASE_MU + (n / (3 m))^3) mu0`` with ``PHASE_MU = 30`` (chosen on MNIST test images 300..339 with the
-784-500-500-20 VAE from 0.25-64 times the linear rule at m = 200, 400 and 784 and checked at 50 and 100: error
-0.0067 -> 0.0043, 0.0061 -> 0.0020 and 0.0061 -> 0.00037 against the average ``g`` at m = 200, 400, 784; at m = 50
-the cubic term keeps ``x`` at ``g``). ``rounds`` must be 0.
+**Ensemble prior**: ``generator`` may be several generators of one latent size (a sequence, or a
+:class:`~genprior.models.ensemble.GeneratorEnsemble` such as the zoo's ``mnist-vae-ensemble``). Each runs the latent
+step with its own ``restarts``; all kept restarts are ranked by the same loss and averaged with one set of weights,
+so ``g`` is a posterior mean under the mixture of the decoders.
 
-**Ensemble prior.** ``generator`` may be several generators of one latent size (a sequence, or a
-:class:`~genprior.models.ensemble.GeneratorEnsemble` such as the zoo's ``mnist-vae-ensemble``: three VAEs trained
-by the same command from seeds 0, 1, 2). Each runs the latent step with its own ``restarts``; all kept restarts
-are ranked by the same measurement loss and averaged with one set of weights, so the centre ``g`` is a posterior
-mean under the mixture of the decoders. Independently trained decoders misrepresent a digit differently, and at
-``m`` = 25-100 (where the single VAE's representation error binds) the mixture gains what more restarts of one VAE
-could not. On held-out MNIST test images 300..399 (defaults unchanged, sigma = 0.1), one VAE -> two -> three:
-m = 10: 0.0450 -> 0.0439; m = 25: 0.0167 -> 0.0150; m = 50: 0.0091 -> 0.0081 -> 0.0077; m = 100: 0.0057 -> 0.0050;
-on images 400..499 at m = 50, one -> three: 0.0098 -> 0.0083. About half of the best restarts come from
-each extra member. The price is time: the latent step runs once per member. At equal work the ensemble still
-wins (m = 50, images 300..399: 34 restarts / 7 kept per member 0.0081, 50 / 10 per member 0.0078, against one VAE
-with 100 / 20: 0.0091), so ``restarts`` can be cut when time matters.
-
-The latents this step finds are far outside the prior's typical set (``||z||^2`` in the thousands against
-``k = 20`` for ``z ~ N(0, I)``: the decoder extrapolates there and fits ``y`` better), and ranking or
-weighting restarts by ``||z||`` as well as by the measurement loss makes the estimate much worse (at m = 50 on
-images 300..499, even ``exp(-0.005 ||z||^2)`` in the weights: 0.0095 -> 0.0143), so ``lam = 0`` by default.
+Defaults (``restarts=150, survivors=50, keep=20, temperature=2, mu_scale=0.06, lam=0``, the ``n / (3 m)`` knee,
+``PHASE_MU = 30``) were chosen with the MNIST 784-500-500-20 VAE on test images 300..799, never the benchmark's
+0..299: ``docs/tuning.md``, section "Hybrid".
 """
 
 from __future__ import annotations
@@ -91,12 +43,11 @@ from functools import partial
 
 import torch
 
-from genprior.errors import InvalidValueError, check_number
+from genprior.errors import InvalidValueError, check_number, sub_seed
 from genprior.models.ensemble import GeneratorEnsemble
+from genprior.models.generator import as_images, frozen, latent_dim_of
 from genprior.operators.base import Operator
-from genprior.operators.nonlinear import Magnitude
-from genprior.solvers.generator import as_images, frozen, latent_dim_of
-from genprior.solvers.lasso_fista import fista_momentum
+from genprior.solvers.lasso.fista import fista
 from genprior.solvers.latent import _check_positive_int, _levenberg_marquardt, csgm_fast
 
 
@@ -128,7 +79,7 @@ class HybridRecovery:
     best_source: torch.Tensor
 
 
-PHASE_MU = 30.0  # with magnitudes, mu = (PHASE_MU + (n / (3m))^3) mu0: see the module docstring
+PHASE_MU = 30.0  # with magnitudes, mu = (PHASE_MU + (n / (3m))^3) mu0 (docs/tuning.md, "Hybrid")
 
 
 def _check_nonneg(name: str, v) -> float:
@@ -152,13 +103,14 @@ def restart_weights(losses: torch.Tensor, *, temperature: float, scale: float, f
     return w / w.sum(1, keepdim=True).clamp(min=1e-30)
 
 
-def _box_l1_fista(a: torch.Tensor, y: torch.Tensor, center: torch.Tensor, mu: float, *, max_iter: int,
-                  tol: float, mu0: float = 0.0, magnitudes: bool = False) -> torch.Tensor:
-    """Batched FISTA (adaptive restart): ``1/2||y - A x||^2 + mu||x - center||_1 + mu0||x||_1``, ``0 <= x <= 1``;
-    with ``magnitudes``, ``1/2||y - |A x| ||^2`` in place of the first term.
+def _sparse_step(a: torch.Tensor, y: torch.Tensor, center: torch.Tensor, mu: float, *, max_iter: int,
+                 tol: float, mu0: float = 0.0, magnitudes: bool = False) -> torch.Tensor:
+    """The sparse step: ``argmin 1/2||y - A x||^2 + mu||x - center||_1 + mu0||x||_1`` over ``0 <= x <= 1`` by
+    :func:`~genprior.solvers.lasso.fista.fista` from ``center``, all rows together until every row's pixels move
+    less than ``tol``; with ``magnitudes``, ``1/2||y - |A x| ||^2`` in place of the first term.
 
-    ``a``: ``(m, n)``; ``y``: ``(B, m)``; ``center``: ``(B, n)`` in [0, 1]. Starts from ``center``.
-    The prox is exact and separable (on the box ``||x||_1`` is linear, a shift by ``mu0/L``):
+    ``a``: ``(m, n)``; ``y``: ``(B, m)``; ``center``: ``(B, n)`` in [0, 1]; all of one dtype. The prox is exact and
+    separable (on the box ``||x||_1`` is linear, a shift by ``mu0/L``):
     ``x = center + clip(soft(u - mu0/L - center, mu/L), -center, 1 - center)``. The magnitudes' loss is not
     convex: its gradient ``A^T (A x - y sign(A x))`` (amplitude flow, Wang, Giannakis & Eldar 2018) reads the
     signs of ``A x`` afresh at every step, and the result is the stationary point nearest ``center``.
@@ -167,11 +119,10 @@ def _box_l1_fista(a: torch.Tensor, y: torch.Tensor, center: torch.Tensor, mu: fl
     lipschitz = float(torch.linalg.matrix_norm(a, 2)) ** 2
     if lipschitz == 0.0:
         return center.clone()
-    step, thr, shift = 1.0 / lipschitz, mu / lipschitz, mu0 / lipschitz
+    thr, shift = mu / lipschitz, mu0 / lipschitz
     gram = a.T @ a if 2 * m >= n and not magnitudes else None
-    aty = y @ a
 
-    def grad(x):
+    def grad(x: torch.Tensor, y: torch.Tensor, aty: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
         if magnitudes:
             ax = x @ a.T
             return (ax - y * torch.sign(ax)) @ a
@@ -179,17 +130,13 @@ def _box_l1_fista(a: torch.Tensor, y: torch.Tensor, center: torch.Tensor, mu: fl
             return x @ gram - aty
         return (x @ a.T - y) @ a
 
-    x = center.clone()
-    z = x.clone()
-    t = torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
-    for _ in range(max_iter):
-        u = z - step * grad(z) - center - shift  # x >= 0 makes mu0 ||x||_1 linear: a shift
+    def prox(v: torch.Tensor, y: torch.Tensor, aty: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+        u = v - center - shift  # x >= 0 makes mu0 ||x||_1 linear: a shift
         u = u - u.clamp(-thr, thr)  # soft threshold
-        x_new = center + torch.minimum(torch.maximum(u, -center), 1.0 - center)
-        z, t, move = fista_momentum(z, x, x_new, t)
-        x = x_new
-        if float(move.abs().max()) <= tol:
-            break
+        return center + torch.minimum(torch.maximum(u, -center), 1.0 - center)
+
+    x, _ = fista(grad, prox, center, 1.0 / lipschitz, max_iter=max_iter, tol=tol, data=(y, y @ a, center),
+                 each_row=False)
     return x
 
 
@@ -203,7 +150,8 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
     or a sequence of such modules with the same ``latent_dim`` or a :class:`GeneratorEnsemble` (an ensemble prior: each runs the latent step
     with ``restarts`` restarts of its own, and all kept restarts are ranked and averaged together);
     ``operator``: a linear operator with ``matrix()`` (e.g. ``Gaussian``) or magnitudes ``|A x|`` (``Magnitude``,
-    phase retrieval: see the module docstring); ``y``: ``(B, m)``.
+    phase retrieval: see the module docstring); ``y``: ``(B, m)``. The averaging and the sparse step run in the
+    generators' dtype (float32 or float64), at least float32.
 
     - ``lam``: weight of ``||z||^2`` in the latent step.
     - ``restarts``, ``screen_steps``, ``survivors``, ``steps``, ``lr``, ``lm_steps``, ``keep``: the latent step
@@ -217,13 +165,14 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
     - ``rounds``, ``refit_steps``: alternations (refit latents to ``y - A v``; re-average; sparse step).
     - ``max_iter``, ``tol``: the sparse step's FISTA (stops when no pixel moves more than ``tol``).
 
-    Returns a :class:`HybridRecovery`. Raises ``InvalidValueError`` (a ``GenpriorError``) for a non-linear
-    operator, NaN measurements, an empty or mixed-latent ensemble or a bad option; ``ShapeError`` for a wrong
-    ``y`` shape. Defaults chosen on MNIST test images 300..399, see the module docstring.
+    Returns a :class:`HybridRecovery` (``x``, ``center``, ``v`` in ``y``'s floating dtype). Raises
+    ``InvalidValueError`` (a ``GenpriorError``) for a non-linear operator, NaN measurements, an empty or mixed-latent
+    ensemble or a bad option; ``ShapeError`` for a wrong ``y`` shape. Defaults chosen on MNIST test images 300..799
+    (``docs/tuning.md``, section "Hybrid").
     """
-    magnitudes = isinstance(operator, Magnitude)
-    if not magnitudes and not (isinstance(operator, Operator) and getattr(operator, "linear", False)
-                               and hasattr(operator, "matrix")):
+    measurement = operator.measurement if isinstance(operator, Operator) else None
+    magnitudes = measurement == "magnitude"
+    if measurement not in ("linear", "magnitude"):
         name = getattr(operator, "name", type(operator).__name__)
         raise InvalidValueError(f"hybrid needs a linear operator with a matrix or magnitudes |A x| (Magnitude); "
                                 f"{name} is neither")
@@ -266,7 +215,7 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
     # the first generator keeps the single-generator seed, so a one-element ensemble is the plain method
     fits = [csgm_fast(g, operator, y, lam=lam, restarts=restarts, screen_steps=screen_steps,
                       survivors=survivors, steps=steps, lr=lr, keep=keep,
-                      lm_steps=lm_steps, reg=0.0, seed=seed + 7919 * i, max_batch=max_batch)
+                      lm_steps=lm_steps, reg=0.0, seed=sub_seed(seed, 7919 * i), max_batch=max_batch)
             for i, g in enumerate(generators)]
     z_all = torch.cat([f.z_all for f in fits], 1)  # (B, K, k), K = restarts per generator x generators
     losses = torch.cat([f.restart_losses for f in fits], 1)  # (B, K); inf for restarts not kept
@@ -274,21 +223,22 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
     device = z_all.device
     source = torch.cat([torch.full((f.z_all.shape[1],), i, device=device) for i, f in enumerate(fits)])  # (K,)
     shape = operator.input_shape
-    a = (operator.inner if magnitudes else operator).matrix().to(device=device, dtype=torch.float32)
-    yf = y.to(device=device, dtype=torch.float32)
+    work = torch.promote_types(z_all.dtype, torch.float32)  # a float64 generator keeps float64 throughout
+    a = operator.linear_part.matrix().to(device=device, dtype=work)
+    yf = y.to(device=device, dtype=work)
 
     def images_of(z):  # (B, K, k) -> (B, K, n), each column through its own generator
         parts = []
         for i, g in enumerate(generators):
             zi = z[:, source == i]
             with torch.no_grad(), frozen(g):
-                parts.append(as_images(g(zi.reshape(-1, k)), shape).reshape(b, zi.shape[1], n).float())
+                parts.append(as_images(g(zi.reshape(-1, k)), shape).reshape(b, zi.shape[1], n).to(work))
         return torch.cat(parts, 1)
 
     gz = images_of(z_all)
     w = weigh(losses)
     center = (w[..., None] * gz).sum(1).clamp(0.0, 1.0)
-    x = _box_l1_fista(a, yf, center, mu, mu0=mu0, max_iter=max_iter, tol=tol, magnitudes=magnitudes)
+    x = _sparse_step(a, yf, center, mu, mu0=mu0, max_iter=max_iter, tol=tol, magnitudes=magnitudes)
     for _ in range(rounds):
         target = yf - (x - center) @ a.T
         refit = []
@@ -302,7 +252,7 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
         losses = (yf[:, None, :] - gz @ a.T).pow(2).sum(2)
         w = weigh(losses)
         center = (w[..., None] * gz).sum(1).clamp(0.0, 1.0)
-        x = _box_l1_fista(a, yf, center, mu, mu0=mu0, max_iter=max_iter, tol=tol)
+        x = _sparse_step(a, yf, center, mu, mu0=mu0, max_iter=max_iter, tol=tol)
 
     best = losses.argmin(1)
     z = z_all[torch.arange(b, device=device), best]

@@ -6,6 +6,8 @@ solved with Adam from ``restarts`` random starts ``z ~ N(0, I)``. All images x r
 batch of latents; since Adam acts coordinate by coordinate and each latent's loss depends only on
 that latent, the batched run takes exactly the steps separate runs would. The winner for each image
 is the restart with the lowest *measurement* error ``||y - A(G(z))||^2`` (chosen from ``y`` alone).
+:func:`csgm` is the paper's schedule; :func:`csgm_fast` the same estimator with a screened search and
+Levenberg-Marquardt refinement, at about 1/12 of the work.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import torch
 from tqdm.auto import tqdm
 
 from genprior.devices import device_of
-from genprior.errors import InvalidValueError
-from genprior.operators.base import Operator
-from genprior.solvers.generator import as_images, frozen, latent_dim_of
+from genprior.errors import InvalidValueError, check_seed
+from genprior.models.generator import as_images, check_generator, dtype_of, frozen
+from genprior.operators.base import Operator, check_operator
 
 
 @dataclass
@@ -76,42 +78,32 @@ def csgm_fast(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.
               max_batch: int = 8192, progress: bool = False) -> LatentRecovery:
     """The same estimator as :func:`csgm` at a fraction of the work (``genprior recover --method csgm-fast``).
 
-    Four phases, all batched over images x restarts: (1) ``screen_steps`` Adam steps at the constant rate ``lr``
-    from ``restarts`` starts ``z ~ N(0, I)``, after which only the ``survivors`` restarts of lowest objective per
-    image go on (successive halving: a basin that is poor after a few steps seldom becomes the best, so most of
-    the budget goes to the promising ones); (2) ``steps`` Adam steps on those with the rate decaying from ``lr``
-    to ``lr/100`` on a cosine; (3) keep the ``keep`` restarts of lowest objective per image (all of them, when fewer survive); (4) ``lm_steps``
-    Levenberg-Marquardt steps on them (Gauss-Newton in the k-dimensional latent with an adaptive damping per
-    latent, Jacobian by forward-mode autodiff), which converge the basin's minimum far faster than first-order
-    steps. ``screen_steps=0`` skips phase 1 (every restart then takes the ``steps`` decaying steps).
+    Minimises ``||y - A G(z)||^2 + (lam + reg) ||z||^2`` in four phases, all batched over images x restarts:
+    (1) ``screen_steps`` Adam steps at the constant rate ``lr`` from ``restarts`` starts ``z ~ N(0, I)``, after which
+    only the ``survivors`` restarts of lowest objective per image go on (``screen_steps=0`` skips this phase);
+    (2) ``steps`` Adam steps on those, the rate decaying from ``lr`` to ``lr/100`` on a cosine; (3) the ``keep``
+    restarts of lowest objective per image (all of them, when fewer survive); (4) ``lm_steps`` Levenberg-Marquardt
+    steps on them (Gauss-Newton in the k-dimensional latent with an adaptive damping per latent, Jacobian by
+    forward-mode autodiff). Each image's winner is the restart with the lowest objective (``y`` and ``z`` only, never
+    the truth); ``measurement_loss``/``restart_losses`` stay the measurement errors ``||y - A G(z)||^2``.
 
-    With few measurements (m comparable to the latent size k) the problem is underdetermined in ``z`` and an
-    exact minimiser of ``||y - A G(z)||^2`` overfits the noise and the generator's misfit with an atypical ``z``
-    (the 1000-step schedule is saved from this by never converging). So the search minimises
-    ``||y - A G(z)||^2 + (lam + reg) ||z||^2`` and each image's winner is the restart with the lowest value of
-    that objective (``y`` and ``z`` only, never the truth). ``reg=None`` uses the rule
-    :func:`search_weight` times the operator's energy gain ``||A||_F^2 / n`` (1 for the Gaussian operator):
-    ``reg = 10/m`` up to ``m = 3k``, ramping linearly to 0 at ``m = 4k`` (a well-determined problem needs no
-    shrinkage, and there even a small one costs accuracy). ``reg=0`` gives the plain objective.
-    ``measurement_loss``/``restart_losses`` stay the measurement errors ``||y - A G(z)||^2``.
+    ``reg``: the search's own weight of ``||z||^2``, which keeps an underdetermined problem (``m`` comparable to
+    ``k``) from fitting the noise with an atypical ``z``. ``None``: :func:`search_weight` times the operator's energy
+    gain ``||A||_F^2 / n`` (1 for the Gaussian operator), ``10/m`` up to ``m = 3k`` falling linearly to 0 at
+    ``m = 4k``; ``reg=0``: the plain objective. ``lam``, ``seed``, ``z_init``, ``max_batch``, ``progress``: as in
+    :func:`csgm`.
 
     Cost: ``restarts*screen_steps + survivors*steps`` Adam steps (512 by default) plus ``keep*lm_steps``
-    Levenberg-Marquardt steps per image (each about k forward passes, 9-14 Adam steps' worth for the 20-d MNIST
-    VAE), about 1/12 of ``csgm``'s 10 x 1000 steps. The search's defaults (``lr``, ``lm_steps``, the rule's 10/m
-    and 3k..4k) were chosen with the mnist-vae on MNIST test images 300..499 (m = 10, 25, 50, 100, 400;
-    sigma = 0.1), and the screening (40 starts, 8 steps, 12 survivors, 16 decaying steps) on images 500..799
-    (m = 10 to 750, four restart seeds each), never on the benchmark's images 0..299. Against the 1000-step
-    schedule on images 500..799 the mean error is 0.80, 0.77, 0.92, 0.83, 0.82 and 0.81 x at m = 10, 25, 50,
-    100, 200 and 750; the single-stage search it replaced (10 restarts x 60 decaying steps, the same keep and
-    Levenberg-Marquardt) is 0.81, 0.91, 0.98, 0.91, 0.86 and 0.83 x at a little more cost
-    (``benchmarks/csgm_fast_schedule.py``).
+    Levenberg-Marquardt steps per image (each about k forward passes), about 1/12 of ``csgm``'s 10 x 1000 steps.
+    Defaults chosen with the mnist-vae on MNIST test images 300..799, never the benchmark's 0..299
+    (``docs/tuning.md``, section "csgm_fast").
     """
     for name, v in (("steps", steps), ("survivors", survivors), ("keep", keep), ("lm_steps", lm_steps)):
         _check_positive_int(name, v)
     _check_positive_int("screen_steps", screen_steps, allow_zero=True)
-    y = operator.check_measurements(y)
+    y = check_operator(operator, "csgm_fast").check_measurements(y)
     if reg is None:
-        reg = search_weight(latent_dim_of(generator), operator.output_size) * _energy_gain(operator)
+        reg = search_weight(check_generator(generator, operator.input_shape), operator.output_size) * _energy_gain(operator)
     elif not reg >= 0:
         raise InvalidValueError(f"reg must be >= 0, got {reg}")
     return _solve(generator, operator, y, lam=lam, restarts=restarts, lr=lr, seed=seed, z_init=z_init,
@@ -143,8 +135,9 @@ def search_weight(k: int, m: int, *, scale: float = 10.0) -> float:
 
 def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch, progress, steps, descend) -> LatentRecovery:
     """Checks, the starting latents, chunking over images, and the choice of each image's winning restart."""
-    k = latent_dim_of(generator)
-    y = operator.check_measurements(y)
+    y = check_operator(operator, "csgm").check_measurements(y)
+    k = check_generator(generator, operator.input_shape)
+    seed = check_seed("seed", seed)
     if not getattr(operator, "differentiable", True):
         raise InvalidValueError(f"{operator.name} is not differentiable: the latent solvers descend its gradients")
     if not (isinstance(lam, numbers.Real) and isinstance(lr, numbers.Real) and 0 <= lam < math.inf
@@ -152,9 +145,7 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
         raise InvalidValueError(f"need a finite lam >= 0 and a finite lr > 0, got lam={lam!r}, lr={lr!r}")
     _check_positive_int("max_batch", max_batch)
     device = device_of(generator)
-    # the descent runs in the generator's dtype (measurements in float64 are welcome, and are cast)
-    params = generator.parameters() if isinstance(generator, torch.nn.Module) else ()
-    dtype = next((p.dtype for p in params), torch.float32)
+    dtype = dtype_of(generator)  # the descent runs in the generator's dtype (float64 measurements are cast)
     y = y.to(dtype)
     n_img = y.shape[0]
     if z_init is None:
@@ -173,9 +164,6 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
     per_chunk = max(1, max_batch // restarts)
     parts = []
     with frozen(generator), torch.enable_grad():  # callers may hold torch.no_grad(); the descent needs gradients in z
-        probe = as_images(generator(torch.zeros(1, k, device=device, dtype=dtype)), operator.input_shape)  # shape check
-        if not bool(torch.isfinite(probe).all()):  # NaN weights: every recovery would be NaN
-            raise InvalidValueError(f"generator {type(generator).__name__} outputs NaN or infinite values at z = 0")
         for i in tqdm(range(0, n_img, per_chunk), desc="csgm", disable=not progress or n_img <= per_chunk):
             parts.append(descend(generator, operator, y[i:i + per_chunk].to(device), z_init[i:i + per_chunk].to(device),
                                  lam=lam))

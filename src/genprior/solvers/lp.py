@@ -34,9 +34,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from genprior.errors import GeneratorError, InvalidValueError, ShapeError, check_number
-from genprior.solvers.generator import frozen
+from genprior.models.generator import frozen
 
 NORMS = ("linf", "l1")
+CERTIFY_TOL = 1e-4  # default relative tolerance of the certificate: max |G(z) - x| <= CERTIFY_TOL * max |x|
+_SIMPLEX_ITERATIONS = 10  # per row + column of an LP: past that the simplex is taken to cycle (solves take < 1)
 
 
 @dataclass
@@ -48,6 +50,15 @@ class LPInversion:
     the total ``sum_i s_i`` for ``"l1"``; 0 in the realizable case), column ``j`` for the net's ``j``-th
     ``nn.Linear`` (the last column is solved first); ``status``: ``(B, L)`` ``scipy.optimize.linprog`` status
     (0 = solved; otherwise that layer fell back to least squares); ``output_error``: ``(B,)`` ``max |G(z) - x|``.
+
+    ``certified``: ``(B,)`` bool, the image's every LP solved **and** ``G(z)`` reproduces the target:
+    ``output_error <= tol * max |x|`` (``tol``, the relative tolerance the inversion was run with).
+    ``layer_unique``: ``(B, L)`` bool, True where the rows that layer's LP held as equalities (its active units, or
+    every row of a layer without ReLU) have rank equal to the layer's input count, so that they alone pin its
+    pre-image to one point; False where fewer independent active units than inputs do not: the pre-image may be a
+    set, of which the LP returned one point (for an inner layer the constraint ``u >= 0`` can still single one out,
+    so False means "not shown unique"). A certified image whose layers are all unique has only one latent that
+    reproduces it within the tolerance: ``z``.
     """
 
     z: torch.Tensor
@@ -55,11 +66,24 @@ class LPInversion:
     residuals: torch.Tensor
     status: torch.Tensor
     output_error: torch.Tensor
+    certified: torch.Tensor
+    layer_unique: torch.Tensor
+    tol: float
+
+    @property
+    def lp_solved(self) -> torch.Tensor:
+        """``(B,)`` bool: every LP of the image solved to optimality (the LPs' status alone, not a certificate)."""
+        return (self.status == 0).all(1)
+
+    @property
+    def unique(self) -> torch.Tensor:
+        """``(B,)`` bool: every layer's pre-image was pinned by its equality rows (see ``layer_unique``)."""
+        return self.layer_unique.all(1)
 
     @property
     def success(self) -> bool:
-        """Every LP of every image solved to optimality."""
-        return bool((self.status == 0).all())
+        """Every image certified: all its LPs solved and ``G(z)`` within ``tol * max |x|`` of its target."""
+        return bool(self.certified.all())
 
 
 @dataclass
@@ -102,6 +126,8 @@ def _as_rows(t, what: str, n: int | None) -> np.ndarray:
 def _lp(weight: np.ndarray, target: np.ndarray, on: np.ndarray, *, nonneg: bool, norm: str):
     """Solve the robust LP for ``a = weight @ u`` against ``target`` (bias already subtracted); ``on`` marks P.
 
+    HiGHS chooses the method (a dual simplex); one that reaches ``_SIMPLEX_ITERATIONS`` iterations per row and
+    column of the LP (the simplex cycles on some exact fits) is solved again by HiGHS's interior-point method.
     Returns ``(u, objective, status, misfit)``: on a failed solve ``u`` is the least-squares fit on every row;
     ``misfit`` is the largest violation of the constraints at ``u`` (= ``t`` for ``"linf"``)."""
     from scipy.optimize import linprog
@@ -124,7 +150,10 @@ def _lp(weight: np.ndarray, target: np.ndarray, on: np.ndarray, *, nonneg: bool,
         slack_bounds = [(0, None)] * (p + q)
     b_ub = np.concatenate([target[on], -target[on], target[~on]])
     bounds = [(0, None) if nonneg else (None, None)] * k + slack_bounds
-    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    cap = {"maxiter": _SIMPLEX_ITERATIONS * sum(a_ub.shape)}
+    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs", options=cap)
+    if res.status == 1:  # the simplex can cycle on these degenerate LPs (an exact fit); interior points do not
+        res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs-ipm", options=cap)
     if res.status == 0 and res.x is not None:
         u, fun, code = res.x[:k], float(res.fun), 0
     else:
@@ -150,13 +179,24 @@ def _undo_elementwise(h: np.ndarray, layer: _Layer, clip: float) -> np.ndarray:
 
 
 def _invert(layer: _Layer, h: np.ndarray, *, threshold: float, nonneg: bool, norm: str, clip: float):
-    """One image's layer: ``h`` ``(n,)`` -> ``(u, objective, status, misfit)``."""
+    """One image's layer: ``h`` ``(n,)`` -> ``(u, objective, status, misfit, on)``, ``on`` ``(n,)`` bool marking the
+    rows held as equalities."""
     a = _undo_elementwise(h, layer, clip)
     if not np.isfinite(a).all():  # a Sigmoid/Tanh target on the boundary with clip=0
         raise InvalidValueError(f"{layer.activation} target has values at or beyond the ends of its range "
                                 "(inverse is infinite); use clip > 0")
     on = a > threshold if layer.activation == "relu" else np.ones(a.shape[0], dtype=bool)
-    return _lp(layer.weight, a - layer.bias, on, nonneg=nonneg, norm=norm)
+    return (*_lp(layer.weight, a - layer.bias, on, nonneg=nonneg, norm=norm), on)
+
+
+def _pins(rows: np.ndarray, eps: float) -> bool:
+    """The equality rows ``(p, k)`` of a layer have rank ``k`` (``p >= k`` singular values above ``p * eps`` times
+    the largest, ``eps`` the precision of the net), so they determine the layer's input ``u`` ``(k,)`` alone."""
+    p, k = rows.shape
+    if p < k:
+        return False
+    s = np.linalg.svd(rows, compute_uv=False)
+    return bool(s[-1] > s[0] * p * eps)
 
 
 def invert_one_layer(weight: torch.Tensor, bias: torch.Tensor | None, h: torch.Tensor, *,
@@ -204,7 +244,8 @@ def invert_one_layer(weight: torch.Tensor, bias: torch.Tensor | None, h: torch.T
             torch.tensor([o[2] for o in out], dtype=torch.int64))
 
 
-_ROUNDOFF = 1e-9  # inner layers' "on" cut is at least this fraction of the largest recovered activation
+_ROUNDOFF = 1e-9  # inner layers' "on" cut is at least this fraction of the largest recovered activation ...
+_ROUNDOFF_UNITS = 100  # ... and at least this many units of round-off of the net's (or the target's) dtype
 
 _IGNORED = (nn.Identity, nn.Dropout, nn.Flatten, nn.Unflatten)
 
@@ -300,7 +341,8 @@ def _layers_of(generator) -> list[_Layer]:
 
 
 def invert_layerwise(generator, x: torch.Tensor, *, norm: str = "linf", threshold: float = 0.0,
-                     margin: float = 10.0, clip: float = 1e-6, progress: bool = False) -> LPInversion:
+                     margin: float = 10.0, clip: float = 1e-6, tol: float = CERTIFY_TOL,
+                     progress: bool = False) -> LPInversion:
     """Recover ``z`` from ``x = G(z)`` (or a noisy ``x``) by one LP per layer per image (Lei et al., NeurIPS 2019).
 
     ``generator``: an ``nn.Sequential``, or a module whose ``.net`` / ``.layers`` is one, made of ``nn.Linear``
@@ -316,16 +358,26 @@ def invert_layerwise(generator, x: torch.Tensor, *, norm: str = "linf", threshol
     set (0 is the paper's rule; with noise of size sigma a threshold of about sigma keeps rows that are noise alone
     one-sided). An inner layer's target is the activation recovered from the layer above, uncertain by about that
     layer's largest misfit; its unit counts as on (in P) when the recovered value exceeds ``margin`` times that
-    misfit (plus 1e-9 of the largest value, for round-off), so that units which are off but recovered as slightly
-    positive stay one-sided. Realizable, expansive layers: ``z`` is exact (up
+    misfit plus a round-off allowance of the largest recovered value (1e-9 of it, or 100 units of round-off of the
+    coarser of the net's and ``x``'s dtypes if larger: 1.2e-5 for float32), so that units which are off but
+    recovered as slightly positive stay one-sided. Realizable, expansive layers: ``z`` is exact (up
     to the LP tolerance); noisy ``x``: each layer's misfit is the smallest its norm allows given the layer above.
 
-    Returns :class:`LPInversion` (``z`` ``(B, k)``, ``x`` = ``G(z)``, per-layer ``residuals`` and ``status``).
+    Certificate: ``G(z)`` is run again and an image counts as ``certified`` when every LP solved and
+    ``max_i |G(z)_i - x_i| <= tol * max_i |x_i|`` (``tol`` >= 0, relative to the image's largest magnitude;
+    the default 1e-4 is well above a float32 net's round-off and well below the misfit of a wrong pre-image; a noisy
+    target is reproduced only to within its noise, so certify it with ``tol`` about noise / max |x|, and float16
+    nets round at about 1e-3). ``success`` is True when every image is certified. Each layer also reports whether
+    its equality rows pinned its pre-image (``layer_unique``, by their numerical rank).
+
+    Returns :class:`LPInversion` (``z`` ``(B, k)``, ``x`` = ``G(z)``, per-layer ``residuals``, ``status`` and
+    ``layer_unique``, per-image ``output_error`` and ``certified``).
     """
     norm = _check_norm(norm)
     threshold = _check_nonneg("threshold", threshold)
     margin = _check_nonneg("margin", margin)
     clip = _check_nonneg("clip", clip, below_one=True)
+    tol = _check_nonneg("tol", tol)
     layers = _layers_of(generator)
     k = layers[0].weight.shape[1]
     declared = getattr(generator, "latent_dim", None)
@@ -342,19 +394,23 @@ def invert_layerwise(generator, x: torch.Tensor, *, norm: str = "linf", threshol
     dtype = params[0].dtype if params else torch.float32
     device = params[0].device if params else torch.device("cpu")
     _check_forward(generator, layers, k, dtype, device)
+    eps = max(torch.finfo(dtype).eps, torch.finfo(x.dtype).eps)
+    roundoff = max(_ROUNDOFF, _ROUNDOFF_UNITS * eps)
 
     b, depth = target.shape[0], len(layers)
     residuals = np.zeros((b, depth))
     status = np.zeros((b, depth), dtype=np.int64)
+    unique = np.zeros((b, depth), dtype=bool)
     z = np.zeros((b, k))
     bar = tqdm(total=b * depth, desc="lp inversion", disable=not progress)
     for i in range(b):
         h, cut = target[i], threshold
         for j in range(depth - 1, -1, -1):
             below_relu = j > 0 and layers[j - 1].activation == "relu"
-            h, residuals[i, j], status[i, j], misfit = _invert(layers[j], h, threshold=cut, nonneg=below_relu,
-                                                               norm=norm, clip=clip)
-            cut = margin * misfit + _ROUNDOFF * float(np.abs(h).max(initial=0.0))
+            h, residuals[i, j], status[i, j], misfit, on = _invert(layers[j], h, threshold=cut, nonneg=below_relu,
+                                                                   norm=norm, clip=clip)
+            unique[i, j] = _pins(layers[j].weight[on], eps)
+            cut = margin * misfit + roundoff * float(np.abs(h).max(initial=0.0))
             bar.update(1)
         z[i] = h
     bar.close()
@@ -368,8 +424,10 @@ def invert_layerwise(generator, x: torch.Tensor, *, norm: str = "linf", threshol
         out = generator(z_t)
     x_hat = out.reshape(x.shape) if out[0].numel() == n else out
     err = (x_hat.detach().reshape(b, -1).double().cpu() - torch.from_numpy(target)).abs().amax(1)
+    scale = torch.from_numpy(np.abs(target).max(1))
+    certified = torch.from_numpy((status == 0).all(1)) & (err <= tol * scale)
     return LPInversion(z=z_t, x=x_hat, residuals=torch.from_numpy(residuals), status=torch.from_numpy(status),
-                       output_error=err)
+                       output_error=err, certified=certified, layer_unique=torch.from_numpy(unique), tol=tol)
 
 
 def _forward_layers(layers: list[_Layer], z: np.ndarray) -> np.ndarray:

@@ -26,17 +26,17 @@ import math
 import torch
 
 from genprior.errors import InvalidValueError, check_sizes
-from genprior.operators.nonlinear import Sign
+from genprior.operators.base import Operator
+from genprior.solvers.lasso.bases import basis_matrix
 from genprior.solvers.latent import LatentRecovery, csgm
-from genprior.solvers.sparse import basis_matrix
 
 # the logistic loss's temperature and the search, chosen on MNIST test images 300..339 (m = 50..784) with mnist-vae
 TAU, RESTARTS, STEPS, LR = 0.2, 10, 300, 0.05
 
 
 def _check_sign_operator(operator, y: torch.Tensor, owner: str) -> torch.Tensor:
-    if not isinstance(operator, Sign):
-        name = getattr(operator, "name", type(operator).__name__)
+    if getattr(operator, "measurement", None) != "sign":
+        name = operator.name if isinstance(operator, Operator) else type(operator).__name__
         raise InvalidValueError(f"{owner} needs one-bit measurements from a Sign operator, got {name}")
     y = operator.check_measurements(y)
     if not bool(((y == 1) | (y == -1)).all()):
@@ -58,18 +58,18 @@ def sign_agreement_loss(tau: float = TAU):
     return loss
 
 
-def one_bit_csgm(generator, operator: Sign, y: torch.Tensor, *, tau: float = TAU, restarts: int = RESTARTS,
+def one_bit_csgm(generator, operator: Operator, y: torch.Tensor, *, tau: float = TAU, restarts: int = RESTARTS,
                  steps: int = STEPS, lr: float = LR, seed: int = 0, progress: bool = False) -> LatentRecovery:
     """Recover images from one-bit measurements ``y`` ``(B, m)`` (entries +1/-1) of a :class:`Sign` operator with
     the prior ``generator``: Adam on ``L(z)`` from ``restarts`` starts of ``steps`` steps at ``lr``. Returns
     :func:`csgm`'s :class:`LatentRecovery` (``x = G(z)`` ``(B, C, H, W)``; its ``measurement_loss`` is ``L``).
     ``restarts``, ``steps``, ``lr`` and ``tau`` were chosen with ``mnist-vae`` on MNIST test images 300..339."""
     y = _check_sign_operator(operator, y, "one_bit_csgm")
-    return csgm(generator, operator.inner, y, restarts=restarts, steps=steps, lr=lr, seed=seed,
+    return csgm(generator, operator.linear_part, y, restarts=restarts, steps=steps, lr=lr, seed=seed,
                 residual_loss=sign_agreement_loss(tau), progress=progress)
 
 
-def biht(operator: Sign, y: torch.Tensor, *, basis: str = "wavelet", sparsity: int = 50, steps: int = 300,
+def biht(operator: Operator, y: torch.Tensor, *, basis: str = "wavelet", sparsity: int = 50, steps: int = 300,
          step: float = 0.5) -> torch.Tensor:
     """Binary iterative hard thresholding: ``c <- H_s(c + (step / sqrt(m)) Psi^T A^T (y - sign(A Psi c)))``,
     then ``c / ||c||``, from ``c = 0``, keeping the ``sparsity`` largest coefficients in ``basis`` (``pixel``,
@@ -85,7 +85,7 @@ def biht(operator: Sign, y: torch.Tensor, *, basis: str = "wavelet", sparsity: i
     if not (isinstance(step, (int, float)) and 0 < step < math.inf):
         raise InvalidValueError(f"biht: step must be a finite number > 0, got {step!r}")
     psi = basis_matrix(basis, operator.input_shape)
-    design = operator.inner.matrix().double().cpu() @ psi  # (m, n)
+    design = operator.linear_part.matrix().double().cpu() @ psi  # (m, n)
     y = y.double().cpu()
     rate = step / math.sqrt(design.shape[0])
     c = torch.zeros(y.shape[0], n, dtype=torch.float64)

@@ -31,14 +31,13 @@ respect to D's parameters and of L_G with respect to G's, one Adam step for each
 both gradients taken at the same parameters), then the k_t update from the batch's L(x) and L(G(z)). Defaults: gamma = 0.5, lambda_k = 0.001 (the paper's), Adam lr 1e-4, betas (0.5, 0.999).
 
 Files in ``out_dir`` (all written atomically): ``state.*`` (both nets, both optimisers, the RNG, k_t;
-for ``--resume``, which continues bit for bit), ``generator.*`` (the generator as a zoo-style model)
+for ``--resume``, which continues bit for bit), ``generator.*`` (the generator as a zoo-style model; written after
+the state, and rewritten from it on resume)
 and ``samples_epochNNN.png`` (an 8x8 grid from a fixed z).
 """
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -48,10 +47,18 @@ from tqdm.auto import tqdm
 
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
-from genprior.errors import InvalidValueError, ShapeError
+from genprior.errors import InvalidValueError, ShapeError, sub_seed
+from genprior.models.checkpoint import save_model
 from genprior.plotting import save_tiled
 from genprior.train.gan import GANPair, check_generator
-from genprior.train.state import samples_due, save_gan_epoch, start_or_resume
+from genprior.train.state import (
+    check_finite,
+    check_recordable,
+    new_run,
+    samples_due,
+    save_gan_epoch,
+    start_or_resume,
+)
 
 
 def update_k(k: float, loss_real: float, loss_fake: float, *, gamma: float, lambda_k: float) -> float:
@@ -91,9 +98,11 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
     ``discriminator`` is an autoencoder with a ``loss(x)`` method returning the per-image l1
     reconstruction error (``BEGANDiscriminator``). One epoch is one pass over ``data`` (the last
     incomplete batch is dropped), on ``generator``'s device (``discriminator`` must be there too; batches and
-    latents are drawn on the CPU and moved, so a seed gives the same run on every device). With ``out_dir`` the state is saved atomically after every epoch and
-    ``resume=True`` continues from it bit for bit. Returns ``info``: epochs, steps, the final ``k``,
-    and per epoch the mean L(x), L(G(z)), L_D, M_global, k_t at the epoch's end and seconds.
+    latents are drawn on the CPU and moved, so a seed gives the same run on every device). With ``out_dir`` (both
+    networks need a ``config()``) the state is saved atomically after every epoch and ``resume=True`` continues
+    from it bit for bit. Weights that become NaN or infinite stop the run with ``TrainingDiverged`` (an
+    ``InvalidValueError`` naming the epoch) before that epoch is saved. Returns ``info``: epochs, steps, the
+    final ``k``, and per epoch the mean L(x), L(G(z)), L_D, M_global, k_t at the epoch's end and seconds.
     """
     _check(gamma, lambda_k, epochs, batch_size, lr)
     check_image_batch(data, owner="train_began", what="data")
@@ -103,24 +112,27 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
     check_generator(generator, tuple(discriminator.input_shape), owner="train_began")
     if len(data) < batch_size:
         raise InvalidValueError(f"need at least batch_size = {batch_size} training images, got {len(data)}")
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        check_recordable("train_began", generator=generator, discriminator=discriminator)
     pair = GANPair(generator, discriminator)
     rng = torch.Generator().manual_seed(seed)
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)
     optimizers = {"generator": opt_g, "discriminator": opt_d}
     g_params, d_params = list(generator.parameters()), list(discriminator.parameters())
-    command = command or "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    info = {"epoch": 0, "steps_done": 0, "k": 0.0, "history": [], "seed": seed, "gamma": gamma, "lambda_k": lambda_k,
-            "batch_size": batch_size, "lr": lr, "betas": list(betas), "data": data_info or {}, "command": command,
-            "resumed_with": []}
-    out = Path(out_dir) if out_dir is not None else None
+    settings = {"seed": seed, "gamma": gamma, "lambda_k": lambda_k, "batch_size": batch_size, "lr": lr,
+                "betas": list(betas), "data": data_info or {}}
+    info = new_run(settings, counters={"steps_done": 0, "k": 0.0}, command=command)
     if out is not None:
+        # a kill after the state's write may have left generator.* behind it: a resume rewrites it (mend)
         info = start_or_resume(out / "state", resume=resume, info=info, model=pair, optimizers=optimizers, rng=rng,
-                               settings=("seed", "gamma", "lambda_k", "batch_size", "lr", "betas", "data"))
-        if info["epoch"]:
-            info.setdefault("resumed_with", []).append({"after_epoch": info["epoch"], "command": command})
+                               settings=tuple(settings),
+                               history_keys=("loss_real", "loss_fake", "d_loss", "m_global", "k", "steps", "seconds"),
+                               outputs=("generator.*",),
+                               mend=lambda saved: save_model(out / "generator", generator, **summary(saved)))
     device = device_of(generator)
-    fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
+    fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(sub_seed(seed, 1))).to(device)
     n = len(data)
     k = float(info["k"])
     # BEGAN trains the generator's unbounded output (BEGANGenerator.raw); a generator without one is used as is
@@ -160,6 +172,7 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
             sums["d_loss"] += d_loss.item()
             sums["m_global"] += m
             bar.set_postfix(M=f"{m:.4f}", k=f"{k:.4f}")
+        check_finite(epoch, out_dir=out, generator=generator, discriminator=discriminator)  # stop before saving
         info["epoch"] = epoch
         info["k"] = k
         info["history"].append({"epoch": epoch, **{key: v / max(steps, 1) for key, v in sums.items()}, "k": k,

@@ -7,8 +7,6 @@ adversarial examples, or fitting soft labels at a temperature), measure test acc
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +20,13 @@ from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError
 from genprior.models.checkpoint import save_model
-from genprior.train.state import save_training_state, start_or_resume
+from genprior.train.state import (
+    check_finite,
+    check_recordable,
+    new_run,
+    save_training_state,
+    start_or_resume,
+)
 
 Perturb = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -49,8 +53,10 @@ def train_classifier(model: nn.Module, train_images: torch.Tensor, train_labels:
                      perturb: Perturb | None = None, data_info: dict | None = None, extra_info: dict | None = None) -> dict:
     """Fit ``model`` (logits out) to ``train_labels`` ``(N,)`` with Adam; returns the ``info`` dict.
 
-    ``out_dir=None`` trains in memory only (no checkpoints, no resume). Trains on ``model``'s device (each batch
-    is moved there; the shuffling stays on the CPU).
+    ``out_dir=None`` trains in memory only (no checkpoints, no resume); with an ``out_dir`` the model must have a
+    ``config()`` (else ``InvalidValueError`` before any work). Trains on ``model``'s device (each batch is moved
+    there; the shuffling stays on the CPU). Weights that become NaN or infinite stop the run with
+    ``TrainingDiverged`` (an ``InvalidValueError`` naming the epoch) before that epoch is saved.
 
     ``soft_targets`` ``(N, K)``: probabilities to fit instead of the labels, with the logits divided by
     ``temperature`` (defensive distillation). ``perturb(model, x, y)``: returns the batch to train on
@@ -64,17 +70,20 @@ def train_classifier(model: nn.Module, train_images: torch.Tensor, train_labels:
         raise ShapeError(f"soft_targets has {soft_targets.shape[0]} rows for {len(train_images)} images")
     if temperature <= 0 or epochs < 1 or batch_size < 1 or lr <= 0:
         raise InvalidValueError("temperature, epochs, batch_size and lr must be positive")
+    if out_dir is not None:
+        check_recordable("train_classifier", model=model)
     rng = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    info = {"epoch": 0, "history": [], "seed": seed, "batch_size": batch_size, "lr": lr,
-            "temperature": temperature, "data": data_info or {}, **(extra_info or {}),
-            "command": "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+    settings = {"seed": seed, "batch_size": batch_size, "lr": lr, "temperature": temperature, "data": data_info or {},
+                **(extra_info or {})}
+    info = new_run(settings)
     state_path = Path(out_dir) / "state" if out_dir is not None else None
     if state_path is not None:
-        info = start_or_resume(state_path, resume=resume, info=info,
-                               settings=("seed", "batch_size", "lr", "temperature", "data", *(extra_info or {})),
-                               model=model, optimizers={"adam": opt}, rng=rng)
+        info = start_or_resume(state_path, resume=resume, info=info, settings=tuple(settings),
+                               model=model, optimizers={"adam": opt}, rng=rng,
+                               history_keys=("train_loss", "train_accuracy", "test_accuracy", "seconds"),
+                               outputs=("model.*",))
     n = len(train_images)
     device = device_of(model)
     while info["epoch"] < epochs:
@@ -101,6 +110,7 @@ def train_classifier(model: nn.Module, train_images: torch.Tensor, train_labels:
             running += loss.item() * len(x)
             correct += (logits.argmax(1) == y).sum().item()
             bar.set_postfix(loss=f"{loss.item():.3f}")
+        check_finite(epoch, out_dir=out_dir, classifier=model)  # a diverged run stops with its last good state
         test_acc = accuracy(model, test_images, test_labels)
         info["history"].append({"epoch": epoch, "train_loss": running / n, "train_accuracy": correct / n,
                                 "test_accuracy": test_acc, "seconds": time.perf_counter() - t0})

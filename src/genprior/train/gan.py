@@ -19,15 +19,19 @@ With packing ``m`` > 1 (Lin et al. 2018, PacGAN, Sec. 3) the discriminator sees 
 all real or all fake; a batch of ``batch_size`` packs uses ``m * batch_size`` samples. D outputs logits,
 so ``log D = -softplus(-l)`` and ``log(1 - D) = -softplus(l)``. Optimiser: Adam for both players.
 
+The loop (:func:`train_gan`) reads top to bottom: per epoch, a shuffle, then per batch one
+:func:`discriminator_step` and, after every ``d_steps`` of them, ``g_steps`` :func:`generator_step` s; then the
+epoch's means, a check that the weights are finite, and the checkpoint. The settings are one :class:`GANSettings`.
+
 Files in ``out_dir`` (all written atomically): ``state.*`` (both nets, both optimisers, the RNG; for
-``--resume``), ``generator.*`` (the generator as a zoo-style model) and ``samples_epochNNN.png``.
+``--resume``), ``generator.*`` (the generator as a zoo-style model; written after the state, and rewritten from it on
+resume) and ``samples_epochNNN.png``.
 """
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -37,11 +41,19 @@ from tqdm.auto import tqdm
 
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
-from genprior.errors import InvalidValueError, ShapeError, unknown
+from genprior.errors import InvalidValueError, ShapeError, check_seed, sub_seed, unknown
+from genprior.models.checkpoint import save_model
+from genprior.models.generator import latent_dim_of
 from genprior.models.pack import PackedDiscriminator
 from genprior.plotting import pyplot, save_figure, save_tiled
-from genprior.solvers.generator import latent_dim_of
-from genprior.train.state import samples_due, save_gan_epoch, start_or_resume
+from genprior.train.state import (
+    check_finite,
+    check_recordable,
+    new_run,
+    samples_due,
+    save_gan_epoch,
+    start_or_resume,
+)
 
 GENERATOR_LOSSES = ("minimax", "nonsaturating")
 
@@ -117,87 +129,156 @@ def sample(generator: nn.Module, n: int, *, rng: torch.Generator | None = None, 
     return torch.cat(out)
 
 
-def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor, *, labels: torch.Tensor | None = None,
-              packing: int = 1,
-              epochs: int = 10, batch_size: int = 64, d_steps: int = 1, g_steps: int = 1,
-              loss: str = "nonsaturating",
-              lr: float = 2e-4, g_lr: float | None = None, betas: tuple[float, float] = (0.5, 0.999), seed: int = 0,
-              out_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
-              samples_every: int = 1, data_info: dict | None = None, command: str | None = None) -> dict:
-    """Fit ``generator`` to ``data`` (``(N, *sample_shape)``; images in [0, 1] or 2-D points) by Algorithm 1.
+@dataclass
+class GANSettings:
+    """The settings of a GAN game: recorded in its training state, and a resume must repeat them.
 
-    ``discriminator`` takes ``packing`` samples concatenated (its input width or channels are
-    ``packing`` times the sample's); it is wrapped in ``PackedDiscriminator``. With ``labels`` ``(N,)``
-    (integers in ``[0, generator.num_classes)``) the game is conditional and ``packing`` must be 1. One epoch is one pass of
-    D-steps over ``data`` (the last incomplete batch is dropped). With ``out_dir`` the state is saved
-    atomically after every epoch and ``resume=True`` continues from it bit for bit. ``lr`` is both players' Adam
-    learning rate unless ``g_lr`` gives the generator its own (the PacGAN authors' tiny-D runs: 2e-4 for D, 1e-4 for G).
-    Returns ``info``: epochs run, steps, per-epoch mean losses and seconds.
+    ``seed`` (0 .. 2^63 - 1) seeds the run's one random stream (shuffles, latents, fake labels); ``loss``: the
+    generator's, one of ``GENERATOR_LOSSES``; ``packing`` m >= 1: samples per discriminator input (PacGAN; 1: a
+    plain GAN); ``d_steps`` k >= 1: discriminator steps per generator turn; ``g_steps`` >= 1: generator steps per
+    turn; ``batch_size`` >= 1: packs per discriminator step (``m * batch_size`` samples); ``lr`` > 0: both
+    players' Adam learning rate, unless ``g_lr`` > 0 gives the generator its own (``None``: ``lr``; the PacGAN
+    authors' tiny-D runs: 2e-4 for D, 1e-4 for G); ``betas``: Adam's. Defaults: Radford et al. 2016 (DCGAN).
     """
-    g_lr = lr if g_lr is None else g_lr
-    if not (lr > 0 and g_lr > 0):
-        raise InvalidValueError(f"learning rates must be > 0, got lr={lr}, g_lr={g_lr}")
-    if loss not in GENERATOR_LOSSES:
-        raise unknown("generator loss", loss, GENERATOR_LOSSES)
-    if d_steps < 1 or g_steps < 1 or batch_size < 1 or packing < 1 or epochs < 0:
-        raise InvalidValueError("d_steps, g_steps, batch_size and packing must be >= 1 and epochs >= 0")
+
+    seed: int = 0
+    loss: str = "nonsaturating"
+    packing: int = 1
+    d_steps: int = 1
+    g_steps: int = 1
+    batch_size: int = 64
+    lr: float = 2e-4
+    g_lr: float | None = None
+    betas: tuple[float, float] = (0.5, 0.999)
+
+    def __post_init__(self) -> None:
+        self.g_lr = self.lr if self.g_lr is None else self.g_lr
+        if not (self.lr > 0 and self.g_lr > 0):
+            raise InvalidValueError(f"learning rates must be > 0, got lr={self.lr}, g_lr={self.g_lr}")
+        if self.loss not in GENERATOR_LOSSES:
+            raise unknown("generator loss", self.loss, GENERATOR_LOSSES)
+        if self.d_steps < 1 or self.g_steps < 1 or self.batch_size < 1 or self.packing < 1:
+            raise InvalidValueError("d_steps, g_steps, batch_size and packing must be >= 1")
+        self.seed = check_seed("seed", self.seed)
+
+    def record(self, data_info: dict | None) -> dict:
+        """The settings as the run record keeps them (JSON values), with the data's description."""
+        return {"seed": self.seed, "loss": self.loss, "packing": self.packing, "d_steps": self.d_steps,
+                "g_steps": self.g_steps, "batch_size": self.batch_size, "lr": self.lr, "g_lr": self.g_lr,
+                "betas": list(self.betas), "data": data_info or {}}
+
+
+def _call(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """``net(x)``, or ``net(x, y)`` in a conditional game (class labels ``y``)."""
+    return net(x) if y is None else net(x, y)
+
+
+def draw_fakes(rng: torch.Generator, count: int, latent_dim: int, num_classes: int | None,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``count`` latents ``z ~ N(0, I)`` ``(count, latent_dim)`` and, in a conditional game (``num_classes``),
+    labels drawn uniformly ``(count,)``: drawn from ``rng`` on the CPU (z first), then moved to ``device``."""
+    z = torch.randn(count, latent_dim, generator=rng).to(device)
+    y = None if num_classes is None else torch.randint(num_classes, (count,), generator=rng).to(device)
+    return z, y
+
+
+def discriminator_step(generator: nn.Module, discriminator: nn.Module, optimizer: torch.optim.Optimizer,
+                       real: torch.Tensor, y_real: torch.Tensor | None, z: torch.Tensor,
+                       y_fake: torch.Tensor | None) -> tuple[float, float, float]:
+    """One step of D ascending ``log D(x) + log(1 - D(G(z)))`` (descending :func:`discriminator_loss`) on ``m * B``
+    real samples ``real`` and as many fakes ``G(z)`` (G not trained here), in packs of m. Returns the loss, the mean
+    of D(x) and the mean of D(G(z)) (probabilities, before the step)."""
+    with torch.no_grad():
+        fake = _call(generator, z, y_fake)
+    logits_real, logits_fake = _call(discriminator, real, y_real), _call(discriminator, fake, y_fake)
+    loss = discriminator_loss(logits_real, logits_fake)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item(), torch.sigmoid(logits_real).mean().item(), torch.sigmoid(logits_fake).mean().item()
+
+
+def generator_step(generator: nn.Module, discriminator: nn.Module, optimizer: torch.optim.Optimizer,
+                   z: torch.Tensor, y_fake: torch.Tensor | None, kind: str) -> float:
+    """One step of G descending :func:`generator_loss` ``kind`` on the fakes ``G(z)`` (only G's optimizer
+    steps); returns the loss."""
+    loss = generator_loss(_call(discriminator, _call(generator, z, y_fake), y_fake), kind)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def check_game(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor, labels: torch.Tensor | None,
+               settings: GANSettings) -> nn.Module:
+    """Before training: ``data`` (images in [0, 1], or finite points), enough of it for one step, a generator
+    whose samples have its shape, and ``labels`` fitting a conditional generator; returns the discriminator the
+    game uses (wrapped in ``PackedDiscriminator`` unless conditional or already packed)."""
     if data.dim() == 4:  # images in [0, 1]; 2-D points are any finite values
         check_image_batch(data, owner="train_gan", what="data")
     elif not (data.is_floating_point() and len(data) and bool(torch.isfinite(data).all())):
         raise InvalidValueError(f"train_gan: data must be a non-empty batch of finite floats, got {tuple(data.shape)} "
                                 f"{data.dtype}")
-    per_step = batch_size * packing
+    per_step = settings.batch_size * settings.packing
     if len(data) < per_step:
         raise InvalidValueError(f"need at least batch_size * packing = {per_step} training samples, got {len(data)}")
     check_generator(generator, tuple(data.shape[1:]), owner="train_gan", conditional=labels is not None)
+    if labels is None:
+        if isinstance(discriminator, PackedDiscriminator):
+            return discriminator
+        return PackedDiscriminator(discriminator, settings.packing)
     num_classes = getattr(generator, "num_classes", None)
-    if labels is not None:
-        if num_classes is None or packing != 1:
-            raise InvalidValueError("labels need a conditional generator (num_classes) and packing 1")
-        if labels.shape != (len(data),) or labels.min() < 0 or labels.max() >= num_classes:
-            raise InvalidValueError(f"labels must be ({len(data)},) integers in [0, {num_classes})")
-        packed = discriminator
-    else:
-        packed = discriminator if isinstance(discriminator, PackedDiscriminator) else PackedDiscriminator(discriminator, packing)
-    device = device_of(generator)  # train where G lives; data and z are drawn on the CPU, then moved
-    packed.to(device)
-    pair = GANPair(generator, packed)
-    rng = torch.Generator().manual_seed(seed)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=g_lr, betas=betas)
-    opt_d = torch.optim.Adam(packed.parameters(), lr=lr, betas=betas)
-    optimizers = {"generator": opt_g, "discriminator": opt_d}
-    command = command or "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    info = {"epoch": 0, "d_steps_done": 0, "g_steps_done": 0, "history": [], "seed": seed, "loss": loss,
-            "packing": packing, "d_steps": d_steps, "g_steps": g_steps, "batch_size": batch_size, "lr": lr,
-            "g_lr": g_lr, "betas": list(betas),
-            "data": data_info or {}, "command": command, "resumed_with": []}
+    if num_classes is None or settings.packing != 1:
+        raise InvalidValueError("labels need a conditional generator (num_classes) and packing 1")
+    if labels.shape != (len(data),) or labels.min() < 0 or labels.max() >= num_classes:
+        raise InvalidValueError(f"labels must be ({len(data)},) integers in [0, {num_classes})")
+    return discriminator
+
+
+def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor, *,
+              labels: torch.Tensor | None = None, epochs: int = 10, settings: GANSettings | None = None,
+              out_dir: str | Path | None = None, resume: bool = False, progress: bool = True, samples_every: int = 1,
+              data_info: dict | None = None, command: str | None = None, **options) -> dict:
+    """Fit ``generator`` to ``data`` (``(N, *sample_shape)``; images in [0, 1] or 2-D points) by Algorithm 1.
+
+    The game's settings are ``settings`` or, as keywords, its fields (``options``: ``packing``, ``batch_size``,
+    ``d_steps``, ``g_steps``, ``loss``, ``lr``, ``g_lr``, ``betas``, ``seed``; see :class:`GANSettings`).
+    ``discriminator`` takes ``packing`` samples concatenated (its input width or channels are ``packing`` times the
+    sample's). With ``labels`` ``(N,)`` (integers in ``[0, generator.num_classes)``) the game is conditional and
+    ``packing`` must be 1. One epoch is one pass of D steps over ``data`` (the last incomplete batch is dropped), on
+    ``generator``'s device (data and latents are drawn on the CPU, then moved). With ``out_dir`` (both networks need
+    a ``config()``) the state is saved atomically after every epoch, a sample picture every ``samples_every``
+    epochs and the last (0: never), and ``resume=True`` continues from the state bit for bit; ``data_info`` and
+    ``command`` (default: this process's command line) go into the run record. Weights that become NaN or infinite
+    stop the run with ``TrainingDiverged`` (an ``InvalidValueError`` naming the epoch) before that epoch is saved.
+    Returns ``info``: epochs run, steps, per-epoch mean losses, D(x), D(G(z)) and seconds, and the settings.
+    """
+    if settings is not None and options:
+        raise InvalidValueError(f"train_gan takes settings or their fields as keywords, not both (got {sorted(options)})")
+    s = settings if settings is not None else GANSettings(**options)
+    if epochs < 0:
+        raise InvalidValueError(f"epochs must be >= 0, got {epochs}")
+    judge = check_game(generator, discriminator, data, labels, s)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
+        check_recordable("train_gan", generator=generator, discriminator=discriminator)
+    device = device_of(generator)  # train where G lives; data and z are drawn on the CPU, then moved
+    judge.to(device)
+    pair = GANPair(generator, judge)
+    rng = torch.Generator().manual_seed(s.seed)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=s.g_lr, betas=s.betas)
+    opt_d = torch.optim.Adam(judge.parameters(), lr=s.lr, betas=s.betas)
+    optimizers = {"generator": opt_g, "discriminator": opt_d}
+    record = s.record(data_info)
+    info = new_run(record, counters={"d_steps_done": 0, "g_steps_done": 0}, command=command)
+    if out is not None:
+        # a kill after the state's write may have left generator.* behind it: a resume rewrites it (mend)
         info = start_or_resume(out / "state", resume=resume, info=info, model=pair, optimizers=optimizers, rng=rng,
-                               settings=("seed", "loss", "packing", "d_steps", "g_steps", "batch_size", "lr", "g_lr",
-                                         "betas", "data"))
-        if info["epoch"]:
-            info.setdefault("resumed_with", []).append({"after_epoch": info["epoch"], "command": command})
-    fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
-    fixed_y = None
-    if labels is not None:  # a 10 x K grid: row c shows class c
-        fixed_z = torch.randn(10 * num_classes, generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
-        fixed_z, fixed_y = fixed_z.to(device), torch.arange(num_classes).repeat_interleave(10).to(device)
-
-    def generate(z, y):
-        return generator(z) if y is None else generator(z, y)
-
-    def judge(x, y):
-        return packed(x) if y is None else packed(x, y)
-
-    def draw_labels(count):
-        return None if labels is None else torch.randint(num_classes, (count,), generator=rng).to(device)
-
-    def draw_z(count):
-        return torch.randn(count, generator.latent_dim, generator=rng).to(device)
-
-    is_image = data.dim() == 4
-    n = len(data)
+                               settings=tuple(record), history_keys=("d_loss", "g_loss", "d_real", "d_fake", "seconds"),
+                               outputs=("generator.*",),
+                               mend=lambda saved: save_model(out / "generator", generator, **summary(saved)))
+    classes = None if labels is None else generator.num_classes
+    k, n, per_step = generator.latent_dim, len(data), s.batch_size * s.packing
 
     while info["epoch"] < epochs:
         epoch = info["epoch"] + 1
@@ -205,62 +286,63 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=rng)
         sums = {"d_loss": 0.0, "g_loss": 0.0, "d_real": 0.0, "d_fake": 0.0}
-        counts = {"d": 0, "g": 0}
+        d_count = g_count = 0
         bar = tqdm(range(0, n - per_step + 1, per_step), desc=f"epoch {epoch}", disable=not progress, leave=False)
         for i in bar:
-            # --- discriminator step: ascend log D(x) + log(1 - D(G(z))) on m-packs of real / fake samples
-            real = data[perm[i:i + per_step]].to(device)
-            y_real = None if labels is None else labels[perm[i:i + per_step]].to(device)
-            z, y_fake = draw_z(per_step), draw_labels(per_step)
-            with torch.no_grad():
-                fake = generate(z, y_fake)
-            logits_real, logits_fake = judge(real, y_real), judge(fake, y_fake)
-            d_loss = discriminator_loss(logits_real, logits_fake)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
+            batch = perm[i:i + per_step]
+            real, y_real = data[batch].to(device), None if labels is None else labels[batch].to(device)
+            d_loss, d_real, d_fake = discriminator_step(generator, judge, opt_d, real, y_real,
+                                                        *draw_fakes(rng, per_step, k, classes, device))
             info["d_steps_done"] += 1
-            counts["d"] += 1
-            sums["d_loss"] += d_loss.item()
-            sums["d_real"] += torch.sigmoid(logits_real).mean().item()
-            sums["d_fake"] += torch.sigmoid(logits_fake).mean().item()
-            # --- g_steps generator steps after every k discriminator steps
-            if info["d_steps_done"] % d_steps == 0:
-                for _ in range(g_steps):
-                    z, y_fake = draw_z(per_step), draw_labels(per_step)
-                    g_loss = generator_loss(judge(generate(z, y_fake), y_fake), loss)
-                    opt_g.zero_grad(set_to_none=True)
-                    g_loss.backward()
-                    opt_g.step()
+            d_count += 1
+            sums["d_loss"] += d_loss
+            sums["d_real"] += d_real
+            sums["d_fake"] += d_fake
+            if info["d_steps_done"] % s.d_steps == 0:  # the generator's turn: g_steps steps after k D steps
+                for _ in range(s.g_steps):
+                    g_loss = generator_step(generator, judge, opt_g, *draw_fakes(rng, per_step, k, classes, device),
+                                            s.loss)
                     info["g_steps_done"] += 1
-                    counts["g"] += 1
-                    sums["g_loss"] += g_loss.item()
-                bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
+                    g_count += 1
+                    sums["g_loss"] += g_loss
+                bar.set_postfix(d=f"{d_loss:.3f}", g=f"{g_loss:.3f}")
         info["epoch"] = epoch
-        info["history"].append({"epoch": epoch, "d_loss": sums["d_loss"] / max(counts["d"], 1),
-                                "g_loss": sums["g_loss"] / max(counts["g"], 1),
-                                "d_real": sums["d_real"] / max(counts["d"], 1),
-                                "d_fake": sums["d_fake"] / max(counts["d"], 1),
-                                "seconds": time.perf_counter() - t0})
+        info["history"].append({"epoch": epoch, "d_loss": sums["d_loss"] / max(d_count, 1),
+                                "g_loss": sums["g_loss"] / max(g_count, 1), "d_real": sums["d_real"] / max(d_count, 1),
+                                "d_fake": sums["d_fake"] / max(d_count, 1), "seconds": time.perf_counter() - t0})
+        check_finite(epoch, out_dir=out, generator=generator, discriminator=discriminator)  # stop before saving
         if out is not None:
             save_gan_epoch(out, pair=pair, optimizers=optimizers, rng=rng, info=info, generator=generator,
                            config=summary(info))
             if samples_due(epoch, samples_every, epochs):
-                with torch.no_grad():
-                    generator.eval()
-                    s = generate(fixed_z, fixed_y)
-                    generator.train()
-                if is_image:
-                    save_tiled(out / f"samples_epoch{epoch:03d}.png", s, nrow=10 if labels is not None else 8)
-                elif s.dim() == 2 and s.shape[1] == 2:
-                    save_scatter(out / f"samples_epoch{epoch:03d}.png", sample(generator, 1000, rng=torch.Generator().manual_seed(seed + 1)),
-                                 real=data[:1000], title=f"epoch {epoch}")
+                save_samples(out / f"samples_epoch{epoch:03d}.png", generator, data, num_classes=classes, seed=s.seed,
+                             title=f"epoch {epoch}")
         if progress:
             h = info["history"][-1]
             tqdm.write(f"epoch {epoch}: D loss {h['d_loss']:.3f}  G loss {h['g_loss']:.3f}  "
                        f"D(x) {h['d_real']:.2f}  D(G(z)) {h['d_fake']:.2f}  ({h['seconds']:.1f}s)")
     generator.eval()
     return info
+
+
+@torch.no_grad()
+def save_samples(path: Path, generator: nn.Module, data: torch.Tensor, *, num_classes: int | None, seed: int,
+                 title: str) -> None:
+    """A training run's picture of its generator (in eval mode, the mode restored) from latents fixed by ``seed``:
+    for images an 8 x 8 grid (conditional: 10 per class, one row each), for 2-D points a scatter of 1000 samples
+    over the first 1000 points of ``data``; other data: none."""
+    latents = torch.Generator().manual_seed(sub_seed(seed, 1))
+    if data.dim() == 2 and data.shape[1] == 2:
+        save_scatter(path, sample(generator, 1000, rng=latents), real=data[:1000], title=title)
+    elif data.dim() == 4:
+        device = device_of(generator)
+        z = torch.randn(64 if num_classes is None else 10 * num_classes, generator.latent_dim, generator=latents)
+        y = None if num_classes is None else torch.arange(num_classes).repeat_interleave(10).to(device)
+        was_training = generator.training
+        generator.eval()
+        images = _call(generator, z.to(device), y)
+        generator.train(was_training)
+        save_tiled(path, images, nrow=8 if num_classes is None else 10)
 
 
 def summary(info: dict) -> dict:

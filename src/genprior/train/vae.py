@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import math
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +19,13 @@ from genprior.devices import device_of
 from genprior.errors import InvalidValueError, check_sizes
 from genprior.models.checkpoint import save_model
 from genprior.models.vae import VAE
-from genprior.train.state import save_training_state, start_or_resume
+from genprior.train.state import (
+    check_finite,
+    check_recordable,
+    new_run,
+    save_training_state,
+    start_or_resume,
+)
 
 
 @torch.no_grad()
@@ -40,10 +44,14 @@ def mean_negative_elbo(model: VAE, images: torch.Tensor, *, batch_size: int = 10
 def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor, *, out_dir: str | Path,
               max_epochs: int = 200, patience: int = 5, min_delta: float = 0.0, batch_size: int = 100, lr: float = 1e-3,
               seed: int = 0, resume: bool = False, progress: bool = True, data_info: dict | None = None) -> dict:
-    """Fit ``model`` and write ``out_dir/state.*`` (every epoch, for resuming) and ``out_dir/model.*`` (best).
+    """Fit ``model`` and write ``out_dir/state.*`` (every epoch, for resuming; it holds the best epoch's weights
+    too) and ``out_dir/model.*`` (best: after the state whenever an epoch is the best so far, and from the state's
+    best weights at the end of every run, resumed or not, so a kill between the two writes is mended by resuming).
 
     Training stops after ``patience`` epochs in which the test negative ELBO did not fall by more than
     ``min_delta`` nats below the best value at the last such improvement; the best epoch's weights are kept.
+    Weights that become NaN or infinite stop the run with ``TrainingDiverged`` (an ``InvalidValueError`` naming the
+    epoch) before that epoch is saved.
 
     Trains on ``model``'s device (batches are moved there; the random streams stay on the CPU, so a seed gives
     the same batches and noise on every device). Returns the final ``info`` dict: epochs run, best epoch,
@@ -52,6 +60,7 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
     check_sizes("train_vae", max_epochs=max_epochs, patience=patience, batch_size=batch_size)
     if out_dir is None:
         raise InvalidValueError("train_vae needs an out_dir: it keeps the best epoch's weights there (model.*)")
+    check_recordable("train_vae", model=model)
     shape = tuple(getattr(model, "output_shape", train_images.shape[1:]))
     for what, images in (("train_images", train_images), ("test_images", test_images)):
         check_image_batch(images, owner="train_vae", what=what, shape=shape)
@@ -61,24 +70,15 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
     rng = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    info = {"epoch": 0, "best_epoch": 0, "best_test_nelbo": math.inf, "improved_epoch": 0, "improved_nelbo": math.inf,
-            "history": [], "seed": seed,
-            "batch_size": batch_size, "lr": lr, "min_delta": min_delta, "data": data_info or {},
-            "command": "genprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+    settings = {"seed": seed, "batch_size": batch_size, "lr": lr, "min_delta": min_delta, "data": data_info or {}}
+    info = new_run(settings, counters={"best_epoch": 0, "best_test_nelbo": math.inf, "improved_epoch": 0,
+                                       "improved_nelbo": math.inf})
     state_path = out_dir / "state"
-    info = start_or_resume(state_path, resume=resume, info=info, settings=("seed", "batch_size", "lr", "min_delta", "data"),
-                           model=model, optimizers={"adam": opt}, rng=rng)
-    if info["epoch"]:
-        info.setdefault("improved_epoch", 0)
-        info.setdefault("improved_nelbo", math.inf)
-        for h in info["history"]:  # states written before min_delta existed: replay the rule
-            if h["epoch"] > info["improved_epoch"] and h["test_nelbo"] < info["improved_nelbo"] - min_delta:
-                info["improved_epoch"], info["improved_nelbo"] = h["epoch"], h["test_nelbo"]
-    best_state = copy.deepcopy(model.state_dict())
-    if info["best_epoch"] and (out_dir / "model.safetensors").exists():
-        from genprior.io import load_tensors
-
-        best_state = load_tensors(out_dir / "model.safetensors")
+    best_state = copy.deepcopy(model.state_dict())  # the state keeps the best epoch's weights beside the current ones
+    info = start_or_resume(state_path, resume=resume, info=info, settings=tuple(settings),
+                           model=model, optimizers={"adam": opt}, rng=rng, extra=best_state,
+                           epoch_fields=("best_epoch", "improved_epoch"),
+                           history_keys=("train_nelbo", "test_nelbo", "seconds"), outputs=("model.*",))
     n = len(train_images)
     device = device_of(model)
     while info["epoch"] < max_epochs and info["epoch"] - info["improved_epoch"] < patience:
@@ -96,6 +96,7 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
             opt.step()
             running += loss.item() * len(x)
             bar.set_postfix(nelbo=f"{loss.item():.1f}")
+        check_finite(epoch, out_dir=out_dir, VAE=model)  # a diverged run stops with its last good state
         train_nelbo = running / n
         test_nelbo = mean_negative_elbo(model, test_images)
         info["history"].append({"epoch": epoch, "train_nelbo": train_nelbo, "test_nelbo": test_nelbo,
@@ -106,8 +107,9 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
         if test_nelbo < info["best_test_nelbo"]:
             info["best_test_nelbo"], info["best_epoch"] = test_nelbo, epoch
             best_state = copy.deepcopy(model.state_dict())
+        save_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng, info=info, extra=best_state)
+        if info["best_epoch"] == epoch:
             save_model(out_dir / "model", model, **_summary(info))
-        save_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng, info=info)
         if progress:
             tqdm.write(f"epoch {epoch}: train -ELBO {train_nelbo:.2f}  test -ELBO {test_nelbo:.2f}  "
                        f"({info['history'][-1]['seconds']:.1f}s){'  *best' if info['best_epoch'] == epoch else ''}")
@@ -121,4 +123,4 @@ def _summary(info: dict) -> dict:
     best = info["history"][info["best_epoch"] - 1]
     return {"data": info["data"], "epochs_trained": info["epoch"], "best_epoch": info["best_epoch"],
             "train_elbo": -best["train_nelbo"], "test_elbo": -best["test_nelbo"], "batch_size": info["batch_size"],
-            "lr": info["lr"], "seed": info["seed"], "command": info["command"]}
+            "lr": info["lr"], "seed": info["seed"], "command": info["command"], "resumed_with": info["resumed_with"]}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from genprior.devices import device_of
-from genprior.errors import InvalidValueError
+from genprior.errors import InvalidValueError, check_seed
 from genprior.robust.attacks._common import Model, check_eps
 from genprior.robust.attacks.fgsm import fgsm_targeted
 
@@ -27,7 +27,7 @@ def fooling_images(model: Model, targets: torch.Tensor | list[int], *, shape=(1,
     targets = torch.as_tensor(targets, dtype=torch.long).to(device)
     if targets.dim() != 1:
         raise InvalidValueError("targets must be a 1-D list of class indices")
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(check_seed("seed", seed))
     noise = (noise_mean + noise_std * torch.randn((len(targets), *shape), generator=g)).clamp(0, 1).to(device)
     if steps < 1:
         raise InvalidValueError(f"steps must be >= 1, got {steps}")

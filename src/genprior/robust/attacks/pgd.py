@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from genprior.errors import InvalidValueError
+from genprior.errors import InvalidValueError, check_seed
 from genprior.robust.attacks._common import (
     Model,
     as_targets,
@@ -49,7 +49,7 @@ def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str
     check_images(x, y, model=model)
     check_eps(eps)
     alpha = 2.5 * eps / steps if alpha is None else alpha
-    g = seed if isinstance(seed, torch.Generator) else torch.Generator(device=x.device).manual_seed(seed)
+    g = seed if isinstance(seed, torch.Generator) else torch.Generator(device=x.device).manual_seed(check_seed("seed", seed))
     x0 = x.detach()
     delta = torch.zeros_like(x0)
     if random_start and eps > 0:

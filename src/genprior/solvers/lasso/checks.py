@@ -3,7 +3,7 @@
 ``D^T D`` (:func:`gram_matrix`), whether coefficients satisfy the optimality conditions in float64 (:func:`kkt_holds`),
 the signs of the active-set step that corrects them (:func:`active_set_signs`),
 and two structure tests of a design ``D`` ``(m, n)`` in ``O(mn)`` (:func:`orthogonal_columns`,
-:func:`parallel_columns`) that decide which solver :func:`genprior.solvers.sparse.lasso` uses; and two batched
+:func:`parallel_columns`) that decide which solver :func:`genprior.solvers.lasso.lasso` uses; and two batched
 primitives the exact solvers call at every step (:func:`batched_matvec`, :func:`row_argmax`), which on the CPU go
 through NumPy (timed alone, 6x and 10x faster there than torch's at the homotopy's shapes).
 """

@@ -8,8 +8,9 @@ import math
 import numpy as np
 import torch
 
+from genprior.devices import bfloat16_units
 from genprior.errors import InvalidValueError
-from genprior.solvers.lasso_checks import (
+from genprior.solvers.lasso.checks import (
     active_set_signs,
     box_active_set_states,
     box_kkt_from_correlation,
@@ -18,14 +19,16 @@ from genprior.solvers.lasso_checks import (
     kkt_holds,
     parallel_columns,
 )
-from genprior.solvers.lasso_homotopy import homotopy
-
-GIVE_UP_SINGULAR = 3  # singular solves on a row's settled supports before polish hands it to float64 FISTA
-GIVE_UP_OVERSIZE = 15  # checks with settled signs on more than m coordinates before the same hand-over
-TAIL_FACTOR = 3  # polish hands the rows left after 3x the iterations that accepted half the rows to the homotopy,
-TAIL_MIN_RATIO = 4  # when n >= 4 m (a short path); with more measurements ADMM finishes them sooner
-FACTORED_RATIO = 2.0  # ADMM applies (G + rho I)^{-1} through the m x m Woodbury factor when n > 2 m
-BFLOAT16_RESYNC = 10  # with fast bfloat16 products, ADMM's product is exact (float32) every 10th iteration only
+from genprior.solvers.lasso.constants import (
+    ADMM_RHO_SCALE,
+    BFLOAT16_RESYNC,
+    FACTORED_RATIO,
+    GIVE_UP_OVERSIZE,
+    GIVE_UP_SINGULAR,
+    TAIL_FACTOR,
+    TAIL_MIN_RATIO,
+)
+from genprior.solvers.lasso.homotopy import homotopy
 
 
 def support_solve(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tensor, alpha: float, *,
@@ -104,13 +107,6 @@ def _support_solve_lapack(gram: torch.Tensor, b: torch.Tensor, sign: torch.Tenso
     return torch.from_numpy(out)
 
 
-def bfloat16_units() -> list[str]:
-    """The CPU's bfloat16 matrix units that torch reports: ``"AMX"`` (tiles), ``"AVX-512 BF16"``; empty if none."""
-    cpu = getattr(torch, "cpu", None)
-    return [label for label, check in (("AMX", "_is_amx_tile_supported"), ("AVX-512 BF16", "_is_avx512_bf16_supported"))
-            if callable(getattr(cpu, check, None)) and getattr(cpu, check)()]
-
-
 def fast_bfloat16(device: torch.device) -> bool:
     """Does ``device`` multiply bfloat16 matrices much faster than float32 ones? On the CPU, where it has AMX
     tiles or AVX-512 bfloat16 instructions (:func:`bfloat16_units`; a 300 x 784 x 784 bfloat16 GEMM ran 4-6x the
@@ -121,46 +117,40 @@ def fast_bfloat16(device: torch.device) -> bool:
 def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int, rho: float | None = None,
            first: int = 20, every: int = 10, stable: int = 5, rounds: int = 3, relax: float = 1.8,
            resync: int | None = None, box: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Lasso ``1/2||y - D c||^2 + alpha||c||_1`` (``alpha > 0``): float32 ADMM finds each row's support, exact
-    float64 solves on it finish.
+    """The Lasso ``1/2||y - D c||^2 + alpha||c||_1`` (``alpha > 0``) per row of ``y``: float32 ADMM finds each row's
+    support, exact float64 solves on it finish.
 
-    Over-relaxed ADMM in its scaled form for the Lasso (Boyd et al. 2011, sections 3.4.3 and 6.4), all rows at
-    once, with the inverse of ``D^T D + rho I`` shared by the rows: ``x = (D^T y + rho (z - u)) (D^T D + rho I)^{-1}``,
-    ``x' = relax x + (1 - relax) z``, ``z = soft_threshold(x' + u, alpha / rho)``, ``u += x' - z``. When ``n >
-    FACTORED_RATIO m`` the inverse is applied through the ``m x m`` matrix of the Woodbury identity,
-    ``rho (D^T D + rho I)^{-1} = I - D^T (rho I + D D^T)^{-1} D`` (``4mn`` instead of ``2n^2`` flops per row).
-    Where bfloat16 products are fast (:func:`fast_bfloat16`; ``resync=None``), ``w M`` (either form) is updated
-    by bfloat16 products of the increments of ``w``, with an exact float32 product every ``resync``
-    (``BFLOAT16_RESYNC``) iterations; ``resync=0`` always multiplies in float32. ADMM only finds the supports, so
-    neither changes the results, only how soon the signs settle. The loop carries one vector per row,
-    ``v = x' + u`` (``z`` and ``u`` follow from it): an iteration is one product and six elementwise passes
-    instead of nine.
-    It converges for any ``rho > 0`` and ``0 < relax < 2``; the defaults ``relax = 1.8`` and ``rho = 0.8 (m / n)
-    tr(D^T D) / n`` (growing with the share of measurements, like the spread of the restricted spectrum it has to
-    balance) were chosen on held-out images 300..499.
+    ADMM: over-relaxed, in scaled form (Boyd et al. 2011, sections 3.4.3 and 6.4), all rows at once with the inverse
+    of ``D^T D + rho I`` shared by the rows: ``x = (D^T y + rho (z - u)) (D^T D + rho I)^{-1}``,
+    ``x' = relax x + (1 - relax) z``, ``z = soft_threshold(x' + u, alpha / rho)``, ``u += x' - z``. When
+    ``n > FACTORED_RATIO m`` the inverse is applied through the ``m x m`` Woodbury factor
+    ``rho (D^T D + rho I)^{-1} = I - D^T (rho I + D D^T)^{-1} D``. Where bfloat16 products are fast
+    (:func:`fast_bfloat16`; ``resync=None``) the product is updated by bfloat16 products of the increments, exact in
+    float32 every ``resync`` (``BFLOAT16_RESYNC``) iterations; ``resync=0``: always float32. ADMM only finds the
+    supports, so neither changes a result. It converges for any ``rho > 0`` and ``0 < relax < 2``; ``rho=None``:
+    ``ADMM_RHO_SCALE min(m / n, 1) tr(D^T D) / n``.
 
-    From iteration ``first`` on, every ``every`` iterations, each row whose signs of ``z`` have not changed
-    for ``stable`` iterations, and which was not yet tried on these signs, is solved exactly on that support in
-    float64 (:func:`support_solve`). A result that satisfies the optimality conditions
+    Exact solves: from iteration ``first`` on, every ``every`` iterations, each row whose signs of ``z`` have not
+    changed for ``stable`` iterations (``0 < stable < every``), and that was not yet tried on these signs, is solved
+    on that support in float64 (:func:`support_solve`). A result that satisfies the optimality conditions
     (:func:`kkt_from_correlation`) is accepted and its row leaves the batch; one that does not gets up to
-    ``rounds - 1`` primal-dual active-set corrections (Fan, Jiao & Lu 2014: the next support is where
-    ``|c_j + q_j / G_jj| > alpha / G_jj``, ``q = D^T r``). Settled signs or corrections on more than ``m``
-    coordinates are not solved (``G_SS`` is singular for any design). ADMM gives up on a row whose settled support had a singular
-    ``G_SS`` ``GIVE_UP_SINGULAR`` times, or stayed on more than ``m`` coordinates for ``GIVE_UP_OVERSIZE`` checks
-    (a design with repeated columns, where the minimiser need not be unique, or a minimiser on nearly ``m``
-    coordinates). When ``n >= TAIL_MIN_RATIO m`` (a short path), the rows given up on, and those left once
-    ``TAIL_FACTOR`` times the iterations that accepted half the rows have run, are handed to the exact homotopy
-    (:func:`homotopy`). Rows not accepted by either, or within ``max_iter`` iterations, come back unfinished at
-    their float32 ``z``.
+    ``rounds - 1`` primal-dual active-set corrections (Fan, Jiao & Lu 2014, :func:`active_set_signs`). Supports of
+    more than ``m`` coordinates are not solved (``G_SS`` is singular for any design). A row is given up on after
+    ``GIVE_UP_SINGULAR`` singular settled supports or ``GIVE_UP_OVERSIZE`` checks settled on more than ``m``
+    coordinates. When ``n >= TAIL_MIN_RATIO m``, the rows given up on and those left after ``TAIL_FACTOR`` times the
+    iterations that accepted half the rows go to the exact :func:`homotopy`. Rows accepted by neither within
+    ``max_iter`` iterations come back unfinished at their float32 ``z``.
 
-    ``box=True`` solves the problem over ``0 <= c <= 1`` instead (the pixel basis's box; ``alpha >= 0``): there the
-    l1 term is ``alpha sum_j c_j``, a bound-constrained quadratic programme. ADMM's prox is the clip to [0, 1] and
-    ``D^T y`` becomes ``D^T y - alpha``; each coordinate's state (held at 0, free, held at 1) plays the role of its
-    sign; the exact solve is on the free coordinates with those held at 1 moved to the right-hand side, checked by
-    :func:`box_kkt_from_correlation` and corrected by :func:`box_active_set_states`; no homotopy tail.
+    ``box=True``: the problem over ``0 <= c <= 1`` instead (the pixel basis's box; ``alpha >= 0``), a
+    bound-constrained quadratic programme (the l1 term is ``alpha sum_j c_j``): ADMM's prox is the clip to [0, 1],
+    each coordinate's state (held at 0, free, held at 1) plays the role of its sign, the exact solve is on the free
+    coordinates, checked by :func:`box_kkt_from_correlation` and corrected by :func:`box_active_set_states`; no
+    homotopy.
 
-    ``design``: ``(m, n)`` float64; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)`` (in ``y``'s
-    dtype), the ``(B,)`` mask of accepted rows and the iterations run.
+    ``design``: ``(m, n)`` float64; ``y``: ``(B, m)``. Returns the coefficients ``(B, n)`` (in ``y``'s dtype), the
+    ``(B,)`` mask of accepted rows and the iterations run. The defaults ``relax = 1.8`` and the rho rule were chosen
+    on MNIST test images 300..499; the constants are in :mod:`genprior.solvers.lasso.constants` (``docs/tuning.md``,
+    section "Lasso").
     """
     if not 0 < stable < every:  # the signs compared at a check are taken ``stable`` iterations before it
         raise InvalidValueError(f"polish needs 0 < stable < every, got stable={stable}, every={every}")
@@ -177,7 +167,7 @@ def polish(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_iter: int
     scale = float(gram.trace()) / n
     if batch == 0 or scale == 0.0:
         return out, ok, 0
-    rho = 0.8 * min(m / n, 1.0) * scale if rho is None else float(rho)
+    rho = ADMM_RHO_SCALE * min(m / n, 1.0) * scale if rho is None else float(rho)
     # x = (b + rho w) M with w = z - u and M = (G + rho I)^{-1}; rho M = I - D^T (rho I + D D^T)^{-1} D
     # (Woodbury) is the cheaper product when 2m < n: 4mn instead of 2n^2 flops per row
     factored = FACTORED_RATIO * m < n

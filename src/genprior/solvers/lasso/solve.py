@@ -1,128 +1,35 @@
-"""Sparse-recovery baselines: the Lasso (Tibshirani 1996) in the pixel, DCT or Haar-wavelet basis.
-
-For every row ``y`` of a batch of measurements ``(B, m)`` of a linear operator ``A`` (``m x n``) this solves
-
-    min_c  1/2 ||y - A Psi c||_2^2 + alpha ||c||_1,        x_hat = clip(Psi c, 0, 1),
-
-the Lasso in its standard form. With ``A_ij ~ N(0, 1/m)`` this is exactly the CSGM reference's
-problem (scikit-learn's ``Lasso(alpha)`` on the unscaled ``N(0, 1)`` matrix and measurements), so
-``alpha = 0.1`` means what it meant there; it equals scikit-learn's ``Lasso(alpha / m,
-fit_intercept=False)`` objective on design ``A Psi`` times ``m``. ``Psi`` (``n x n``) is an orthonormal basis whose columns are the basis vectors, so
-``x = Psi c`` and ``c = Psi^T x`` (batched over rows: ``x = c @ Psi.T``).
-
-The solver is FISTA (Beck & Teboulle 2009) with step ``1/L``, ``L = ||A Psi||_2^2 / m``, and the
-gradient-based adaptive restart of O'Donoghue & Candes (2015); all images are solved at once in one
-batched iteration, and each image stops as soon as its own iterates settle.
-
-``solver="auto"`` instead solves exactly where it can. Without the box (and ``alpha > 0``), with few measurements
-(``n >= 12.5 m``) it follows the Lasso homotopy path (LARS-Lasso) for all images at once; otherwise it
-runs over-relaxed ADMM in float32 with the shared Gram matrix only until each image's signs settle and then solves
-on that support exactly in float64, corrected by primal-dual active-set steps ("polish"). With the box (pixels in
-[0, 1]) it runs polish on the bound-constrained problem, each coordinate held at 0, free or held at 1 in place of
-its sign. Either way it checks the optimality conditions of every result in float64 and finishes any row that
-fails them by float64 FISTA (from where it stopped; with the box from zero, as ``solver="fista"`` does). A design
-with parallel columns (block averaging: super-resolution in pixels) has no unique minimiser; there ``auto`` uses
-FISTA, whose minimiser spreads each block's value over its copies.
-
-This module holds the bases and :func:`lasso`, which picks the solver; each solver has a module of its own
-(:mod:`~genprior.solvers.lasso_fista`, :mod:`~genprior.solvers.lasso_homotopy`, :mod:`~genprior.solvers.lasso_polish`),
-and :mod:`~genprior.solvers.lasso_checks` holds the optimality conditions and the design tests they share.
+"""The Lasso's entry points: :func:`lasso` (checks, basis, zero columns, the choice of solver) and
+:func:`select_alpha` (the weight chosen on held-out images). The objective and the solvers are described in
+:mod:`genprior.solvers.lasso`.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError, check_number, unknown
-from genprior.operators.base import Operator, check_image_shape
-from genprior.solvers.lasso_checks import (
+from genprior.operators.base import Operator
+from genprior.solvers.lasso.bases import BASES, basis_matrix
+from genprior.solvers.lasso.checks import (
     kkt_holds,
     orthogonal_columns,
     parallel_columns,
 )
-from genprior.solvers.lasso_fista import fista
-from genprior.solvers.lasso_homotopy import homotopy
-from genprior.solvers.lasso_polish import polish
+from genprior.solvers.lasso.constants import (
+    ALPHA_GRID,
+    HOMOTOPY_MAX_RATIO,
+    POLISH_MAX_ITER,
+)
+from genprior.solvers.lasso.fista import lasso_fista
+from genprior.solvers.lasso.homotopy import homotopy
+from genprior.solvers.lasso.polish import polish
 
-BASES = ("pixel", "dct", "wavelet")
-# select_alpha's default grid: the CSGM reference's 0.1 and below it, half a decade apart (on held-out MNIST digits
-# the chosen alphas spread over all of it with the task, the basis and m)
-ALPHA_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
 SOLVERS = ("auto", "fista", "homotopy", "polish")
-# solver="auto" (no box, alpha > 0) follows the homotopy path when n >= HOMOTOPY_MAX_RATIO * m (few
-# kinks, each cheap), else float32 ADMM + exact float64 solves on the support ("polish"); with the box, polish
-HOMOTOPY_MAX_RATIO = 12.5  # the crossover with polish is near n = 12.5 m (784 pixels: m = 63)
-POLISH_MAX_ITER = 2000  # float32 ADMM iterations before the rows not yet accepted go to float64 FISTA
+DTYPES = (torch.float32, torch.float64)  # the precisions lasso solves in
 
-
-# --- bases --------------------------------------------------------------------------------------
-
-def haar_level(h: int, w: int) -> int:
-    """Depth of the full Haar decomposition of an ``h x w`` image with periodization.
-
-    The largest level at which every level's size is still even before halving, i.e. the number of
-    times both ``h`` and ``w`` divide by 2 (2 for 28x28: 28 -> 14 -> 7; 3 for 8x8). 0 for an odd
-    side, where the "wavelet" basis is the pixel basis.
-    """
-    level = 0
-    while h % 2 == 0 and w % 2 == 0 and h > 1 and w > 1:
-        h, w, level = h // 2, w // 2, level + 1
-    return level
-
-
-def _analysis_of_impulses(name: str, h: int, w: int) -> np.ndarray:
-    """Apply the 2-D analysis transform ``W`` to the ``h*w`` unit images; row ``i`` is ``W e_i``.
-
-    Stacked, that is ``W^T``, which for an orthonormal ``W`` is the synthesis matrix ``Psi``.
-    """
-    impulses = np.eye(h * w).reshape(h * w, h, w)
-    if name == "dct":
-        import scipy.fft
-
-        coeffs = scipy.fft.dctn(impulses, type=2, norm="ortho", axes=(-2, -1))
-        return coeffs.reshape(h * w, h * w)
-    import pywt
-
-    level = haar_level(h, w)
-    if level == 0:
-        return np.eye(h * w)
-    coeffs = pywt.wavedec2(impulses, "haar", mode="periodization", level=level, axes=(-2, -1))
-    array, _ = pywt.coeffs_to_array(coeffs, axes=(-2, -1))
-    return array.reshape(h * w, h * w)
-
-
-@functools.lru_cache(maxsize=32)
-def _basis_cached(name: str, shape: tuple[int, int, int]) -> torch.Tensor:
-    c, h, w = shape
-    if name == "pixel":
-        return torch.eye(c * h * w, dtype=torch.float64)
-    per_channel = torch.from_numpy(np.ascontiguousarray(_analysis_of_impulses(name, h, w)))
-    return torch.block_diag(*[per_channel] * c) if c > 1 else per_channel
-
-
-def basis_matrix(name: str, shape=(1, 28, 28)) -> torch.Tensor:
-    """The orthonormal basis ``Psi`` (``n x n``, float64, CPU; ``n = C*H*W``) named ``name``.
-
-    Columns are basis vectors over the flattened ``(C, H, W)`` image: ``x = Psi c``, ``c = Psi^T x``.
-
-    - ``"pixel"``: the identity.
-    - ``"dct"``: the 2-D orthonormal DCT-II of each channel (``scipy.fft.dctn(norm="ortho")``).
-    - ``"wavelet"``: the 2-D orthonormal Haar transform of each channel, periodized, at the depth of
-      :func:`haar_level` (level 2 for 28x28); coefficients in PyWavelets' ``coeffs_to_array`` layout.
-
-    Built matrices are cached per ``(name, shape)``; this returns a fresh copy.
-    """
-    if name not in BASES:
-        raise unknown("basis", name, BASES)
-    return _basis_cached(name, check_image_shape(shape)).clone()
-
-
-# --- the solver ---------------------------------------------------------------------------------
 
 @dataclass
 class SparseRecovery:
@@ -172,7 +79,7 @@ def _lasso_rows(design: torch.Tensor, yd: torch.Tensor, alpha: float, *, solver:
             solver = "polish"
     if solver == "fista":
         # fista solves scikit-learn's scaling, 1/(2m)||.||^2 + (alpha/m)||c||_1: the same minimiser
-        return fista(design, yd, alpha / m, max_iter=max_iter, tol=tol, box=boxed)
+        return lasso_fista(design, yd, alpha / m, max_iter=max_iter, tol=tol, box=boxed)
     if solver == "homotopy":
         coef, ok, iterations = homotopy(design, yd, alpha, max_kinks=max_iter)
         ok &= kkt_holds(design, yd, coef, alpha)
@@ -185,7 +92,7 @@ def _lasso_rows(design: torch.Tensor, yd: torch.Tensor, alpha: float, *, solver:
         # pixels, where FISTA rarely converges within max_iter and its early-stopped iterate from zero is the
         # smoother image (lower error on held-out digits than the one reached from ADMM's vertex-like point)
         init = None if boxed else coef[redo]
-        coef[redo], extra = fista(design, yd[redo], alpha / m, max_iter=max_iter, tol=tol, box=boxed, init=init)
+        coef[redo], extra = lasso_fista(design, yd[redo], alpha / m, max_iter=max_iter, tol=tol, box=boxed, init=init)
         iterations += extra
     return coef, iterations
 
@@ -197,16 +104,17 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
 
     Solves ``min_c 1/2 ||y - A Psi c||^2 + alpha||c||_1`` per row (``m`` times scikit-learn's ``Lasso``
     objective with ``alpha / m``, ``fit_intercept=False`` and design ``A Psi``), ``A = operator.matrix()``,
-    ``Psi = basis_matrix(basis)``,
-    in ``dtype`` (float64 by default) on ``y``'s device.
+    ``Psi = basis_matrix(basis)``, in ``dtype`` (``torch.float64`` by default, or ``torch.float32``) on ``y``'s
+    device. ``alpha >= 0``; the default 0.1 is the CSGM reference's (:func:`select_alpha` picks one from
+    :data:`~genprior.solvers.lasso.constants.ALPHA_GRID` on held-out images).
 
     ``solver``: ``"fista"`` (FISTA with adaptive restart), ``"homotopy"`` (the exact LARS-Lasso path; unboxed
     problems with ``alpha > 0`` only, ``max_iter`` caps its kinks), ``"polish"`` (float32 ADMM with the Gram matrix
     until each row's signs settle, then exact float64 solves on that support and up to two active-set
     corrections, accepted where the optimality conditions hold in float64; ``alpha > 0`` without the box; with it,
     each coordinate's state at 0, free or at 1 in place of its sign) or
-    ``"auto"``: without the box and with ``alpha > 0``, the homotopy when ``n >= 12.5 m`` (its cost grows
-    with the number of kinks, about ``1.3 m``) and polish otherwise; polish with the box; FISTA with neither
+    ``"auto"``: without the box and with ``alpha > 0``, the homotopy when ``n >= HOMOTOPY_MAX_RATIO m`` (12.5; its
+    cost grows with the number of kinks, about ``1.3 m``) and polish otherwise; polish with the box; FISTA with neither
     ``alpha > 0`` nor the box, or when ``A Psi`` has parallel columns (its minimiser is then not unique, and
     FISTA's spreads over the copies); with orthogonal columns (denoising, inpainting in pixels) the closed-form
     soft threshold. Rows the exact solvers do not finish are finished by float64 FISTA. With ``alpha > 0``,
@@ -220,8 +128,9 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
 
     Returns a :class:`SparseRecovery`: ``x`` ``(B, C, H, W)`` in [0, 1] and ``coef`` ``(B, n)`` in
     ``y``'s floating dtype, ``objective`` ``(B,)`` in ``dtype``. Raises ``InvalidValueError`` for a
-    non-linear operator, NaN in ``y`` or a bad parameter, ``ShapeError`` for a wrong ``y`` shape,
-    ``UnknownNameError`` for an unknown basis.
+    non-linear operator, NaN in ``y``, a ``dtype`` other than float32 / float64 or another bad parameter,
+    ``ShapeError`` for a wrong ``y`` shape, ``UnknownNameError`` for an unknown basis or solver.
+    The solver thresholds are in :mod:`genprior.solvers.lasso.constants` (measurements: ``docs/tuning.md``).
     """
     if basis not in BASES:
         raise unknown("basis", basis, BASES)
@@ -232,13 +141,13 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     check_number("alpha", alpha, low=0.0)
     check_number("max_iter", max_iter, low=1, integer=True)
     check_number("tol", tol, low=0.0)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise InvalidValueError(f"dtype must be a real floating torch dtype, got {dtype!r}")
+    if dtype not in DTYPES:  # the solvers' linear algebra (spectral norm, Cholesky, LAPACK) has no half precision
+        raise InvalidValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
     out_dtype = y.dtype if y.is_floating_point() else torch.float32
     device = y.device
     a = a.to(device=device, dtype=dtype)
     yd = y.to(dtype)
-    psi = None if basis == "pixel" else _basis_cached(basis, operator.input_shape).to(device=device, dtype=dtype)
+    psi = None if basis == "pixel" else basis_matrix(basis, operator.input_shape).to(device=device, dtype=dtype)
     design = a if psi is None else a @ psi
     boxed = bool(box) and psi is None
     if boxed and solver == "homotopy":
@@ -283,4 +192,4 @@ def select_alpha(operator: Operator, images: torch.Tensor, *, basis: str = "pixe
     return best, errors
 
 
-__all__ = ["ALPHA_GRID", "BASES", "SparseRecovery", "basis_matrix", "haar_level", "lasso", "select_alpha"]
+__all__ = ["DTYPES", "SOLVERS", "SparseRecovery", "lasso", "select_alpha"]

@@ -6,17 +6,14 @@ import math
 
 import torch
 
-from genprior.solvers.lasso_checks import (
+from genprior.solvers.lasso.checks import (
     active_set_signs,
     batched_matvec,
     gram_matrix,
     kkt_from_correlation,
     row_argmax,
 )
-
-# the homotopy forms D_A d_A from the gathered active columns when n >= HOMOTOPY_GATHER_RATIO * m, else by a
-# dense product over all n coordinates
-HOMOTOPY_GATHER_RATIO = 16
+from genprior.solvers.lasso.constants import HOMOTOPY_GATHER_RATIO
 
 
 def homotopy(design: torch.Tensor, y: torch.Tensor, alpha: float, *, max_kinks: int,
