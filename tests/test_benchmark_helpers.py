@@ -217,6 +217,7 @@ def test_format_mean_ci_shows_both_numbers_at_every_scale():
     assert format_mean_ci(0.0828, 0.0046, 5) == "0.08280 ± 0.00460"
 
 
+@pytest.mark.skipif(not (BENCHMARKS.parent / ".git").exists(), reason="not a git checkout (an unpacked sdist)")
 def test_provenance_names_the_commit_and_the_command(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["benchmarks/x.py", "--m", "10", "--out", "a b"])
     record = common.provenance()
