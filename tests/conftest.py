@@ -77,3 +77,15 @@ def no_work(monkeypatch):
     monkeypatch.setattr(genprior.data, "load_dataset", work)
     monkeypatch.setattr("genprior.zoo.resolve", work)
     monkeypatch.setattr("genprior.zoo.load", work)
+
+
+class DivergingAdam(torch.optim.Adam):
+    """Adam whose every step leaves the parameters NaN: a run that diverges at its first step."""
+
+    def step(self, closure=None):
+        loss = super().step(closure)
+        with torch.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.fill_(float("nan"))
+        return loss

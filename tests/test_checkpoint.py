@@ -3,6 +3,7 @@ import re
 
 import pytest
 import torch
+from conftest import DivergingAdam
 
 from genprior.errors import CheckpointError, OutputError, UnknownNameError
 from genprior.io import check_writable
@@ -343,17 +344,6 @@ def test_a_gan_generator_left_behind_its_state_is_rewritten_on_resume(tmp_path):
 
 # --- a diverged run stops before saving; out_dir needs models with config() (issue 32 follow-ups) ---
 
-class _DivergingAdam(torch.optim.Adam):
-    """Adam whose every step leaves the parameters NaN."""
-
-    def step(self, closure=None):
-        loss = super().step(closure)
-        with torch.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    p.fill_(float("nan"))
-        return loss
-
 
 def _tiny_run(family: str, out, **kw) -> dict:
     """One tiny run of ``family``'s trainer into ``out`` (fresh networks, fixed data and seed)."""
@@ -398,7 +388,7 @@ def test_a_run_whose_weights_turn_non_finite_stops_before_saving_them(tmp_path, 
     assert first["resumed_with"] == [] and first["command"].startswith("genprior")  # the one run record
     before = {f.name: f.read_bytes() for f in out.iterdir()}
     assert "state.safetensors" in before and len(before) >= 4
-    monkeypatch.setattr(torch.optim, "Adam", _DivergingAdam)
+    monkeypatch.setattr(torch.optim, "Adam", DivergingAdam)
     with pytest.raises(InvalidValueError, match=f"training diverged: the {PARTS[family]} weights are NaN or infinite "
                                                 f"after epoch 2; nothing saved for it .*state of epoch 1 stays") as e:
         _tiny_run(family, out, **{epochs: 2}, resume=True)
@@ -412,7 +402,7 @@ def test_a_run_whose_weights_turn_non_finite_stops_before_saving_them(tmp_path, 
 def test_a_run_in_memory_stops_too_when_its_weights_turn_non_finite(monkeypatch):
     from genprior.train.state import TrainingDiverged
 
-    monkeypatch.setattr(torch.optim, "Adam", _DivergingAdam)
+    monkeypatch.setattr(torch.optim, "Adam", DivergingAdam)
     with pytest.raises(TrainingDiverged, match=r"after epoch 1$"):
         _tiny_run("gan", None, epochs=1)
 

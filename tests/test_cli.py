@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import DivergingAdam
 
 from genprior.cli import main
 from genprior.data import load_dataset
@@ -258,18 +259,6 @@ def test_recover_whose_every_restart_diverged_exits_2_and_writes_nothing(capsys,
     assert "lower --lr; no result written" in err and out == "" and list(tmp_path.iterdir()) == []
 
 
-class _DivergingAdam(torch.optim.Adam):
-    """Adam whose every step leaves the parameters NaN: a run that diverges at its first step."""
-
-    def step(self, closure=None):
-        loss = super().step(closure)
-        with torch.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    p.fill_(float("nan"))
-        return loss
-
-
 DIVERGING = {
     "vae": (["--dataset", "digits", "--hidden", "8", "--latent-dim", "2"], "the VAE weights are NaN or infinite after epoch 1"),
     "gan": (["--dataset", "ring", "--toy-samples", "64", "--g-hidden", "4", "--d-hidden", "4", "--quiet"],
@@ -286,7 +275,7 @@ def test_training_that_diverged_exits_2_and_leaves_no_model(capsys, tmp_path, mo
     options, pattern = DIVERGING[family]
     if family == "classifier":  # at least 16x16 images: MNIST
         options = ["--data-dir", str(request.getfixturevalue("data_dir")), *options]
-    monkeypatch.setattr(torch.optim, "Adam", _DivergingAdam)
+    monkeypatch.setattr(torch.optim, "Adam", DivergingAdam)
     out = tmp_path / "run"
     code, stdout, err = run(capsys, "train", family, *options, "--epochs", "1", "--out", str(out))
     _one_line_error(code, err, f"training diverged: {pattern}")
