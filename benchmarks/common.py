@@ -205,6 +205,16 @@ def rerender(stem: str | Path, render: Callable[[Any], str]) -> Path:
     return path
 
 
+def rerender_curves(stem: str | Path, markdown: Callable[[dict, int, str], str],
+                    draw: Callable[[Path, dict, int], Any]) -> None:
+    """``--render-only`` for an error-vs-m script whose JSON holds ``curves``, ``n_images`` and ``cpu``: the Markdown
+    as ``markdown(curves, n_images, cpu)`` (:func:`rerender`), then the curve picture as
+    ``draw(stem, curves, n_images)``."""
+    rerender(stem, lambda data: markdown(data["curves"], data["n_images"], data["cpu"]))
+    data = read_results(stem)
+    draw(Path(stem), data["curves"], data["n_images"])
+
+
 def curve_table(curves: dict[str, list[dict]], ms: Sequence[int], cell: Callable[[dict], Any]) -> str:
     """A Markdown table of ``curves`` (method -> points with an ``m``), a row per method and a column per m of
     ``ms``, each cell ``cell(point)`` (a string, or a number that :func:`genprior.reports.markdown_table` formats;

@@ -28,9 +28,8 @@ from common import (
     curve_table,
     named_rows,
     parser,
-    read_results,
     refuse_held_out,
-    rerender,
+    rerender_curves,
     write_results,
 )
 from csgm_mnist import run_setting
@@ -53,9 +52,7 @@ def main() -> int:
     a = p.parse_args()
     refuse_held_out(p, a.n_images)
     if a.render_only:
-        rerender(a.out, lambda data: markdown(data["curves"], data["n_images"], data["cpu"]))
-        data = read_results(a.out)
-        curves_png(Path(a.out), data["curves"], data["n_images"])
+        rerender_curves(a.out, markdown, curves_png)
         return 0
     torch.set_num_threads(1)
     test = load_dataset("fashion-mnist", "test", data_dir=a.data_dir).images

@@ -30,8 +30,7 @@ from common import (
     curve_table,
     named_rows,
     parser,
-    read_results,
-    rerender,
+    rerender_curves,
     write_results,
 )
 
@@ -51,9 +50,7 @@ ROWS = named_rows([("one-bit-csgm", {}), ("biht", {"basis": "wavelet"}), ("biht"
 def main() -> int:
     a = parser(__doc__, n_images=300, m=M_LIST, data_dir=True, out=RESULTS / "one_bit_mnist", render_only=True).parse_args()
     if a.render_only:
-        rerender(a.out, lambda data: markdown(data["curves"], data["n_images"], data["cpu"]))
-        data = read_results(a.out)
-        curves_png(Path(a.out), data["curves"], data["n_images"])
+        rerender_curves(a.out, markdown, curves_png)
         return 0
     torch.set_num_threads(1)
     x = load_dataset("mnist", "test", data_dir=a.data_dir).images[: a.n_images]

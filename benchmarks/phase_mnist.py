@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 import torch
-from common import RESULTS, curve_table, parser, read_results, rerender, write_results
+from common import RESULTS, curve_table, parser, rerender_curves, write_results
 
 from genprior import zoo
 from genprior.data import load_dataset
@@ -49,9 +49,7 @@ ROWS = {row_name(name, model=MODEL if method(name).needs_generator else None) + 
 def main() -> int:
     a = parser(__doc__, n_images=100, m=M_LIST, data_dir=True, out=RESULTS / "phase_mnist", render_only=True).parse_args()
     if a.render_only:
-        rerender(a.out, lambda data: markdown(data["curves"], data["n_images"], data["cpu"]))
-        data = read_results(a.out)
-        curves_png(Path(a.out), data["curves"], data["n_images"])
+        rerender_curves(a.out, markdown, curves_png)
         return 0
     torch.set_num_threads(1)
     x = load_dataset("mnist", "test", data_dir=a.data_dir).images[: a.n_images]
