@@ -2,7 +2,7 @@
 # The GPU checks, prepared as one short script for a session that is lent a GPU (the `device` tool: about 15
 # minutes of device time in all, 10 minutes per command). Run from the repository root:
 #
-#     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [cli] [speed] [ttq] [csgm] [stacked] [tiny]
+#     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [cli] [speed] [ttq] [csgm] [stacked] [tiny] [torchrun]
 #
 # With no arguments it runs all six; each writes its JSON / Markdown (and PNG) under $OUT:
 #   cli      the command line with --device $DEVICE (default cuda; DEVICE=cpu tries the script on the CPU, about 3
@@ -24,6 +24,10 @@
 #   tiny     the same with the tiny D of PacGAN's Table 3 (D width 2, G width 32, 1 G step) and the optimiser of the
 #            authors' code for it (batch 128, latent 256, lr 2e-4 for D and 1e-4 for G, beta2 0.99), into
 #            $OUT/pacgan_stacked_mnist_tiny_gpu.{json,md}: does DCGAN stay collapsed with 10x the CPU budget?
+#   torchrun benchmarks/scaling.py on the GPU(s) (1 process, and one per GPU where there are 2 or more: NCCL) into
+#            $OUT/scaling_gpu, with 2+ GPUs the sharded recovery's JSON against one process's, and the CPU
+#            scaling with 1, 2, 4 and 8 processes over 8 threads (gloo, 1 run each) into $OUT/scaling_cpu8;
+#            about 5 minutes. Not in the default list: name it.
 # The data folder is ../shared/data unless GENPRIOR_DATA says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,6 +93,29 @@ cli_checks() {
     "$dir/invert/inversion.json" "$dir/ood.json" | sort | uniq -c
 }
 
+torchrun_checks() {  # docs/distributed.md: DDP training and sharded recovery under torchrun
+  local gpus procs=(1)
+  gpus=$(python -c "import torch; print(torch.cuda.device_count())")
+  [ "$gpus" -ge 2 ] && procs=(1 "$gpus")
+  python benchmarks/scaling.py --device "$DEVICE" --processes "${procs[@]}" --threads "${procs[-1]}" --repeats 2 \
+    --data-dir "$DATA" --out "$OUT/scaling_gpu"
+  if [ "$gpus" -ge 2 ]; then  # NCCL: the sharded recovery must give one process's numbers
+    local rec=(recover --task cs --m 100 --method csgm-fast --indices 0:40 --data-dir "$DATA" --device "$DEVICE" -q)
+    python -m genprior "${rec[@]}" --json "$OUT/recover_1proc.json"
+    python -m torch.distributed.run --standalone --nproc_per_node "$gpus" -m genprior -- "${rec[@]}" \
+      --json "$OUT/recover_${gpus}proc.json"
+    python - "$OUT/recover_1proc.json" "$OUT/recover_${gpus}proc.json" <<'PY'
+import json, math, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+bad = [k for k in a if not k.startswith("seconds") and a[k] != b[k]
+       and not (isinstance(a[k], float) and math.isclose(a[k], b[k], rel_tol=1e-4))]
+print("sharded recovery:", "same numbers" if not bad else f"DIFFERENT in {bad}")
+PY
+  fi
+  python benchmarks/scaling.py --device cpu --processes 1 2 4 8 --threads 8 --repeats 1 --data-dir "$DATA" \
+    --out "$OUT/scaling_cpu8"
+}
+
 for check in "${checks[@]}"; do
   case "$check" in
     cli) cli_checks ;;
@@ -99,6 +126,7 @@ for check in "${checks[@]}"; do
             --out "$OUT/csgm_mnist_gpu" ;;
     stacked) stacked pacgan_stacked_mnist_gpu --g-steps 2 --g-channels 64 --d-channels 64 ;;
     tiny) stacked pacgan_stacked_mnist_tiny_gpu --d-channels 2 --batch-size 128 --latent-dim 256 --g-lr 1e-4 --beta2 0.99 ;;
-    *) echo "gpu_checks.sh: unknown check '$check' (cli, speed, ttq, csgm, stacked, tiny)" >&2; exit 2 ;;
+    torchrun) torchrun_checks ;;
+    *) echo "gpu_checks.sh: unknown check '$check' (cli, speed, ttq, csgm, stacked, tiny, torchrun)" >&2; exit 2 ;;
   esac
 done

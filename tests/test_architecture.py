@@ -13,11 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # the first part of a module's name under ``genprior`` -> its layer; a module may import its own layer and below
 LAYERS = {
-    "errors": 0, "io": 0, "devices": 0, "plotting": 0, "linalg": 0,
+    "errors": 0, "io": 0, "devices": 0, "plotting": 0, "linalg": 0, "distributed": 0, "progress": 0,
     "data": 1, "models": 1, "operators": 1, "zoo": 1,
     "solvers": 2, "train": 2, "theory": 2,
     "evaluate": 3, "robust": 3,
-    "reports": 4, "cli": 4, "web": 4,
+    "reports": 4, "cli": 4, "web": 4, "__main__": 4,
 }
 
 

@@ -177,7 +177,8 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
     argv = ["train", "began", "--dataset", "digits", "--limit", "64", "--batch-size", "16", "--channels", "4",
             "--latent-dim", "4", "--hidden-dim", "4", "--out", str(out), "--quiet"]
     assert main([*argv, "--epochs", "1"]) == 0
-    assert main([*argv, "--epochs", "2", "--resume"]) == 0
+    assert capsys.readouterr().out == ""  # --quiet: no epoch lines and no summary, only the files
+    assert main([*argv[:-1], "--epochs", "2", "--resume"]) == 0
     assert "trained 2 epochs (8 steps)" in capsys.readouterr().out
     G, cfg = zoo.resolve(str(out / "generator"))
     assert G(torch.randn(2, 4)).shape == (2, 1, 8, 8) and cfg["epochs"] == 2

@@ -22,6 +22,7 @@ from genprior.errors import SEED_LIMIT
 # the least each subcommand needs besides the options under test (inputs that need no data folder)
 BASE = {
     "recover": ["--task", "cs", "--method", "csgm", "--dataset", "mnist-bundled"],
+    "edit": ["--target", "9", "--dataset", "mnist-bundled"],
     "demo": [],
     "walk": [],
     "attack": ["--dataset", "mnist-bundled"],
@@ -30,15 +31,20 @@ BASE = {
     "invert": ["--model", "mnist-vae", "--dataset", "mnist-bundled", "--out", "inverted"],
     "ood": ["--model", "mnist-vae", "--dataset", "mnist-bundled", "--ood-dataset", "digits"],
     "train vae": ["--dataset", "digits"],
+    "train autoencoder": ["--dataset", "digits"],
     "train gan": ["--dataset", "ring"],
     "train began": ["--dataset", "digits"],
     "train classifier": ["--dataset", "digits"],
     "zoo list": [],
+    "zoo add": ["my-model", "runs/vae"],
+    "zoo remove": ["my-model"],
+    "serve": [],
 }
 # each subcommand's outputs: option -> "file", "png" (a .png file; a bare name gets .png), "png!" (a name ending in
 # .png) or the name of a file the command writes into that folder
 OUTPUTS = {
     "recover": {"--json": "file", "--out": "recovery.png"},
+    "edit": {"--json": "file", "--out": "edit.png"},
     "demo": {"--out": "demo.json"},
     "walk": {"--out": "png"},
     "attack": {"--json": "file", "--grid": "png!"},
@@ -47,6 +53,7 @@ OUTPUTS = {
     "invert": {"--out": None},  # its folder's files are not named to the check
     "ood": {"--json": "file", "--out": "ood.png"},
     "train vae": {"--out": "model.safetensors"},
+    "train autoencoder": {"--out": "model.safetensors"},
     "train gan": {"--out": "generator.json"},
     "train began": {"--out": "generator.safetensors"},
     "train classifier": {"--out": "model.json"},

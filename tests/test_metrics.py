@@ -129,21 +129,21 @@ def test_psnr_uses_its_data_range():
 
 
 def test_ssim_of_constant_images_is_the_luminance_term():
-    a, b = torch.full((1, 1, 8, 8), 0.2, dtype=torch.float64), torch.full((1, 1, 8, 8), 0.6, dtype=torch.float64)
+    a, b = torch.full((1, 1, 11, 11), 0.2, dtype=torch.float64), torch.full((1, 1, 11, 11), 0.6, dtype=torch.float64)
     c1 = (0.01 * 1.0) ** 2
     expected = (2 * 0.2 * 0.6 + c1) / (0.2 ** 2 + 0.6 ** 2 + c1)
     assert math.isclose(float(ssim(a, b)), expected, rel_tol=1e-5)
 
 
 def test_ssim_on_one_window_matches_wangs_formula_with_numpys_weighted_moments():
-    # a 7x7 image has one 7x7 window: SSIM is Wang et al.'s formula over that window's Gaussian-weighted moments,
+    # an 11x11 image has one 11x11 window: SSIM is Wang et al.'s formula over that window's Gaussian-weighted moments,
     # here with scipy's Gaussian window (sigma 1.5) and numpy's weighted mean and (biased) weighted covariance
     import numpy as np
     from scipy.signal.windows import gaussian
 
     g = torch.Generator().manual_seed(0)
-    x, y = torch.rand(1, 1, 7, 7, generator=g, dtype=torch.float64), torch.rand(1, 1, 7, 7, generator=g, dtype=torch.float64)
-    w = np.outer(gaussian(7, 1.5), gaussian(7, 1.5)).ravel()
+    x, y = torch.rand(1, 1, 11, 11, generator=g, dtype=torch.float64), torch.rand(1, 1, 11, 11, generator=g, dtype=torch.float64)
+    w = np.outer(gaussian(11, 1.5), gaussian(11, 1.5)).ravel()
     a, b = x.numpy().ravel(), y.numpy().ravel()
     mx, my = np.average(a, weights=w), np.average(b, weights=w)
     (vx, cov), (_, vy) = np.cov(a, b, aweights=w, bias=True)
@@ -176,8 +176,8 @@ def test_summarize_reports_the_metrics_means():
     import scipy.stats
 
     g = torch.Generator().manual_seed(2)
-    x = torch.rand(3, 1, 8, 8, generator=g)
-    x_hat = (x + 0.05 * torch.randn(3, 1, 8, 8, generator=g)).clamp(0, 1)
+    x = torch.rand(3, 1, 11, 11, generator=g)
+    x_hat = (x + 0.05 * torch.randn(3, 1, 11, 11, generator=g)).clamp(0, 1)
     s = summarize(x_hat, x)
     assert math.isclose(s["ssim"], float(ssim(x_hat, x).mean()), rel_tol=1e-6)
     err = ((x_hat - x).double().numpy() ** 2).reshape(3, -1).mean(1)  # error per pixel, by numpy

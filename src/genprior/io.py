@@ -196,7 +196,21 @@ def save_tensors(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load a safetensors file; a missing or corrupt file raises ``CheckpointError``."""
+    """Load a safetensors file; a missing or corrupt file raises ``CheckpointError``.
+
+    >>> import tempfile, torch
+    >>> from pathlib import Path
+    >>> from genprior.io import load_tensors, save_tensors
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_tensors(Path(folder) / "x.safetensors", {"x": torch.arange(6.0).view(2, 3)})
+    ...     load_tensors(Path(folder) / "x.safetensors")
+    {'x': tensor([[0., 1., 2.],
+            [3., 4., 5.]])}
+    >>> load_tensors("no-such-file.safetensors")
+    Traceback (most recent call last):
+    ...
+    genprior.errors.CheckpointError: ...
+    """
     return load_tensors_and_metadata(path)[0]
 
 

@@ -7,11 +7,12 @@ import importlib
 import sys
 from pathlib import Path
 
+from genprior import distributed
 from genprior.errors import SEED_LIMIT, GenpriorError, InvalidValueError, sub_seed  # noqa: F401 (sub_seed: for the subcommands)
 
 # modules genprior/cli/NAME.py adding subcommands, in the order of the help: train (every train command), zoo,
-# recover and demo, walk, attack and explain, evaluate and invert, ood
-_SUBCOMMAND_MODULES = ("train", "zoo", "recover", "walk", "robust", "evaluate", "ood")
+# recover and demo, edit, walk, attack and explain, evaluate and invert, ood, serve (the web app)
+_SUBCOMMAND_MODULES = ("train", "zoo", "recover", "edit", "walk", "robust", "evaluate", "ood", "serve")
 
 
 def add_data_args(p: argparse.ArgumentParser, *, default_dataset: str = "mnist",
@@ -150,21 +151,74 @@ def one_line(text: str) -> str:
     return "".join(c.encode("unicode_escape").decode("ascii") if c in LINE_BREAKS else c for c in text)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, with every option's default shown: `` (default: X)`` is appended to the help of an option
+    whose default is neither None nor False, unless its text already states it (says ``default``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (default is None or default is False or default is argparse.SUPPRESS or "default" in text.lower()
+                or (not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
 class _OneLineErrors(argparse.ArgumentParser):
     """argparse prints its usage before a bad-option message; here a bad option is one line, like every other error
-    (``genprior ... --help`` still shows the usage). Subcommand parsers inherit the class."""
+    (``genprior ... --help`` still shows the usage). Subcommand parsers inherit the class, and its help formatter
+    (:class:`_HelpFormatter`: defaults shown)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         if message.startswith("argument ") and message.endswith("expected one argument"):
             # argparse reads a value that starts with '-' (such as -1:3) as the next option
             option = message.removeprefix("argument ").split(":")[0].split("/")[0]
             message += f" (for a value that starts with '-', write {option}=VALUE)"
-        self.exit(2, f"genprior: error: {one_line(self.prog)}: {one_line(message)}\n")
+        self.exit(2, f"genprior: error: {one_line(self.prog)}: {one_line(message)}\n" if distributed.is_main() else None)
+
+
+QUIET_HELP = "no progress bars and no informational lines: only results, results files and errors"
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of ``parser``'s commands that take no further subcommand (``train vae``, ``recover``, ...)."""
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not groups:
+        return [parser]
+    seen: dict[int, argparse.ArgumentParser] = {}
+    for group in groups:
+        for child in group.choices.values():  # an alias names the same parser twice
+            seen.setdefault(id(child), child)
+    return [leaf for child in seen.values() for leaf in _leaf_parsers(child)]
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    """``-q/--quiet`` before the command, and after it on every command (one ``args.quiet``; the command's copy has
+    no default of its own, so that it does not undo the global one)."""
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    for leaf in _leaf_parsers(parser):
+        if leaf is parser or "--quiet" in leaf._option_string_actions:
+            continue
+        flags = ["--quiet"] if "-q" in leaf._option_string_actions else ["-q", "--quiet"]
+        leaf.add_argument(*flags, action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineErrors(prog="genprior", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    """The ``genprior`` parser: ``--version``, ``-q/--quiet`` and one subcommand (``_SUBCOMMAND_MODULES``)."""
+    from genprior import __version__
+
+    parser = _OneLineErrors(prog="genprior", description="Deep generative models as working tools: train them, invert "
+                                                         "them, use them as priors for inverse problems.",
+                            epilog="Run 'genprior COMMAND --help' for the options of a command. Bad input ends with "
+                                   "a one-line message and exit code 2.")
+    parser.add_argument("--version", action="version", version=f"genprior {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # each module has add_parsers(sub)
     for module in _SUBCOMMAND_MODULES:
         try:
@@ -174,34 +228,57 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         mod.add_parsers(sub)
+    _add_quiet(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``genprior ARGV`` (default: ``sys.argv[1:]``) and return its exit code: 0 on success, 2 on bad input (a
+    one-line ``genprior: error: ...``), 130 when interrupted. Bare ``genprior`` prints the usage and the commands
+    and returns 0."""
+    from genprior.progress import is_quiet, set_quiet
+
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        parser.print_help()
+        return 0
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, or a bad option after its one-line message: the code is the return value
         return e.code if isinstance(e.code, int) else 2
+    was_quiet = is_quiet()
+    set_quiet(was_quiet or args.quiet or not distributed.is_main())  # under torchrun rank 0 alone reports
     try:
+        if distributed.launched() and not getattr(args, "torchrun", False):
+            raise InvalidValueError(f"genprior {args.command} does not run under torchrun (it would run "
+                                    f"{distributed.world_size()} times over): run it without torchrun")
         check_data_dir(args)
         return int(args.func(args) or 0)
     except GenpriorError as e:
-        print(f"genprior: error: {one_line(str(e))}", file=sys.stderr)
+        _error(one_line(str(e)))
         return 2
     except OSError as e:  # the file system failed mid-run (a full disk, a folder removed); outputs are atomic
-        print(f"genprior: error: {one_line(f'{e.filename}: ' if e.filename else '')}{one_line(str(e.strerror or e))}",
-              file=sys.stderr)
+        _error(f"{one_line(f'{e.filename}: ' if e.filename else '')}{one_line(str(e.strerror or e))}")
         return 2
     except (MemoryError, RuntimeError) as e:
         # sizes too large for the machine (a huge latent size, batch or image count) end like any bad input
         if not isinstance(e, MemoryError) and "alloc" not in str(e) and "out of memory" not in str(e):
             raise
-        print(f"genprior: error: out of memory: {str(e).splitlines()[0] if str(e) else 'MemoryError'}", file=sys.stderr)
+        _error(f"out of memory: {str(e).splitlines()[0] if str(e) else 'MemoryError'}")
         return 2
     except KeyboardInterrupt:
         print("genprior: interrupted", file=sys.stderr)
         return 130
+    finally:
+        set_quiet(was_quiet)
+
+
+def _error(message: str) -> None:
+    """Print ``genprior: error: MESSAGE`` to standard error (under torchrun on rank 0 alone: every rank checks the
+    same input and fails alike)."""
+    if distributed.is_main():
+        print(f"genprior: error: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import time
 
 from genprior.errors import InvalidValueError
+from genprior.progress import say
 
 SAMPLES = 5000  # samples the Fréchet distance and the classifier score read (fewer when the data set is smaller)
 
@@ -32,7 +33,8 @@ def add_parsers(sub) -> None:
                    help=f"samples scored, >= 2 (default {SAMPLES}, or all held-out images when there are fewer)")
     p.add_argument("--invert", type=integer_arg(1, MAX_COUNT), default=100, help="held-out images inverted (default 100)")
     p.add_argument("--method", default="csgm-fast", help="inversion method: csgm-fast (default) or csgm")
-    p.add_argument("--seed", type=seed_arg, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0,
+                   help="seed of every random draw of the run (the same seed gives the same numbers)")
     p.add_argument("--out", default=None, help="folder for the report (JSON/Markdown) and PNG grids")
     p.add_argument("--json", default=None, help="write the report JSON here")
     add_device_arg(p)
@@ -46,9 +48,10 @@ def add_parsers(sub) -> None:
                    help="random starts of csgm (10) and csgm-fast (40)")
     p.add_argument("--steps", type=integer_arg(1, MAX_STEPS), default=None, help="Adam steps of csgm (default 1000)")
     add_data_args(p)
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="the data set's split: test or train")
     p.add_argument("--indices", default="0:10", help="A:B images of the split (default 0:10)")
-    p.add_argument("--seed", type=seed_arg, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0,
+                   help="seed of every random draw of the run (the same seed gives the same numbers)")
     p.add_argument("--out", required=True, help="folder for latents.safetensors (z and G(z)), a PNG grid and a report")
     add_device_arg(p)
     p.set_defaults(func=cmd_invert)
@@ -124,7 +127,7 @@ def cmd_evaluate(args) -> int:
         if j.nearest_train is not None:
             save_image_grid(out / "nearest-train.png", {"sample": j.samples[:10], "nearest train": j.nearest_train},
                             title=f"{args.model}: samples and their nearest training images")
-        print(f"report and pictures written to {out}/")
+        say(f"report and pictures written to {out}/")
     return 0
 
 

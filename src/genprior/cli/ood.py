@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from genprior.errors import InvalidValueError
+from genprior.progress import say
 
 SAMPLES = 100  # importance samples of the likelihood scores
 MAX_SAMPLES = 100_000  # ... at most (each image's samples are held at once)
@@ -24,7 +25,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--indices", default="0:1000", help="A:B images of each set (default 0:1000)")
     p.add_argument("--samples", type=integer_arg(1, MAX_SAMPLES), default=None,
                    help=f"importance samples of the likelihood scores, 1..{MAX_SAMPLES} (default {SAMPLES})")
-    p.add_argument("--seed", type=seed_arg, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0,
+                   help="seed of every random draw of the run (the same seed gives the same numbers)")
     p.add_argument("--out", default=None, help="folder for ood.json/.md and a PNG of the two score histograms")
     p.add_argument("--json", default=None, help="write the report JSON here")
     add_device_arg(p)
@@ -83,5 +85,5 @@ def cmd_ood(args) -> int:
         save_score_histograms(out / "ood.png", {f"{args.score} (AUROC {report['auroc']:.3f})":
                                                 (scores["in"], scores["out"])},
                               labels=(args.dataset, args.ood_dataset), title=args.model)
-        print(f"report and histogram written to {out}/")
+        say(f"report and histogram written to {out}/")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from genprior.errors import InvalidValueError
+from genprior.progress import say
 
 SUBSTITUTE_IMAGES = 10_000  # the transfer attack's substitute is trained on this many labelled training images
 PGD_STEPS = 40  # PGD steps of --attack pgd / pgd-l2 and of the adaptive attack on none / adv-train / distill
@@ -129,7 +130,7 @@ def cmd_explain(args) -> int:
     with torch.no_grad():
         pred = model(x).argmax(1)
     save_overlays(args.out, x, maps, titles=[f"label {int(a)} pred {int(b)}" for a, b in zip(y, pred)])
-    print(f"{args.method} maps for {len(y)} images written to {args.out}")
+    say(f"{args.method} maps for {len(y)} images written to {args.out}")
     return 0
 
 
@@ -176,9 +177,10 @@ def add_parsers(sub) -> None:
                         f"(default {PGD_STEPS})")
     p.add_argument("--substitute-images", type=integer_arg(1, MAX_COUNT), default=None,
                    help=f"transfer: training images labelled by the target (default {SUBSTITUTE_IMAGES})")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="the data set's split: test or train")
     p.add_argument("--indices", default="0:100", help="A:B, images A..B-1 of the split")
-    p.add_argument("--seed", type=seed_arg, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0,
+                   help="seed of every random draw of the run (the same seed gives the same numbers)")
     p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--grid", default=None,
                    help="write a PNG grid clean / perturbation x10 / adversarial here (a name ending in .png)")
@@ -189,8 +191,8 @@ def add_parsers(sub) -> None:
     _add_data_args(p)
     p.add_argument("--method", default="saliency", help="saliency or occlusion")
     p.add_argument("--classifier", default="mnist-classifier", help="zoo name or path")
-    p.add_argument("--split", default="test")
-    p.add_argument("--indices", default="0:8")
+    p.add_argument("--split", default="test", help="the data set's split: test or train")
+    p.add_argument("--indices", default="0:8", help="A:B, images A..B-1 of the split")
     p.add_argument("--size", type=integer_arg(1, MAX_WIDTH), default=None,
                    help=f"occlusion square side (default {OCCLUSION['size']})")
     p.add_argument("--stride", type=integer_arg(1, MAX_WIDTH), default=None,

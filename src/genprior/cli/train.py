@@ -1,4 +1,4 @@
-"""``genprior train vae | gan | classifier | began``: every training command, and the helpers they share.
+"""``genprior train vae | autoencoder | gan | classifier | began``: every training command, and the helpers they share.
 
 Each command checks its options and its ``--out`` folder before any work, builds its networks, and hands them to
 its trainer in ``genprior.train`` (which writes ``OUT/state.*`` every epoch, for ``--resume``, and the model pair
@@ -12,6 +12,7 @@ import argparse
 from contextlib import contextmanager
 from pathlib import Path
 
+from genprior import distributed
 from genprior.cli import (
     MAX_BATCH,
     MAX_COUNT,
@@ -29,6 +30,7 @@ from genprior.cli import (
     sub_seed,
 )
 from genprior.errors import InvalidValueError, unknown
+from genprior.progress import say
 
 TRAINING_DATASETS = "mnist, fashion-mnist or digits (their train splits)"
 # train gan: each family's architecture options and their defaults (DCGAN for images, MLPs for the 2-D ring/grid)
@@ -51,14 +53,13 @@ MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 1000.0
 
 def add_training_args(p: argparse.ArgumentParser, *, samples: bool = False) -> None:
     """The options every ``train`` command takes (``--seed``, ``--resume``, ``--device``); with ``samples``, the GAN
-    trainers' ``--samples-every`` and ``--quiet`` too."""
+    trainers' ``--samples-every`` too (``--quiet`` is every command's: :func:`genprior.cli.build_parser`)."""
     if samples:
         p.add_argument("--samples-every", type=integer_arg(0, MAX_EPOCHS), default=1,
                        help="save a sample grid every N epochs (0: never)")
-    p.add_argument("--seed", type=seed_arg, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0,
+                   help="seed of the initial weights, the batch order and every other random draw")
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.* (another run's state is refused)")
-    if samples:
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device_arg(p)
 
 
@@ -110,6 +111,7 @@ def cmd_train_vae(args) -> int:
     from genprior.train.vae import train_vae
 
     device, train, test = load_training_data(args, "model")
+    device = distributed.setup(device)  # under torchrun: join the process group (DDP), this rank's GPU
     model = VAE(output_shape=tuple(train.images.shape[1:]), hidden=tuple(args.hidden), latent_dim=args.latent_dim,
                 likelihood=args.likelihood).to(device)
     with check_trained(args, "model"):
@@ -121,8 +123,27 @@ def cmd_train_vae(args) -> int:
         raise InvalidValueError(f"training diverged: the test ELBO was NaN or infinite in all {info['epoch']} epochs "
                                 f"(try a lower --lr); no model written to {args.out}")
     best = info["history"][info["best_epoch"] - 1]
-    print(f"best epoch {info['best_epoch']} of {info['epoch']}: train ELBO {-best['train_nelbo']:.2f}, "
-          f"test ELBO {-best['test_nelbo']:.2f}; model written to {Path(args.out) / 'model.safetensors'}")
+    say(f"best epoch {info['best_epoch']} of {info['epoch']}: train ELBO {-best['train_nelbo']:.2f}, "
+        f"test ELBO {-best['test_nelbo']:.2f}; model written to {Path(args.out) / 'model.safetensors'}")
+    return 0
+
+
+def cmd_train_autoencoder(args) -> int:
+    from genprior.models.autoencoder import Autoencoder
+    from genprior.train.autoencoder import train_autoencoder
+
+    device, train, test = load_training_data(args, "model")
+    model = Autoencoder(output_shape=tuple(train.images.shape[1:]), hidden=tuple(args.hidden),
+                        latent_dim=args.latent_dim).to(device)
+    with check_trained(args, "model"):
+        info = train_autoencoder(model, train.images, test.images, out_dir=args.out, epochs=args.epochs,
+                                 batch_size=args.batch_size, lr=args.lr, seed=args.seed, resume=args.resume,
+                                 progress=not args.quiet,
+                                 data_info={"dataset": args.dataset, "train_images": len(train),
+                                            "test_images": len(test)})
+    last = info["history"][-1]
+    say(f"{info['epoch']} epochs: train BCE {last['train_loss']:.2f}, test BCE {last['test_loss']:.2f} nats per "
+        f"image; model written to {Path(args.out) / 'model.safetensors'}")
     return 0
 
 
@@ -189,9 +210,9 @@ def cmd_train_gan(args) -> int:
                          betas=(args.beta1, args.beta2), seed=args.seed, out_dir=args.out, resume=args.resume,
                          progress=not args.quiet, samples_every=args.samples_every, data_info=data_info)
     last = info["history"][-1] if info["history"] else {}
-    print(f"trained {info['epoch']} epochs ({info['g_steps_done']} generator steps); "
-          f"D(x) {last.get('d_real', float('nan')):.2f}, D(G(z)) {last.get('d_fake', float('nan')):.2f}; "
-          f"generator written to {Path(args.out) / 'generator.safetensors'}")
+    say(f"trained {info['epoch']} epochs ({info['g_steps_done']} generator steps); "
+        f"D(x) {last.get('d_real', float('nan')):.2f}, D(G(z)) {last.get('d_fake', float('nan')):.2f}; "
+        f"generator written to {Path(args.out) / 'generator.safetensors'}")
     return 0
 
 
@@ -234,8 +255,8 @@ def cmd_train_classifier(args) -> int:
                                                    temperature=args.distill_temperature, **common)
         else:
             info = train_classifier(model, train.images, train.labels, test.images, test.labels, **common)
-    print(f"{info['epoch']} epochs: test accuracy {info['history'][-1]['test_accuracy']:.4f}; "
-          f"model written to {Path(args.out) / 'model.safetensors'}")
+    say(f"{info['epoch']} epochs: test accuracy {info['history'][-1]['test_accuracy']:.4f}; "
+        f"model written to {Path(args.out) / 'model.safetensors'}")
     return 0
 
 
@@ -271,19 +292,21 @@ def cmd_train_began(args) -> int:
                            data_info={"dataset": args.dataset, "split": "train", "train_images": len(data),
                                       "arch": args.arch})
     last = info["history"][-1] if info["history"] else {}
-    print(f"trained {info['epoch']} epochs ({info['steps_done']} steps); k_t {info['k']:.4f}, "
-          f"M_global {last.get('m_global', float('nan')):.4f}; "
-          f"generator written to {Path(args.out) / 'generator.safetensors'}")
+    say(f"trained {info['epoch']} epochs ({info['steps_done']} steps); k_t {info['k']:.4f}, "
+        f"M_global {last.get('m_global', float('nan')):.4f}; "
+        f"generator written to {Path(args.out) / 'generator.safetensors'}")
     return 0
 
 
 # ---------------------------------------------------------------------------------------------- the parsers
 
 def add_parsers(sub) -> None:
-    """Add ``train`` and its subcommands (vae, gan, classifier, began) to ``sub``."""
+    """Add ``train`` and its subcommands (vae, autoencoder, gan, classifier, began) to ``sub``."""
     p_train = sub.add_parser("train", help="train a generative model")
     train_sub = p_train.add_subparsers(dest="family", required=True)
     _add_vae(train_sub.add_parser("vae", help="the CSGM VAE (784-500-500-20, softplus, sigmoid output)"))
+    _add_autoencoder(train_sub.add_parser(
+        "autoencoder", help="a deterministic autoencoder with the VAE's shape, for unsupervised pretraining"))
     _add_gan(train_sub.add_parser(
         "gan", help="a GAN (DCGAN for images, MLP for 2-D ring/grid), optionally packed (PacGAN)"))
     _add_classifier(train_sub.add_parser(
@@ -301,15 +324,29 @@ def _add_vae(p: argparse.ArgumentParser) -> None:
                    help="stop after this many epochs without a better test ELBO")
     p.add_argument("--min-delta", type=number_arg(low=0, high=MAX_WEIGHT), default=0.1,
                    help="an epoch counts as an improvement only if the test -ELBO falls by more than this (nats)")
-    p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=100)
-    p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=1e-3)
-    p.add_argument("--hidden", type=integer_arg(1, MAX_WIDTH), nargs="+", default=[500, 500])
-    p.add_argument("--latent-dim", type=integer_arg(1, MAX_WIDTH), default=20)
+    p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=100, help="images per Adam step")
+    p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=1e-3, help="Adam learning rate")
+    p.add_argument("--hidden", type=integer_arg(1, MAX_WIDTH), nargs="+", default=[500, 500],
+                   help="widths of the hidden layers of the encoder (the decoder mirrors them)")
+    p.add_argument("--latent-dim", type=integer_arg(1, MAX_WIDTH), default=20, help="size of the latent z")
     p.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
                    help="decoder: bernoulli (CSGM's) or logistic (discretized over 8-bit levels: log p(x) in bits of "
                         "the 8-bit image, for genprior ood's complexity-corrected score)")
     add_training_args(p)
-    p.set_defaults(func=cmd_train_vae)
+    p.set_defaults(func=cmd_train_vae, torchrun=True)
+
+
+def _add_autoencoder(p: argparse.ArgumentParser) -> None:
+    add_data_args(p, datasets=TRAINING_DATASETS)
+    p.add_argument("--out", default="runs/autoencoder", help="folder for state.* (resume) and model.* (final weights)")
+    p.add_argument("--epochs", type=integer_arg(1, MAX_EPOCHS), default=20, help="training epochs")
+    p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=100, help="images per Adam step")
+    p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=1e-3, help="Adam learning rate")
+    p.add_argument("--hidden", type=integer_arg(1, MAX_WIDTH), nargs="+", default=[500, 500],
+                   help="widths of the hidden layers of the encoder (the decoder mirrors them)")
+    p.add_argument("--latent-dim", type=integer_arg(1, MAX_WIDTH), default=20, help="size of the code")
+    add_training_args(p)
+    p.set_defaults(func=cmd_train_autoencoder)
 
 
 def _add_gan(p: argparse.ArgumentParser) -> None:
@@ -326,14 +363,16 @@ def _add_gan(p: argparse.ArgumentParser) -> None:
                    help="discriminator steps per generator turn (k)")
     p.add_argument("--g-steps", type=integer_arg(1, MAX_TURN_STEPS), default=1,
                    help="generator steps per generator turn (PacGAN's code: 2)")
-    p.add_argument("--epochs", type=integer_arg(1, MAX_EPOCHS), default=10)
+    p.add_argument("--epochs", type=integer_arg(1, MAX_EPOCHS), default=10, help="training epochs")
     p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=64, help="packs per discriminator step")
     p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=2e-4,
                    help="Adam learning rate (of both players unless --g-lr)")
     p.add_argument("--g-lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=None,
                    help="the generator's own Adam learning rate")
-    p.add_argument("--beta1", type=number_arg(low=0, high=1, strict_high=True), default=0.5)
-    p.add_argument("--beta2", type=number_arg(low=0, high=1, strict_high=True), default=0.999)
+    p.add_argument("--beta1", type=number_arg(low=0, high=1, strict_high=True), default=0.5,
+                   help="Adam's first-moment decay")
+    p.add_argument("--beta2", type=number_arg(low=0, high=1, strict_high=True), default=0.999,
+                   help="Adam's second-moment decay")
     p.add_argument("--latent-dim", type=integer_arg(1, MAX_WIDTH), default=None,
                    help="default: 100 for images, 2 for 2-D data")
     p.add_argument("--g-channels", type=integer_arg(1, MAX_WIDTH), default=None,
@@ -355,11 +394,13 @@ def _add_gan(p: argparse.ArgumentParser) -> None:
 def _add_classifier(p: argparse.ArgumentParser) -> None:
     add_data_args(p, datasets="mnist or fashion-mnist (images of at least 16x16 pixels; their train splits)")
     p.add_argument("--out", default="runs/classifier", help="folder for state.* (resume) and model.* (final weights)")
-    p.add_argument("--epochs", type=integer_arg(1, MAX_EPOCHS), default=6)
-    p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=128)
-    p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=1e-3)
-    p.add_argument("--channels", type=integer_arg(1, MAX_WIDTH), nargs=2, default=[32, 64])
-    p.add_argument("--hidden", type=integer_arg(1, MAX_WIDTH), default=256)
+    p.add_argument("--epochs", type=integer_arg(1, MAX_EPOCHS), default=6, help="training epochs")
+    p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=128, help="images per Adam step")
+    p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=1e-3, help="Adam learning rate")
+    p.add_argument("--channels", type=integer_arg(1, MAX_WIDTH), nargs=2, default=[32, 64],
+                   help="channels of the two convolution layers")
+    p.add_argument("--hidden", type=integer_arg(1, MAX_WIDTH), default=256,
+                   help="width of the fully connected hidden layer")
     p.add_argument("--train-images", type=integer_arg(1, MAX_COUNT), default=None,
                    help="use only the first N training images")
     p.add_argument("--init", default=None, help="start from these weights (zoo name or path), e.g. to fine-tune")
@@ -377,7 +418,7 @@ def _add_classifier(p: argparse.ArgumentParser) -> None:
 def _add_began(p: argparse.ArgumentParser) -> None:
     add_data_args(p, datasets=TRAINING_DATASETS)
     p.add_argument("--out", default="runs/began", help="folder for state.* (resume), generator.* and sample grids")
-    p.add_argument("--epochs", type=integer_arg(1, MAX_EPOCHS), default=10)
+    p.add_argument("--epochs", type=integer_arg(1, MAX_EPOCHS), default=10, help="training epochs")
     p.add_argument("--gamma", type=number_arg(low=0, high=1, strict=True), default=0.5,
                    help="diversity ratio E L(G(z)) / E L(x), in (0, 1]")
     p.add_argument("--lambda-k", type=number_arg(low=0, high=1), default=0.001,
@@ -391,8 +432,9 @@ def _add_began(p: argparse.ArgumentParser) -> None:
                         "64 (bottleneck: D's width and the DCGAN generator's base width)")
     p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=1e-4,
                    help="Adam learning rate of both players")
-    p.add_argument("--beta1", type=number_arg(low=0, high=1, strict_high=True), default=0.5)
-    p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=64)
+    p.add_argument("--beta1", type=number_arg(low=0, high=1, strict_high=True), default=0.5,
+                   help="Adam's first-moment decay")
+    p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=64, help="images per Adam step")
     p.add_argument("--limit", type=integer_arg(1, MAX_COUNT), default=None, help="use only the first N training images")
     add_training_args(p, samples=True)
     p.set_defaults(func=cmd_train_began)

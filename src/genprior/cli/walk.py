@@ -8,6 +8,7 @@ import math
 
 from genprior.errors import InvalidValueError, ShapeError
 from genprior.models.walks import WALKS
+from genprior.progress import say
 
 MAX_WALK = 200  # rows and frames of a latent walk
 MAX_SPAN = 1000.0  # coordinate traversal half-width, in standard deviations of the N(0, I) prior
@@ -36,7 +37,8 @@ def add_parsers(sub) -> None:
                    help=f"coordinate traversal runs over [-span, span], span in (0, {MAX_SPAN:g}] (default 3)")
     w.add_argument("--label", type=integer_arg(0, MAX_WIDTH - 1), default=None,
                    help="class to hold fixed for a conditional generator (default 0)")
-    w.add_argument("--seed", type=seed_arg, default=0)
+    w.add_argument("--seed", type=seed_arg, default=0,
+                   help="seed of every random draw of the run (the same seed gives the same numbers)")
     w.add_argument("--out", default="walk.png", help="PNG grid (a bare name gets .png); the GIF is written beside it (same stem, .gif)")
     w.add_argument("--frame-ms", type=integer_arg(10, GIF_MAX_MS), default=120,
                    help=f"GIF frame duration in milliseconds, 10..{GIF_MAX_MS} (GIF counts hundredths of a second in 16 "
@@ -87,5 +89,5 @@ def cmd_walk(args) -> int:
     pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:], duration=args.frame_ms, loop=0)
     save_tiled(out, frames.reshape(rows * steps, *frames.shape[2:]), nrow=steps)
     atomic_write_bytes(gif, buf.getvalue())
-    print(f"{args.kind} walk of {args.model}: {rows} rows x {steps} steps -> {out} and {gif}")
+    say(f"{args.kind} walk of {args.model}: {rows} rows x {steps} steps -> {out} and {gif}")
     return 0

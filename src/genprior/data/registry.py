@@ -66,9 +66,12 @@ def _find_idx(name: str, split: str, data_dir) -> tuple[Path, Path]:
                 if img.is_file() and lab.is_file():
                     return img, lab
     where = ", ".join(dict.fromkeys(looked))
+    files = ", ".join(f"{stem}.gz" for pair in _IDX_FILES.values() for stem in pair)
     raise DataNotFoundError(
         f"{name} {split} files ({images_stem}.gz) not found; looked in: {where}. "
-        f"Point --data-dir or ${ENV_VAR} at a folder holding {_IDX_SETS[name]}/{images_stem}.gz"
+        f"Point --data-dir or ${ENV_VAR} at a folder holding {_IDX_SETS[name]}/ with the four IDX files {files} "
+        f"(the standard names; unzipped copies without .gz also do), or try --dataset mnist-bundled "
+        f"(500 MNIST test images shipped with genprior, no data needed)"
     )
 
 
@@ -85,6 +88,11 @@ def load_dataset(name: str, split: str = "test", *, data_dir: str | Path | None 
 
     ``name``: ``mnist``, ``fashion-mnist``, ``digits`` (scikit-learn's 8x8 digits, split 1500/297 by
     position) or ``mnist-bundled`` (the first 500 MNIST test images shipped with the package; test only).
+
+    >>> from genprior.data import load_dataset
+    >>> data = load_dataset("mnist-bundled")
+    >>> data.images.shape, data.images.dtype, data.labels[:5].tolist()
+    (torch.Size([500, 1, 28, 28]), torch.float32, [7, 2, 1, 0, 4])
     """
     if name not in DATASETS:
         raise unknown("dataset", name, DATASETS)

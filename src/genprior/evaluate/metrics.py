@@ -40,7 +40,13 @@ def _check_range(data_range: float) -> None:
 
 
 def mse_per_pixel(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Error per pixel: ``mean((x_hat - x)^2)`` over each image (the CSGM paper's measure)."""
+    """Error per pixel: ``mean((x_hat - x)^2)`` over each image (the CSGM paper's measure).
+
+    >>> import torch
+    >>> x = torch.zeros(2, 1, 4, 4)
+    >>> mse_per_pixel(x + 0.5, x)
+    tensor([0.2500, 0.2500])
+    """
     _check_pair(x_hat, x)
     return (x_hat - x).pow(2).flatten(1).mean(1)
 
@@ -60,7 +66,15 @@ def direction_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def psnr(x_hat: torch.Tensor, x: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
-    """Peak signal-to-noise ratio in dB, capped at 100 dB for exact recoveries."""
+    """Peak signal-to-noise ratio in dB, capped at 100 dB for exact recoveries.
+
+    >>> import torch
+    >>> x = torch.zeros(2, 1, 4, 4)
+    >>> psnr(x + 0.1, x).round()  # an error per pixel of 0.01 on images in [0, 1]
+    tensor([20., 20.])
+    >>> psnr(x, x)
+    tensor([100., 100.])
+    """
     _check_range(data_range)
     mse = mse_per_pixel(x_hat, x).clamp_min(data_range ** 2 * 1e-10)
     return 10.0 * torch.log10(data_range ** 2 / mse)
@@ -73,21 +87,38 @@ def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> t
     return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
 
 
-def ssim(x_hat: torch.Tensor, x: torch.Tensor, *, data_range: float = 1.0, window: int = 7, sigma: float = 1.5) -> torch.Tensor:
-    """Structural similarity (Wang et al. 2004), Gaussian window, mean over valid positions and channels.
+SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # Wang et al. 2004's 11x11 Gaussian window of sigma 1.5
 
-    The window is 7 pixels (not 11) by default so that 28x28 images keep a useful valid region. Computed in
-    float64 (the local variances are differences of nearly equal moments: in float32 they lost up to 1e-4 of the
-    value on flat images); returns ``(B,)`` in the dtype of ``x``.
+
+def ssim(x_hat: torch.Tensor, x: torch.Tensor, *, data_range: float = 1.0, window: int = SSIM_WINDOW,
+         sigma: float = SSIM_SIGMA) -> torch.Tensor:
+    """Structural similarity (Wang, Bovik, Sheikh & Simoncelli 2004, Eq. 13, averaged as their MSSIM, Eq. 17) per image, ``(B,)``.
+
+    ``SSIM = (2 mu_a mu_b + C1)(2 cov_ab + C2) / ((mu_a^2 + mu_b^2 + C1)(var_a + var_b + C2))`` with
+    ``C1 = (0.01 R)^2``, ``C2 = (0.03 R)^2`` (``R = data_range``), the local moments weighted by a ``window`` x
+    ``window`` Gaussian of standard deviation ``sigma`` (the population, not the sample, covariance), averaged over
+    the positions where the window lies wholly inside the image ("valid", ``H - window + 1`` x ``W - window + 1`` of
+    them), then over the channels. The defaults are the paper's (11x11, sigma 1.5): the same as scikit-image's
+    ``structural_similarity(..., gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=R)``,
+    which crops the same border. Results before genprior's SSIM change used ``window=7`` (``docs/tuning.md``).
+
+    ``x_hat``, ``x``: ``(B, C, H, W)`` of one shape, on the ``data_range`` scale (``[0, 1]`` by default), with
+    ``H, W >= window``: a smaller image is refused (``ShapeError``; :func:`summarize` reports no SSIM for it).
+    ``window``: an odd positive integer. Computed in float64 (the local variances are differences of nearly equal
+    moments: in float32 they lose up to 1e-4 on flat images); returns ``(B,)`` in the dtype of ``x``.
     """
     _check_pair(x_hat, x)
     _check_range(data_range)
     check_sizes("ssim", window=window)
+    if window % 2 == 0:
+        raise InvalidValueError(f"ssim: window must be an odd positive integer, got {window!r}")
     check_number("ssim sigma", sigma, low=0, strict=True)
+    if min(x.shape[2], x.shape[3]) < window:
+        raise ShapeError(f"ssim needs images of at least {window}x{window} pixels (its window), "
+                         f"got {x.shape[2]}x{x.shape[3]}")
     dtype = x.dtype
     x_hat, x = x_hat.double(), x.double()
     c = x.shape[1]
-    window = min(window, x.shape[2], x.shape[3])
     w = _gaussian_window(window, sigma, c, x.device, x.dtype)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mu_a, mu_b = F.conv2d(x_hat, w, groups=c), F.conv2d(x, w, groups=c)
@@ -125,10 +156,12 @@ def ratio_of_means_ci(a: torch.Tensor, b: torch.Tensor, *, level: float = 0.95, 
 
 
 def summarize(x_hat: torch.Tensor, x: torch.Tensor) -> dict:
-    """Mean error per pixel with its standard error, mean PSNR, SSIM and direction error, as plain floats."""
+    """Mean error per pixel with its standard error, mean PSNR, SSIM (:func:`ssim`'s standard 11x11 window) and
+    direction error, as plain floats; ``"ssim"`` is ``None`` for images smaller than 11x11 (no window fits)."""
     err = mse_per_pixel(x_hat, x).double()
     n = err.numel()
     se = float(err.std(unbiased=True) / math.sqrt(n)) if n > 1 else 0.0
+    fits = min(x.shape[2], x.shape[3]) >= SSIM_WINDOW
     return {"n_images": n, "mse_per_pixel": float(err.mean()), "mse_se": se,
-            "psnr": float(psnr(x_hat, x).mean()), "ssim": float(ssim(x_hat, x).mean()),
+            "psnr": float(psnr(x_hat, x).mean()), "ssim": float(ssim(x_hat, x).mean()) if fits else None,
             "direction_error": float(direction_error(x_hat, x).mean())}

@@ -16,9 +16,11 @@ from typing import Any
 
 import torch
 
+from genprior import distributed
 from genprior.errors import InvalidValueError, unknown
 from genprior.evaluate.metrics import summarize
 from genprior.operators.base import Operator
+from genprior.operators.deepinv import as_operator
 from genprior.solvers import dip, one_bit
 from genprior.solvers.hybrid import hybrid
 from genprior.solvers.lasso import ALPHA_GRID, lasso, select_alpha
@@ -30,8 +32,11 @@ AUTO = "auto"  # an ``alpha`` that is chosen on held-out images (``tuning_images
 
 @dataclass(frozen=True)
 class Method:
-    """A recovery method: ``solve(operator, y, *, generator, seed, progress, tuning_images, **options)`` returns
-    ``(x, info)``: images ``(B, *operator.input_shape)`` and a dict of what was chosen on the way (may be empty).
+    """A recovery method: ``solve(operator, y, *, generator, seed, progress, tuning_images, offset, **options)``
+    (``offset``: the index of ``y``'s first image in a batch split over torchrun's ranks, for the methods that draw
+    random starts or weights per image, so that a part draws the whole batch's; the others ignore it) returns
+    ``(x, info)``: images ``(B, *operator.input_shape)`` and a dict of what was chosen on the way (may be empty);
+    a method with a latent puts its winners' latents ``(B, k)`` in ``info["z"]`` (kept out of the settings).
 
     ``options``: the option names this method takes -> their defaults. ``measurements``: the
     ``operator.measurement`` kinds it accepts (``"linear"``, ``"magnitude"``, ``"sign"``). ``model``: the default
@@ -60,15 +65,18 @@ class Method:
 
 
 def _csgm(operator, y, *, generator, seed, progress, tuning_images, **options):
-    return csgm(generator, operator, y, seed=seed, progress=progress, **options).x, {}
+    res = csgm(generator, operator, y, seed=seed, progress=progress, **options)
+    return res.x, {"z": res.z}
 
 
 def _csgm_fast(operator, y, *, generator, seed, progress, tuning_images, **options):
-    return csgm_fast(generator, operator, y, seed=seed, progress=progress, **options).x, {}
+    res = csgm_fast(generator, operator, y, seed=seed, progress=progress, **options)
+    return res.x, {"z": res.z}
 
 
 def _hybrid(operator, y, *, generator, seed, progress, tuning_images, **options):
-    return hybrid(generator, operator, y, seed=seed, **options).x, {}
+    res = hybrid(generator, operator, y, seed=seed, **options)
+    return res.x, {"z": res.z}
 
 
 def _dip(operator, y, *, generator, seed, progress, tuning_images, **options):
@@ -76,10 +84,11 @@ def _dip(operator, y, *, generator, seed, progress, tuning_images, **options):
 
 
 def _one_bit_csgm(operator, y, *, generator, seed, progress, tuning_images, **options):
-    return one_bit_csgm(generator, operator, y, seed=seed, progress=progress, **options).x, {}
+    res = one_bit_csgm(generator, operator, y, seed=seed, progress=progress, **options)
+    return res.x, {"z": res.z}
 
 
-def _biht(operator, y, *, generator, seed, progress, tuning_images, **options):
+def _biht(operator, y, *, generator, seed, progress, tuning_images, offset, **options):
     return biht(operator, y, **options).float(), {}
 
 
@@ -88,7 +97,7 @@ def _adjoint(operator, y, *, generator, seed, progress, tuning_images, **options
 
 
 def _lasso_in(basis: str):
-    def solve(operator, y, *, generator, seed, progress, tuning_images, alpha, box):
+    def solve(operator, y, *, generator, seed, progress, tuning_images, offset, alpha, box):
         info = {}
         if alpha == AUTO:
             if tuning_images is None:
@@ -166,13 +175,15 @@ def row_name(name: str, *, model: str | None = None, **options) -> str:
 @dataclass
 class MethodResult:
     """A method's recoveries ``x`` ``(B, C, H, W)``, its metrics, the options it ran with (the chosen ones in place
-    of ``auto``) and its wall time inside the solver (tuning excluded)."""
+    of ``auto``), its wall time inside the solver (tuning excluded) and, for a method with a latent, the winners'
+    latents ``z`` ``(B, k)`` (``None`` for the others). ``metrics`` is empty when the truth was not given."""
 
     method: str
     x: torch.Tensor
     metrics: dict
     options: dict
     seconds: float
+    z: torch.Tensor | None = None
 
 
 def recover(name: str, operator: Operator, y: torch.Tensor, *, generator=None, seed: int = 0, progress: bool = False,
@@ -180,26 +191,79 @@ def recover(name: str, operator: Operator, y: torch.Tensor, *, generator=None, s
     """Recover images ``(B, *operator.input_shape)`` from ``y`` ``(B, m)`` with the registered method ``name`` and
     ``options`` (those it does not take are refused; ``None`` or absent: its default). ``tuning_images``
     ``(N, C, H, W)``: held-out images for an option set to ``"auto"``. Returns ``(x, settings)``: the recoveries and
-    every option as used."""
+    every option as used. ``operator`` may be a deepinv physics (:func:`genprior.operators.deepinv.as_operator`;
+    ``y`` then also as ``physics(x)`` gives it)."""
+    x, settings, _ = _solve(name, operator, y, generator=generator, seed=seed, progress=progress,
+                            tuning_images=tuning_images, **options)
+    return x, settings
+
+
+def _solve(name: str, operator: Operator, y: torch.Tensor, *, generator, seed: int, progress: bool,
+           tuning_images: torch.Tensor | None, offset: int = 0,
+           **options) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+    """:func:`recover`, also returning the latents ``(B, k)`` of a method with a latent (else ``None``);
+    ``offset``: see :class:`Method`."""
     chosen = method(name)
     settings = chosen.settings(**options)
-    kind = operator.measurement if isinstance(operator, Operator) else None
+    operator = as_operator(operator, owner=f"method {name}")  # a deepinv physics becomes a genprior operator here
+    kind = operator.measurement
     if kind not in chosen.measurements:
         raise InvalidValueError(f"method {name} takes {' or '.join(chosen.measurements)} measurements, "
                                 f"{getattr(operator, 'name', type(operator).__name__)} gives {kind}")
     if chosen.needs_generator and generator is None:
         raise InvalidValueError(f"method {name} needs a generator (--model)")
     x, info = chosen.solve(operator, y, generator=generator, seed=seed, progress=progress, tuning_images=tuning_images,
-                           **settings)
-    return x, {**settings, **info}
+                           offset=offset, **settings)
+    z = info.pop("z", None)
+    return x, {**settings, **info}, z
 
 
-def run_method(name: str, images: torch.Tensor, operator: Operator, y: torch.Tensor, **options) -> MethodResult:
-    """:func:`recover`, then scored against the true ``images``; times the solve (an ``auto`` option's tuning is
-    reported in the settings, not in ``seconds``)."""
+def run_method(name: str, images: torch.Tensor | None, operator: Operator, y: torch.Tensor, *, generator=None,
+               seed: int = 0, progress: bool = False, tuning_images: torch.Tensor | None = None, shard: bool = False,
+               **options) -> MethodResult:
+    """:func:`recover`, then scored against the true ``images`` (``None``: the truth is unknown, and ``metrics`` is
+    empty); times the solve (an ``auto`` option's tuning is reported in the settings, not in ``seconds``). With
+    ``shard`` under torchrun the images are split over the ranks (:func:`_solve_in_parts`) and every rank gets
+    the whole result.
+
+    >>> from genprior.data import load_dataset
+    >>> from genprior.evaluate.recovery import run_method
+    >>> from genprior.operators import Gaussian
+    >>> x = load_dataset("mnist-bundled").images[:4]
+    >>> op = Gaussian(m=200, shape=(1, 28, 28), noise_std=0.1, seed=0)
+    >>> result = run_method("lasso-dct", x, op, op.measure(x, seed=1), alpha=0.1)
+    >>> result.method, result.x.shape, result.metrics["n_images"]
+    ('lasso-dct', torch.Size([4, 1, 28, 28]), 4)
+    >>> result.metrics["psnr"] > 10  # dB, averaged over the 4 images
+    True
+    """
     t0 = time.perf_counter()
-    x_hat, settings = recover(name, operator, y, **options)
+    x_hat, settings, z = (_solve_in_parts if shard else _solve)(name, operator, y, generator=generator, seed=seed,
+                                                                progress=progress, tuning_images=tuning_images,
+                                                                **options)
     if x_hat.is_cuda:  # a GPU's work is queued: the clock reads it once it is done
         torch.cuda.synchronize(x_hat.device)
     seconds = time.perf_counter() - t0 - settings.get("alpha_tuning_seconds", 0.0)
-    return MethodResult(name, x_hat, summarize(x_hat.cpu(), images.cpu()), settings, seconds)
+    metrics = {} if images is None else summarize(x_hat.cpu(), images.cpu())
+    return MethodResult(name, x_hat, metrics, settings, seconds, z)
+
+
+def _solve_in_parts(name: str, operator: Operator, y: torch.Tensor, *, progress: bool,
+                    **kwargs) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+    """:func:`_solve` split over torchrun's ranks (:mod:`genprior.distributed`; without a process group,
+    :func:`_solve` itself): each rank recovers its contiguous block of ``y``'s images, drawing what the whole batch
+    would draw for them (``offset``), and every rank returns the blocks gathered in order: one process's numbers up
+    to round-off (other batch sizes in the matrix products). An error on any rank is raised on every rank."""
+    if not distributed.active():
+        return _solve(name, operator, y, progress=progress, **kwargs)
+    world = distributed.world_size()
+    if y.shape[0] < world:
+        raise InvalidValueError(f"{y.shape[0]} image(s) cannot be shared by {world} processes: give at least {world} "
+                                "or use fewer processes")
+    part = distributed.shard(y.shape[0])
+    x, settings, z = distributed.run_together(lambda: _solve(
+        name, operator, y[part], progress=progress and distributed.is_main(), offset=part.start, **kwargs))
+    blocks = distributed.gather((x.cpu(), None if z is None else z.cpu()))
+    x_all = torch.cat([b[0] for b in blocks]).to(x.device)
+    z_all = None if z is None else torch.cat([b[1] for b in blocks]).to(z.device)
+    return x_all, settings, z_all

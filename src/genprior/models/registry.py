@@ -11,6 +11,7 @@ from collections.abc import Callable
 from torch import nn
 
 from genprior.errors import CheckpointError
+from genprior.models.autoencoder import Autoencoder, EncoderClassifier
 from genprior.models.began import (
     BEGANBottleneckDiscriminator,
     BEGANDiscriminator,
@@ -45,6 +46,8 @@ FAMILIES: dict[str, Callable[..., nn.Module]] = {
     "began-discriminator": BEGANDiscriminator,
     "began-bottleneck-discriminator": BEGANBottleneckDiscriminator,
     "pca": PCAGenerator,
+    "autoencoder": Autoencoder,
+    "encoder-classifier": EncoderClassifier,
 }
 
 

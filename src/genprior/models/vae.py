@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genprior.errors import check_sizes, unknown
+from genprior.errors import ShapeError, check_sizes, unknown
 
 LIKELIHOODS = ("bernoulli", "logistic")
 LEVELS = 255  # an 8-bit image: intensities k / 255
@@ -93,13 +93,19 @@ class VAE(nn.Module):
         levels = torch.where(x <= 0, F.logsigmoid(upper), torch.where(x >= 1, F.logsigmoid(-lower), middle))
         return levels.sum(-1)
 
-    def negative_elbo(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def negative_elbo(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
+                      eps: torch.Tensor | None = None) -> torch.Tensor:
         """Per-image negative ELBO in nats, ``(B,)``: ``-log p(x | z)`` (:meth:`log_likelihood`, one posterior
-        sample) + KL."""
+        sample ``z = mu + sigma * eps``) + KL. ``eps`` ``(B, latent_dim)``: the standard normal noise of that sample
+        (a process's rows of a larger batch's draw, under torchrun); drawn from ``generator`` when ``None``."""
         mu, logvar = self.encode(x)
-        # drawn where ``generator`` lives (a CPU generator serves a model on any device: the same noise everywhere)
-        where = mu.device if generator is None else generator.device
-        eps = torch.randn(mu.shape, generator=generator, device=where, dtype=mu.dtype).to(mu.device)
+        if eps is None:
+            # drawn where ``generator`` lives (a CPU generator serves a model on any device: the same noise everywhere)
+            where = mu.device if generator is None else generator.device
+            eps = torch.randn(mu.shape, generator=generator, device=where, dtype=mu.dtype)
+        elif tuple(eps.shape) != tuple(mu.shape):
+            raise ShapeError(f"VAE.negative_elbo: eps must have shape {tuple(mu.shape)}, got {tuple(eps.shape)}")
+        eps = eps.to(device=mu.device, dtype=mu.dtype)
         z = mu + torch.exp(0.5 * logvar) * eps
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
         return -self.log_likelihood(z, x.flatten(1)) + kl

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import torch
-from tqdm.auto import tqdm
 
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError, check_seed, unknown
+from genprior.progress import progress_bar
 
 WALKS = ("linear", "spherical", "coordinate")
 
@@ -68,7 +68,7 @@ def latent_walk(generator, kind: str, *, rows: int = 6, steps: int = 10, coord: 
     flat, device = zs.reshape(rows * steps, k), device_of(generator)
     with torch.no_grad():
         x = torch.cat([generator(flat[i:i + chunk].to(device)).cpu()
-                       for i in tqdm(range(0, len(flat), chunk), desc="decoding", disable=not progress, leave=False)])
+                       for i in progress_bar(range(0, len(flat), chunk), desc="decoding", enabled=progress, leave=False)])
     if x.dim() != 4:
         raise ShapeError(f"walks need an image generator (output (B, C, H, W)); this one gives {tuple(x.shape[1:])}")
     return x.reshape(rows, steps, *x.shape[1:]).clamp(0, 1)

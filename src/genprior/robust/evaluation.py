@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError, unknown
+from genprior.progress import progress_bar
 from genprior.robust.attacks import (
     fgsm,
     fgsm_targeted,
@@ -91,7 +91,7 @@ def build_setup(defense: str, *, classifier: str | None = None, undefended: str 
                  "bpda_projection_L_R": list(bpda_projection)})
 
     def adaptive(x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
-        with tqdm(total=3, desc="adaptive attack", disable=not progress, leave=False) as bar:
+        with progress_bar(total=3, desc="adaptive attack", enabled=progress, leave=False) as bar:
             proj.attacking = True
             try:
                 xb = pgd(proj, x, y, eps=eps, steps=bpda_steps, alpha=eps / 4, seed=seed, progress=progress)

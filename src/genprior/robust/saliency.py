@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError
 from genprior.plotting import pyplot, save_figure
+from genprior.progress import progress_bar
 from genprior.robust.attacks._common import as_targets, check_images
 
 Model = Callable[[torch.Tensor], torch.Tensor]
@@ -58,7 +58,7 @@ def occlusion(model: Model, x: torch.Tensor, target: torch.Tensor | int | None =
     corners = [(i, j) for i in ys for j in xs]
     drops = torch.empty(b, len(corners), device=x.device)
     per = max(1, batch_size // b)
-    bar = tqdm(total=len(corners), desc="occlusion", disable=not progress, leave=False)
+    bar = progress_bar(total=len(corners), desc="occlusion", enabled=progress, leave=False)
     for s in range(0, len(corners), per):
         chunk = corners[s:s + per]
         occluded = x.unsqueeze(0).repeat(len(chunk), 1, 1, 1, 1)  # (P, B, C, H, W)

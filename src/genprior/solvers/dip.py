@@ -16,11 +16,11 @@ import numbers
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError, check_seed, check_sizes
 from genprior.models.dip import DecoderBatch
 from genprior.operators.base import Operator, check_operator
+from genprior.progress import progress_bar
 
 STEPS = 1000  # defaults chosen on MNIST test images 300..315 (see deep_image_prior)
 LR = 0.1
@@ -40,20 +40,18 @@ class DIPRecovery:
 
 def deep_image_prior(operator: Operator, y: torch.Tensor, *, steps: int = STEPS, lr: float = LR,
                      channels: int = CHANNELS, input_channels: int = 32, upsamplings: int = 2, seed: int = 0,
-                     max_batch: int = 64, progress: bool = False) -> DIPRecovery:
+                     max_batch: int = 64, progress: bool = False, offset: int = 0) -> DIPRecovery:
     """Recover images ``(B, *operator.input_shape)`` from measurements ``y`` ``(B, m)`` of ``operator``.
 
     Each image gets its own decoder (``channels``, ``input_channels``, ``upsamplings``: see
     :class:`~genprior.models.dip.DecoderBatch`), fitted by ``steps`` Adam steps at rate ``lr``; ``max_batch``
     images are fitted at once (memory grows with it), ``seed`` fixes inputs and initial weights. Any operator
-    with a differentiable ``forward`` works (the linear ones, and the magnitude).
+    with a differentiable ``forward`` works (the linear ones, and the magnitude). ``offset``: the index of ``y``'s
+    first image in a larger batch split into parts (torchrun's ranks), whose decoders it gets.
 
-    The defaults (1000 steps at lr 0.1, 32 channels) were chosen on MNIST test images 300..315, never on the
-    benchmark's 0..299, from error-vs-step curves at lr 0.003, 0.01, 0.03 and 0.1 on compressed sensing
-    (m = 50, 100, 200, 500), inpainting (20 % kept), 4x super-resolution and denoising (sigma 0.1 per pixel):
-    lr 0.1 was best or equal everywhere, at 0.003 the fit stalls far from the image; the error still falls at
-    1000 steps in compressed sensing and is near its minimum for denoising (it rises slowly after, as the decoder
-    starts to fit the noise). Cost: about 1.5 ms per image and step on one CPU core (28x28, 32 channels).
+    Defaults: 1000 steps at lr 0.1, 32 channels (early stopping is the prior: fitted much longer, the decoder
+    learns the noise). They were chosen on MNIST test images 300..315, never the benchmark's 0..299
+    (``docs/tuning.md``, section "Deep Image Prior").
     """
     check_sizes("deep_image_prior", steps=steps, max_batch=max_batch)
     check_operator(operator, "deep_image_prior")
@@ -70,12 +68,13 @@ def deep_image_prior(operator: Operator, y: torch.Tensor, *, steps: int = STEPS,
         raise InvalidValueError(f"deep_image_prior needs an operator on (C, H, W) images, got input shape {shape}")
     xs, losses, history = [], [], torch.zeros(steps, dtype=torch.float64)
     chunks = range(0, y.shape[0], max_batch)
-    with torch.enable_grad(), tqdm(total=steps * len(chunks), desc="deep image prior", disable=not progress) as bar:
+    with torch.enable_grad(), progress_bar(total=steps * len(chunks), desc="deep image prior", enabled=progress) as bar:
         for start in chunks:
             yc = y[start:start + max_batch].float()
-            # first=start: image i's decoder is the same whatever max_batch is
+            # first=offset+start: image i's decoder is the same whatever max_batch is, and in a part of a larger
+            # batch (torchrun's ranks; y's first image is that batch's row offset) the same as in the whole
             net = DecoderBatch(yc.shape[0], output_shape=shape, channels=channels, input_channels=input_channels,
-                               upsamplings=upsamplings, seed=seed, first=start).to(device)
+                               upsamplings=upsamplings, seed=seed, first=offset + start).to(device)
             opt = torch.optim.Adam(net.parameters(), lr=lr)
             for t in range(steps):
                 per_image = (operator.forward(net()) - yc).pow(2).sum(1)

@@ -143,7 +143,8 @@ def _sparse_step(a: torch.Tensor, y: torch.Tensor, center: torch.Tensor, mu: flo
 def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, restarts: int = 150, keep: int = 20,
            screen_steps: int = 8, survivors: int = 50, steps: int = 24, lr: float = 0.3, lm_steps: int = 8, temperature: float = 2.0, mu_scale: float = 0.06,
            mu: float | None = None, mu0: float | None = None, rounds: int = 0, refit_steps: int = 4,
-           max_iter: int = 3000, tol: float = 1e-6, seed: int = 0, max_batch: int = 8192) -> HybridRecovery:
+           max_iter: int = 3000, tol: float = 1e-6, seed: int = 0, max_batch: int = 8192,
+           offset: int = 0) -> HybridRecovery:
     """Sparse-Gen recovery ``x = G(z) + v`` around a posterior-averaged ``G(z)`` (see the module docstring).
 
     ``generator``: any module with ``latent_dim`` mapping ``(N, k)`` to images ``(N, *operator.input_shape)``,
@@ -164,6 +165,7 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
       box-constrained least-squares fit around ``g``). ``mu0 > mu`` is refused (it would pull ``x`` below ``g``).
     - ``rounds``, ``refit_steps``: alternations (refit latents to ``y - A v``; re-average; sparse step).
     - ``max_iter``, ``tol``: the sparse step's FISTA (stops when no pixel moves more than ``tol``).
+    - ``offset``: as in :func:`csgm_fast` (``y`` is a part of a larger batch, from its row ``offset``).
 
     Returns a :class:`HybridRecovery` (``x``, ``center``, ``v`` in ``y``'s floating dtype). Raises
     ``InvalidValueError`` (a ``GenpriorError``) for a non-linear operator, NaN measurements, an empty or mixed-latent
@@ -215,7 +217,7 @@ def hybrid(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, 
     # the first generator keeps the single-generator seed, so a one-element ensemble is the plain method
     fits = [csgm_fast(g, operator, y, lam=lam, restarts=restarts, screen_steps=screen_steps,
                       survivors=survivors, steps=steps, lr=lr, keep=keep,
-                      lm_steps=lm_steps, reg=0.0, seed=sub_seed(seed, 7919 * i), max_batch=max_batch)
+                      lm_steps=lm_steps, reg=0.0, seed=sub_seed(seed, 7919 * i), max_batch=max_batch, offset=offset)
             for i, g in enumerate(generators)]
     z_all = torch.cat([f.z_all for f in fits], 1)  # (B, K, k), K = restarts per generator x generators
     losses = torch.cat([f.restart_losses for f in fits], 1)  # (B, K); inf for restarts not kept

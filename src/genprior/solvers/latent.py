@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
-from tqdm.auto import tqdm
 
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, check_seed
 from genprior.models.generator import as_images, check_generator, dtype_of, frozen
 from genprior.operators.base import Operator, check_operator
+from genprior.progress import progress_bar
 
 
 @dataclass
@@ -34,7 +34,9 @@ class LatentRecovery:
     ``x``: ``(B, C, H, W)`` winners' images; ``z``: ``(B, k)`` winners' latents;
     ``measurement_loss``: ``(B,)`` ``||y - A(G(z))||^2`` of the winners; ``loss``: ``(B,)`` objective incl. ``lam ||z||^2``;
     ``restart_losses``: ``(B, R)`` measurement loss of every restart (``inf`` for dropped ones);
-    ``z_all``: ``(B, R, k)`` every restart's final latent.
+    ``z_all``: ``(B, R, k)`` every restart's final latent;
+    ``restart_scores``: ``(B, R)`` what each image's winner was chosen by (the lowest): the measurement loss for
+    :func:`csgm` without ``image_loss``, the full objective otherwise (``inf`` for dropped restarts).
     """
 
     x: torch.Tensor
@@ -44,6 +46,7 @@ class LatentRecovery:
     restart_losses: torch.Tensor
     z_all: torch.Tensor
     steps: int
+    restart_scores: torch.Tensor | None = None
 
 
 def _check_positive_int(name: str, v, *, allow_zero: bool = False) -> int:
@@ -55,7 +58,7 @@ def _check_positive_int(name: str, v, *, allow_zero: bool = False) -> int:
 
 def csgm(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, restarts: int = 10, steps: int = 1000,
          lr: float = 0.01, seed: int = 0, z_init: torch.Tensor | None = None, max_batch: int = 8192,
-         residual_loss=None, progress: bool = False) -> LatentRecovery:
+         residual_loss=None, image_loss=None, progress: bool = False, offset: int = 0) -> LatentRecovery:
     """Recover images from measurements ``y`` ``(B, m)`` of ``operator`` with the prior ``generator``.
 
     ``generator``: any callable module with ``latent_dim`` mapping ``(N, k)`` to images ``(N, *operator.input_shape)``.
@@ -65,17 +68,35 @@ def csgm(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, re
     matching measurement rows ``y`` ``(N, m)`` to one loss per latent, replacing ``||residual||^2`` (e.g. a
     dead-zone loss or a likelihood for projections under an l_inf threat model); it is also what picks the
     winning restart.
+    ``image_loss``: optional map ``(x, index) -> (N,)`` from the images ``x = G(z)`` ``(N, C, H, W)`` of ``N`` latents
+    and the row ``index`` ``(N,)`` of each one's image in ``y`` to an extra loss per latent, added to the objective
+    (e.g. :func:`genprior.solvers.guided.guided`'s classifier term); each image's winner is then the restart with the
+    lowest full objective ``residual loss + lam ||z||^2 + image_loss`` (still from ``y``, never the truth), kept
+    in ``restart_scores``.
+    ``offset``: the index of ``y``'s first image in a larger batch split into parts (torchrun's ranks): the random
+    starts are that batch's rows ``offset ..``, so each part recovers its images as the whole batch would.
+
+    >>> from genprior import zoo
+    >>> from genprior.data import load_dataset
+    >>> from genprior.operators import Gaussian
+    >>> from genprior.solvers import csgm
+    >>> G = zoo.load("mnist-vae")
+    >>> x = load_dataset("mnist-bundled").images[:2]
+    >>> op = Gaussian(m=100, shape=(1, 28, 28), noise_std=0.1, seed=0)
+    >>> rec = csgm(G, op, op.measure(x, seed=1), restarts=2, steps=100, seed=0)  # the paper: 10 x 1000
+    >>> rec.x.shape, rec.z.shape, rec.measurement_loss.shape
+    (torch.Size([2, 1, 28, 28]), torch.Size([2, 20]), torch.Size([2]))
     """
     _check_positive_int("steps", steps)
     return _solve(generator, operator, y, lam=lam, restarts=restarts, lr=lr, seed=seed, z_init=z_init,
-                  max_batch=max_batch, progress=progress, steps=steps,
+                  max_batch=max_batch, progress=progress, steps=steps, image_loss=image_loss, offset=offset,
                   descend=partial(_descend, steps=steps, lr=lr, progress=progress, residual_loss=residual_loss))
 
 
 def csgm_fast(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.0, restarts: int = 40,
               screen_steps: int = 8, survivors: int = 12, steps: int = 16, lr: float = 0.3, keep: int = 3,
               lm_steps: int = 6, reg: float | None = None, seed: int = 0, z_init: torch.Tensor | None = None,
-              max_batch: int = 8192, progress: bool = False) -> LatentRecovery:
+              max_batch: int = 8192, progress: bool = False, offset: int = 0) -> LatentRecovery:
     """The same estimator as :func:`csgm` at a fraction of the work (``genprior recover --method csgm-fast``).
 
     Minimises ``||y - A G(z)||^2 + (lam + reg) ||z||^2`` in four phases, all batched over images x restarts:
@@ -90,8 +111,8 @@ def csgm_fast(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.
     ``reg``: the search's own weight of ``||z||^2``, which keeps an underdetermined problem (``m`` comparable to
     ``k``) from fitting the noise with an atypical ``z``. ``None``: :func:`search_weight` times the operator's energy
     gain ``||A||_F^2 / n`` (1 for the Gaussian operator), ``10/m`` up to ``m = 3k`` falling linearly to 0 at
-    ``m = 4k``; ``reg=0``: the plain objective. ``lam``, ``seed``, ``z_init``, ``max_batch``, ``progress``: as in
-    :func:`csgm`.
+    ``m = 4k``; ``reg=0``: the plain objective. ``lam``, ``seed``, ``z_init``, ``max_batch``, ``progress``, ``offset``: as
+    in :func:`csgm`.
 
     Cost: ``restarts*screen_steps + survivors*steps`` Adam steps (512 by default) plus ``keep*lm_steps``
     Levenberg-Marquardt steps per image (each about k forward passes), about 1/12 of ``csgm``'s 10 x 1000 steps.
@@ -107,7 +128,7 @@ def csgm_fast(generator, operator: Operator, y: torch.Tensor, *, lam: float = 0.
     elif not reg >= 0:
         raise InvalidValueError(f"reg must be >= 0, got {reg}")
     return _solve(generator, operator, y, lam=lam, restarts=restarts, lr=lr, seed=seed, z_init=z_init,
-                  max_batch=max_batch, progress=progress, steps=screen_steps + steps + lm_steps,
+                  max_batch=max_batch, progress=progress, steps=screen_steps + steps + lm_steps, offset=offset,
                   descend=partial(_descend_fast, screen_steps=screen_steps, survivors=survivors, steps=steps, lr=lr,
                                   keep=keep, lm_steps=lm_steps, reg=float(reg)))
 
@@ -133,8 +154,10 @@ def search_weight(k: int, m: int, *, scale: float = 10.0) -> float:
     return float(scale / m * min(1.0, max(0.0, (4.0 * k - m) / k)))
 
 
-def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch, progress, steps, descend) -> LatentRecovery:
-    """Checks, the starting latents, chunking over images, and the choice of each image's winning restart."""
+def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch, progress, steps, descend,
+           image_loss=None, offset: int = 0) -> LatentRecovery:
+    """Checks, the starting latents, chunking over images, and the choice of each image's winning restart.
+    ``image_loss`` (see :func:`csgm`) reaches ``descend`` with the first image's row of each chunk."""
     y = check_operator(operator, "csgm").check_measurements(y)
     k = check_generator(generator, operator.input_shape)
     seed = check_seed("seed", seed)
@@ -150,8 +173,9 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
     n_img = y.shape[0]
     if z_init is None:
         _check_positive_int("restarts", restarts)
+        _check_positive_int("offset", offset, allow_zero=True)
         g = torch.Generator().manual_seed(seed)
-        z_init = torch.randn(n_img, restarts, k, generator=g)
+        z_init = torch.randn(offset + n_img, restarts, k, generator=g)[offset:]  # rows offset..: see csgm
     elif (not torch.is_tensor(z_init) or not z_init.is_floating_point() or z_init.dim() != 3
           or z_init.shape[0] != n_img or z_init.shape[1] < 1 or z_init.shape[2] != k):
         got = tuple(z_init.shape) if torch.is_tensor(z_init) else type(z_init).__name__
@@ -164,9 +188,10 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
     per_chunk = max(1, max_batch // restarts)
     parts = []
     with frozen(generator), torch.enable_grad():  # callers may hold torch.no_grad(); the descent needs gradients in z
-        for i in tqdm(range(0, n_img, per_chunk), desc="csgm", disable=not progress or n_img <= per_chunk):
+        for i in progress_bar(range(0, n_img, per_chunk), desc="csgm", enabled=progress and n_img > per_chunk):
+            extra = {} if image_loss is None else {"image_loss": image_loss, "first": i}
             parts.append(descend(generator, operator, y[i:i + per_chunk].to(device), z_init[i:i + per_chunk].to(device),
-                                 lam=lam))
+                                 lam=lam, **extra))
     z_all = torch.cat([p[0] for p in parts])
     losses = torch.cat([p[1] for p in parts])
     scores = torch.cat([p[-1] for p in parts])  # a descent may rank restarts by its own objective (third item)
@@ -182,7 +207,7 @@ def _solve(generator, operator, y, *, lam, restarts, lr, seed, z_init, max_batch
     with torch.no_grad(), frozen(generator):
         x = as_images(generator(z), operator.input_shape)
     return LatentRecovery(x=x, z=z, measurement_loss=losses[rows, best], loss=losses[rows, best] + lam * z.pow(2).sum(1),
-                          restart_losses=losses, z_all=z_all, steps=steps)
+                          restart_losses=losses, z_all=z_all, steps=steps, restart_scores=scores)
 
 
 def _squared_norm(residual: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -190,20 +215,26 @@ def _squared_norm(residual: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _descend(generator, operator: Operator, y: torch.Tensor, z0: torch.Tensor, *, lam: float, steps: int, lr: float,
-             progress: bool = False, lr_end: float | None = None, residual_loss=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adam on ``B*R`` latents at once; returns final latents ``(B, R, k)`` and measurement losses ``(B, R)``."""
+             progress: bool = False, lr_end: float | None = None, residual_loss=None, image_loss=None,
+             first: int = 0) -> tuple[torch.Tensor, ...]:
+    """Adam on ``B*R`` latents at once; returns final latents ``(B, R, k)`` and measurement losses ``(B, R)``, and
+    with ``image_loss`` (see :func:`csgm`; ``first``: the row in the caller's ``y`` of this ``y``'s first image)
+    the full objectives ``(B, R)`` too."""
     residual_loss = residual_loss or _squared_norm
     b, r, k = z0.shape
     shape = operator.input_shape
     y_rep = y.repeat_interleave(r, dim=0)  # row i*r + j is image i, restart j
     z = z0.reshape(b * r, k).clone().requires_grad_(True)
     alive = torch.ones(b * r, dtype=torch.bool, device=z.device)
+    index = torch.arange(first, first + b, device=z.device).repeat_interleave(r)
     opt = torch.optim.Adam([z], lr=lr)
-    for t in tqdm(range(steps), desc="csgm steps", disable=not progress, leave=False):
+    for t in progress_bar(range(steps), desc="csgm steps", enabled=progress, leave=False):
         if lr_end is not None:  # cosine decay from lr to lr_end
             opt.param_groups[0]["lr"] = lr_end + (lr - lr_end) * 0.5 * (1 + math.cos(math.pi * t / steps))
-        residual = operator.forward(as_images(generator(z), shape)) - y_rep
-        per_latent = residual_loss(residual, y_rep) + lam * z.pow(2).sum(1)
+        x = as_images(generator(z), shape)
+        per_latent = residual_loss(operator.forward(x) - y_rep, y_rep) + lam * z.pow(2).sum(1)
+        if image_loss is not None:
+            per_latent = per_latent + image_loss(x, index)
         alive &= torch.isfinite(per_latent)
         loss = torch.where(alive, per_latent, torch.zeros_like(per_latent)).sum()
         opt.zero_grad(set_to_none=True)
@@ -213,10 +244,15 @@ def _descend(generator, operator: Operator, y: torch.Tensor, z0: torch.Tensor, *
             with torch.no_grad():
                 z[~alive] = 0.0
     with torch.no_grad():
-        final = residual_loss(operator.forward(as_images(generator(z), shape)) - y_rep, y_rep)
+        x = as_images(generator(z), shape)
+        final = residual_loss(operator.forward(x) - y_rep, y_rep)
         alive &= torch.isfinite(final)
         final = torch.where(alive, final, torch.full_like(final, float("inf")))
-    return z.detach().view(b, r, k), final.view(b, r)
+        if image_loss is None:
+            return z.detach().view(b, r, k), final.view(b, r)
+        score = final + lam * z.pow(2).sum(1) + image_loss(x, index)
+        score = torch.where(torch.isfinite(score), score, torch.full_like(score, float("inf")))
+    return z.detach().view(b, r, k), final.view(b, r), score.view(b, r)
 
 
 def _descend_fast(generator, operator: Operator, y: torch.Tensor, z0: torch.Tensor, *, lam: float, screen_steps: int,

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from genprior.errors import GeneratorError, InvalidValueError, ShapeError, check_number
 from genprior.models.generator import frozen
+from genprior.progress import progress_bar
 
 NORMS = ("linf", "l1")
 CERTIFY_TOL = 1e-4  # default relative tolerance of the certificate: max |G(z) - x| <= CERTIFY_TOL * max |x|
@@ -402,7 +402,7 @@ def invert_layerwise(generator, x: torch.Tensor, *, norm: str = "linf", threshol
     status = np.zeros((b, depth), dtype=np.int64)
     unique = np.zeros((b, depth), dtype=bool)
     z = np.zeros((b, k))
-    bar = tqdm(total=b * depth, desc="lp inversion", disable=not progress)
+    bar = progress_bar(total=b * depth, desc="lp inversion", enabled=progress)
     for i in range(b):
         h, cut = target[i], threshold
         for j in range(depth - 1, -1, -1):

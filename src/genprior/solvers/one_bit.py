@@ -59,14 +59,16 @@ def sign_agreement_loss(tau: float = TAU):
 
 
 def one_bit_csgm(generator, operator: Operator, y: torch.Tensor, *, tau: float = TAU, restarts: int = RESTARTS,
-                 steps: int = STEPS, lr: float = LR, seed: int = 0, progress: bool = False) -> LatentRecovery:
+                 steps: int = STEPS, lr: float = LR, seed: int = 0, progress: bool = False,
+                 offset: int = 0) -> LatentRecovery:
     """Recover images from one-bit measurements ``y`` ``(B, m)`` (entries +1/-1) of a :class:`Sign` operator with
     the prior ``generator``: Adam on ``L(z)`` from ``restarts`` starts of ``steps`` steps at ``lr``. Returns
     :func:`csgm`'s :class:`LatentRecovery` (``x = G(z)`` ``(B, C, H, W)``; its ``measurement_loss`` is ``L``).
-    ``restarts``, ``steps``, ``lr`` and ``tau`` were chosen with ``mnist-vae`` on MNIST test images 300..339."""
+    ``restarts``, ``steps``, ``lr`` and ``tau`` were chosen with ``mnist-vae`` on MNIST test images 300..339.
+    ``offset``: as in :func:`csgm` (a part of a larger batch)."""
     y = _check_sign_operator(operator, y, "one_bit_csgm")
     return csgm(generator, operator.linear_part, y, restarts=restarts, steps=steps, lr=lr, seed=seed,
-                residual_loss=sign_agreement_loss(tau), progress=progress)
+                residual_loss=sign_agreement_loss(tau), progress=progress, offset=offset)
 
 
 def biht(operator: Operator, y: torch.Tensor, *, basis: str = "wavelet", sparsity: int = 50, steps: int = 300,

@@ -43,13 +43,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError, sub_seed
 from genprior.models.checkpoint import save_model
 from genprior.plotting import save_tiled
+from genprior.progress import progress_bar, write
 from genprior.train.gan import GANPair, check_generator
 from genprior.train.state import (
     check_finite,
@@ -145,7 +145,7 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
         perm = torch.randperm(n, generator=rng)
         sums = {"loss_real": 0.0, "loss_fake": 0.0, "d_loss": 0.0, "m_global": 0.0}
         steps = 0
-        bar = tqdm(range(0, n - batch_size + 1, batch_size), desc=f"epoch {epoch}", disable=not progress, leave=False)
+        bar = progress_bar(range(0, n - batch_size + 1, batch_size), desc=f"epoch {epoch}", enabled=progress, leave=False)
         for i in bar:
             real = data[perm[i:i + batch_size]].to(device)
             z = torch.randn(batch_size, generator.latent_dim, generator=rng).to(device)
@@ -185,8 +185,8 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
                     save_tiled(out / f"samples_epoch{epoch:03d}.png", generator(fixed_z))
         if progress:
             h = info["history"][-1]
-            tqdm.write(f"epoch {epoch}: L(x) {h['loss_real']:.4f}  L(G(z)) {h['loss_fake']:.4f}  "
-                       f"M_global {h['m_global']:.4f}  k {h['k']:.4f}  ({h['seconds']:.1f}s)")
+            write(f"epoch {epoch}: L(x) {h['loss_real']:.4f}  L(G(z)) {h['loss_fake']:.4f}  "
+                  f"M_global {h['m_global']:.4f}  k {h['k']:.4f}  ({h['seconds']:.1f}s)")
     generator.eval()
     return info
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError
 from genprior.models.checkpoint import save_model
+from genprior.progress import progress_bar, write
 from genprior.train.state import (
     check_finite,
     check_recordable,
@@ -91,7 +91,7 @@ def train_classifier(model: nn.Module, train_images: torch.Tensor, train_labels:
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=rng)
         running, correct = 0.0, 0
-        bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch}", disable=not progress, leave=False)
+        bar = progress_bar(range(0, n, batch_size), desc=f"epoch {epoch}", enabled=progress, leave=False)
         for i in bar:
             idx = perm[i:i + batch_size]
             x, y = train_images[idx].to(device), train_labels[idx].to(device)
@@ -118,8 +118,8 @@ def train_classifier(model: nn.Module, train_images: torch.Tensor, train_labels:
         if state_path is not None:
             save_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng, info=info)
         if progress:
-            tqdm.write(f"epoch {epoch}: train loss {running / n:.4f}  test accuracy {test_acc:.4f}  "
-                       f"({info['history'][-1]['seconds']:.1f}s)")
+            write(f"epoch {epoch}: train loss {running / n:.4f}  test accuracy {test_acc:.4f}  "
+                  f"({info['history'][-1]['seconds']:.1f}s)")
     model.eval()
     if out_dir is not None:
         save_model(Path(out_dir) / "model", model, **summary(info))

@@ -37,7 +37,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
@@ -46,6 +45,7 @@ from genprior.models.checkpoint import save_model
 from genprior.models.generator import latent_dim_of
 from genprior.models.pack import PackedDiscriminator
 from genprior.plotting import pyplot, save_figure, save_tiled
+from genprior.progress import progress_bar, write
 from genprior.train.state import (
     check_finite,
     check_recordable,
@@ -287,7 +287,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
         perm = torch.randperm(n, generator=rng)
         sums = {"d_loss": 0.0, "g_loss": 0.0, "d_real": 0.0, "d_fake": 0.0}
         d_count = g_count = 0
-        bar = tqdm(range(0, n - per_step + 1, per_step), desc=f"epoch {epoch}", disable=not progress, leave=False)
+        bar = progress_bar(range(0, n - per_step + 1, per_step), desc=f"epoch {epoch}", enabled=progress, leave=False)
         for i in bar:
             batch = perm[i:i + per_step]
             real, y_real = data[batch].to(device), None if labels is None else labels[batch].to(device)
@@ -319,8 +319,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
                              title=f"epoch {epoch}")
         if progress:
             h = info["history"][-1]
-            tqdm.write(f"epoch {epoch}: D loss {h['d_loss']:.3f}  G loss {h['g_loss']:.3f}  "
-                       f"D(x) {h['d_real']:.2f}  D(G(z)) {h['d_fake']:.2f}  ({h['seconds']:.1f}s)")
+            write(f"epoch {epoch}: D loss {h['d_loss']:.3f}  G loss {h['g_loss']:.3f}  "
+                  f"D(x) {h['d_real']:.2f}  D(G(z)) {h['d_fake']:.2f}  ({h['seconds']:.1f}s)")
     generator.eval()
     return info
 

@@ -206,7 +206,7 @@ def start_or_resume(path: str | Path, *, resume: bool, info: dict, settings: tup
                     optimizers: dict[str, torch.optim.Optimizer], rng: torch.Generator,
                     extra: dict[str, torch.Tensor] | None = None, epoch_fields: Sequence[str] = (),
                     history_keys: Sequence[str] = (), outputs: Sequence[str] = (),
-                    mend: Callable[[dict], None] | None = None) -> dict:
+                    mend: Callable[[dict], None] | None = None, write: bool = True) -> dict:
     """The ``info`` a training loop starts from: its fresh ``info`` (from :func:`new_run`) when ``path.*`` holds no
     state, else (with ``resume``) the state saved there, loaded into ``model``, ``optimizers``, ``rng`` and
     ``extra``, with this resume appended to its ``resumed_with``.
@@ -216,7 +216,7 @@ def start_or_resume(path: str | Path, *, resume: bool, info: dict, settings: tup
     the state, the temporary files of killed writes of ``path.*`` and of the trainer's ``outputs`` (glob patterns of
     file names in the same folder, e.g. ``"model.*"``) are removed, and on a resume ``mend(saved info)`` (when
     given) rewrites the files the trainer derives from the state (a kill between its writes may have left them
-    behind it).
+    behind it). ``write=False`` (every rank but rank 0 under torchrun): load only, write and remove nothing.
     """
     saved = check_resumable(path, resume=resume, info=info, settings=settings, epoch_fields=epoch_fields,
                             history_keys=history_keys)
@@ -225,13 +225,14 @@ def start_or_resume(path: str | Path, *, resume: bool, info: dict, settings: tup
         record, tensors = saved
         _load_into(path.with_suffix(".safetensors"), record, tensors, model=model, optimizers=optimizers, rng=rng,
                    extra=extra)
-        write_json(path.with_suffix(".json"), record)
-    for pattern in (f"{path.name}.*", *outputs):
+        if write:
+            write_json(path.with_suffix(".json"), record)
+    for pattern in (f"{path.name}.*", *outputs) if write else ():
         remove_temporaries(path.parent, pattern)
     if saved is None:
         return info
     resumed = {k: v for k, v in saved[0].items() if k not in _RECORD_ONLY}
-    if mend is not None:
+    if mend is not None and write:
         mend(resumed)
     resumed["resumed_with"].append({"after_epoch": resumed["epoch"], "command": info["command"]})
     return resumed

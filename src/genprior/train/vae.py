@@ -12,13 +12,15 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
+from genprior import distributed
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, check_sizes
 from genprior.models.checkpoint import save_model
+from genprior.models.generator import dtype_of
 from genprior.models.vae import VAE
+from genprior.progress import progress_bar, write
 from genprior.train.state import (
     check_finite,
     check_recordable,
@@ -54,7 +56,11 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
     epoch) before that epoch is saved.
 
     Trains on ``model``'s device (batches are moved there; the random streams stay on the CPU, so a seed gives
-    the same batches and noise on every device). Returns the final ``info`` dict: epochs run, best epoch,
+    the same batches and noise on every device). Under torchrun (a process group of N > 1 ranks,
+    :mod:`genprior.distributed`) the model is wrapped in ``DistributedDataParallel``: every rank draws the same
+    batches and noise, takes its contiguous share of each global batch of ``batch_size`` images (which must divide
+    by N) and its rows of the batch's noise, so the steps are one process's up to round-off; rank 0 alone writes
+    and prints, and the losses recorded are global means. Returns the final ``info`` dict: epochs run, best epoch,
     train/test negative ELBO history.
     """
     check_sizes("train_vae", max_epochs=max_epochs, patience=patience, batch_size=batch_size)
@@ -66,6 +72,12 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
         check_image_batch(images, owner="train_vae", what=what, shape=shape)
     if not (0 < lr < math.inf and 0 <= min_delta < math.inf):
         raise InvalidValueError(f"train_vae needs a finite lr > 0 and min_delta >= 0, got lr={lr}, min_delta={min_delta}")
+    world = distributed.world_size() if distributed.active() else 1
+    if batch_size % world:
+        raise InvalidValueError(f"train_vae: the global batch size {batch_size} must divide by the {world} processes "
+                                "(each takes an equal share of every batch)")
+    main = distributed.is_main()
+    progress = progress and main
     out_dir = Path(out_dir)
     rng = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -75,29 +87,37 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
                                        "improved_nelbo": math.inf})
     state_path = out_dir / "state"
     best_state = copy.deepcopy(model.state_dict())  # the state keeps the best epoch's weights beside the current ones
-    info = start_or_resume(state_path, resume=resume, info=info, settings=tuple(settings),
-                           model=model, optimizers={"adam": opt}, rng=rng, extra=best_state,
-                           epoch_fields=("best_epoch", "improved_epoch"),
-                           history_keys=("train_nelbo", "test_nelbo", "seconds"), outputs=("model.*",))
+    info = distributed.run_together(lambda: start_or_resume(
+        state_path, resume=resume, info=info, settings=tuple(settings), model=model, optimizers={"adam": opt}, rng=rng,
+        extra=best_state, epoch_fields=("best_epoch", "improved_epoch"),
+        history_keys=("train_nelbo", "test_nelbo", "seconds"), outputs=("model.*",), write=main))
     n = len(train_images)
     device = device_of(model)
+    ddp = distributed.data_parallel(_NegativeElbo(model)) if world > 1 else None
     while info["epoch"] < max_epochs and info["epoch"] - info["improved_epoch"] < patience:
         epoch = info["epoch"] + 1
         model.train()
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=rng)
         running = 0.0
-        bar = tqdm(range(0, n, batch_size), desc=f"epoch {epoch}", disable=not progress, leave=False)
+        bar = progress_bar(range(0, n, batch_size), desc=f"epoch {epoch}", enabled=progress, leave=False)
         for i in bar:
-            x = train_images[perm[i:i + batch_size]].to(device)
-            loss = model.negative_elbo(x, generator=rng).mean()
+            if ddp is None:
+                x = train_images[perm[i:i + batch_size]].to(device)
+                loss = model.negative_elbo(x, generator=rng).mean()
+            else:  # this rank's share of the global batch and of its noise; DDP averages the gradients over ranks
+                batch = perm[i:i + batch_size]
+                eps = torch.randn((len(batch), model.latent_dim), generator=rng, dtype=dtype_of(model))
+                part = distributed.shard(len(batch))
+                x = train_images[batch[part]].to(device)
+                loss = ddp(x, eps[part]).sum() * (world / len(batch))  # the global batch's mean after averaging
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            running += loss.item() * len(x)
+            running += loss.item() * len(x) if ddp is None else loss.item() * len(batch) / world
             bar.set_postfix(nelbo=f"{loss.item():.1f}")
         check_finite(epoch, out_dir=out_dir, VAE=model)  # a diverged run stops with its last good state
-        train_nelbo = running / n
+        train_nelbo = distributed.sum_over_ranks(running)[0] / n if ddp is not None else running / n
         test_nelbo = mean_negative_elbo(model, test_images)
         info["history"].append({"epoch": epoch, "train_nelbo": train_nelbo, "test_nelbo": test_nelbo,
                                 "seconds": time.perf_counter() - t0})
@@ -107,16 +127,31 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
         if test_nelbo < info["best_test_nelbo"]:
             info["best_test_nelbo"], info["best_epoch"] = test_nelbo, epoch
             best_state = copy.deepcopy(model.state_dict())
-        save_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng, info=info, extra=best_state)
-        if info["best_epoch"] == epoch:
-            save_model(out_dir / "model", model, **_summary(info))
+        if main:  # the others wait at the barrier: a checkpoint on disk is every rank's
+            save_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng, info=info,
+                                extra=best_state)
+            if info["best_epoch"] == epoch:
+                save_model(out_dir / "model", model, **_summary(info))
+        distributed.barrier()
         if progress:
-            tqdm.write(f"epoch {epoch}: train -ELBO {train_nelbo:.2f}  test -ELBO {test_nelbo:.2f}  "
-                       f"({info['history'][-1]['seconds']:.1f}s){'  *best' if info['best_epoch'] == epoch else ''}")
+            write(f"epoch {epoch}: train -ELBO {train_nelbo:.2f}  test -ELBO {test_nelbo:.2f}  "
+                  f"({info['history'][-1]['seconds']:.1f}s){'  *best' if info['best_epoch'] == epoch else ''}")
     model.load_state_dict(best_state)
-    if info["best_epoch"]:
+    if info["best_epoch"] and main:
         save_model(out_dir / "model", model, **_summary(info))
+    distributed.barrier()
     return info
+
+
+class _NegativeElbo(torch.nn.Module):
+    """``model.negative_elbo(x, eps=eps)`` as a module's forward: what ``DistributedDataParallel`` wraps."""
+
+    def __init__(self, model: VAE):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return self.model.negative_elbo(x, eps=eps)
 
 
 def _summary(info: dict) -> dict:

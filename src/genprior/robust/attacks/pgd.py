@@ -7,9 +7,9 @@ attacks", Sec. 2.1; the saddle-point problem is their Eq. (2.1)): from a random 
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError, check_seed
+from genprior.progress import progress_bar
 from genprior.robust.attacks._common import (
     Model,
     as_targets,
@@ -63,7 +63,7 @@ def pgd(model: Model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str
             delta = d / _l2_norm(d) * r.view(-1, *([1] * (x0.dim() - 1)))
     xa = (x0 + delta).clamp(0, 1)
     sign = -1.0 if targeted else 1.0
-    for _ in tqdm(range(steps), desc="PGD", disable=not progress, leave=False):
+    for _ in progress_bar(range(steps), desc="PGD", enabled=progress, leave=False):
         grad, _ = loss_gradient(model, xa, y)
         step = grad.sign() if norm == "linf" else grad / _l2_norm(grad)
         xa = (x0 + project(xa + sign * alpha * step - x0, eps, norm)).clamp(0, 1).detach()

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from genprior.errors import InvalidValueError, check_number, unknown
 from genprior.operators.base import Operator
+from genprior.progress import progress_bar
 from genprior.solvers.lasso.bases import BASES, basis_matrix
 from genprior.solvers.lasso.checks import (
     kkt_holds,
@@ -131,6 +131,16 @@ def lasso(operator: Operator, y: torch.Tensor, *, basis: str = "pixel", alpha: f
     non-linear operator, NaN in ``y``, a ``dtype`` other than float32 / float64 or another bad parameter,
     ``ShapeError`` for a wrong ``y`` shape, ``UnknownNameError`` for an unknown basis or solver.
     The solver thresholds are in :mod:`genprior.solvers.lasso.constants` (measurements: ``docs/tuning.md``).
+
+    >>> import torch
+    >>> from genprior.operators import Gaussian
+    >>> from genprior.solvers import lasso
+    >>> x = torch.zeros(1, 1, 8, 8)
+    >>> x[0, 0, 2:6, 3] = 1.0  # 4 of 64 pixels
+    >>> op = Gaussian(m=32, shape=(1, 8, 8), seed=0)
+    >>> rec = lasso(op, op.measure(x), basis="pixel", alpha=1e-3)
+    >>> rec.x.shape, bool((rec.x - x).abs().max() < 0.05)
+    (torch.Size([1, 1, 8, 8]), True)
     """
     if basis not in BASES:
         raise unknown("basis", basis, BASES)
@@ -185,7 +195,7 @@ def select_alpha(operator: Operator, images: torch.Tensor, *, basis: str = "pixe
     y = operator.measure(images, seed=seed)
     truth = images.to(y.device, torch.float32)
     errors = {}
-    for a in tqdm(alphas, desc=f"tuning alpha ({basis})", disable=not progress, leave=False):
+    for a in progress_bar(alphas, desc=f"tuning alpha ({basis})", enabled=progress, leave=False):
         x_hat = lasso(operator, y, basis=basis, alpha=a, **lasso_kwargs).x
         errors[a] = float((x_hat.float() - truth).pow(2).mean())
     best = min(alphas, key=lambda a: errors[a])
