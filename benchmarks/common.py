@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import subprocess
@@ -33,6 +34,11 @@ from genprior.io import atomic_write_text, write_json
 from genprior.reports import cpu_name, markdown_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# This repository's data folder beside the checkout, when GENPRIOR_DATA does not name one (the package itself looks
+# only in --data-dir, $GENPRIOR_DATA and ./data)
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if "GENPRIOR_DATA" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["GENPRIOR_DATA"] = str(SHARED_DATA)
 # MNIST test images from 300 on are held out: the tuned Lasso's alpha is chosen on 300..399, csgm_fast's and the
 # hybrid's defaults on 300..799; the protocol evaluates on 0..299
 HELD_OUT_FROM = 300
@@ -55,7 +61,7 @@ def parser(doc: str, *, n_images: int | None = None, m: int | Sequence[int] | No
         p.add_argument("--m", type=int, nargs="*", default=list(m), help="numbers of measurements (default %(default)s)")
     if data_dir:
         p.add_argument("--data-dir", default=None, help="folder of the data sets (default $GENPRIOR_DATA, else "
-                       "../shared/data or ./data)")
+                       "../shared/data beside the checkout, or ./data)")
     if out is not None:
         p.add_argument("--out", default=str(out), help="results stem: writes OUT.json, OUT.md (and pictures beside "
                        "them; default %(default)s)")

@@ -5,6 +5,10 @@ import pytest
 import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+# This repository's convention, not the package's: with no GENPRIOR_DATA, the tests (and the commands they run in
+# subprocesses, which inherit it) read the data folder beside the checkout
+if "GENPRIOR_DATA" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["GENPRIOR_DATA"] = str(SHARED_DATA.resolve())
 
 # The tests' tensors are small: one thread avoids OpenMP overhead and oversubscription on shared machines.
 torch.set_num_threads(1)

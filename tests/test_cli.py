@@ -440,6 +440,14 @@ def test_demo_small(capsys, tmp_path):
     rows = json.loads((tmp_path / "demo.json").read_text())["rows"]
     assert {r["method"] for r in rows} == {"csgm", "lasso-pixel", "lasso-dct", "lasso-wavelet"}
     assert (tmp_path / "cs-100.png").is_file() and (tmp_path / "demo.md").is_file()
+    # one PNG per image and method (and the truth; inpainting also its measured picture), and the tensors
+    assert len(list((tmp_path / "images" / "cs-100").glob("*.png"))) == 3 * 5
+    assert len(list((tmp_path / "images" / "inpaint-157").glob("*.png"))) == 3 * 6
+    from genprior.io import load_tensors
+
+    saved = load_tensors(tmp_path / "images" / "cs-100.safetensors")
+    assert saved["x_hat_csgm"].shape == (3, 1, 28, 28) and saved["y"].shape == (3, 100)
+    assert torch.allclose(saved["x_hat_csgm"], saved["x_hat_csgm"].clamp(0, 1))
 
 
 def test_recover_hybrid_defaults_to_the_vae_ensemble(capsys, tmp_path):

@@ -19,7 +19,7 @@ def add_data_args(p: argparse.ArgumentParser, *, default_dataset: str = "mnist",
                   datasets: str = "mnist, fashion-mnist, digits or mnist-bundled") -> None:
     """``--dataset`` (``datasets``: the ones this command takes, for its help) and ``--data-dir``."""
     p.add_argument("--dataset", default=default_dataset, help=f"{datasets} (default {default_dataset})")
-    p.add_argument("--data-dir", default=None, help="folder holding the data (default: $GENPRIOR_DATA, then ../shared/data)")
+    p.add_argument("--data-dir", default=None, help="folder holding the data (default: $GENPRIOR_DATA, then ./data)")
 
 
 def check_data_dir(args) -> None:

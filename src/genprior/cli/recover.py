@@ -344,14 +344,15 @@ def prepare(args, chosen, given: dict) -> Problem:
                    source, tuning, tuning_images, given)
 
 
-def compute(args, problem: Problem, rows: slice, device) -> MethodResult:
-    """Recover the images ``rows`` of ``problem`` on ``device`` (the measurements' rows; scored when the truth is
-    known). A run whose every restart diverged, or whose recoveries are not finite, ends with an error."""
+def compute(args, problem: Problem, device) -> MethodResult:
+    """Recover every image of ``problem`` on ``device`` (scored when the truth is known; under torchrun each rank
+    solves a block of rows and every rank gets the whole result). A run whose every restart diverged, or whose
+    recoveries are not finite, ends with an error."""
     from genprior.cli import sub_seed
     from genprior.evaluate.recovery import run_method
 
-    truth = None if problem.truth is None else problem.truth[rows]
-    y = problem.y[rows].to(device)
+    truth = problem.truth
+    y = problem.y.to(device)
     if problem.generator is not None:
         problem.generator.to(device)
     problem.op.to(device)
@@ -368,20 +369,6 @@ def compute(args, problem: Problem, rows: slice, device) -> MethodResult:
         raise InvalidValueError(f"{args.method} diverged: its recoveries hold NaN or infinite values (a lower --lr may "
                                 "help); no result written")
     return res
-
-
-def gather(parts: list[MethodResult], truth: torch.Tensor | None) -> MethodResult:
-    """One result from the results of consecutive row ranges (in order): recoveries and latents concatenated on
-    the CPU, metrics over all images against ``truth``, the longest time (the parts ran side by side)."""
-    from genprior.evaluate.metrics import summarize
-    from genprior.evaluate.recovery import MethodResult
-
-    if len(parts) == 1:
-        return parts[0]
-    x = torch.cat([p.x.cpu() for p in parts])
-    z = None if parts[0].z is None else torch.cat([p.z.cpu() for p in parts])
-    metrics = {} if truth is None else summarize(x, truth.cpu())
-    return MethodResult(parts[0].method, x, metrics, parts[0].options, max(p.seconds for p in parts), z)
 
 
 def _image_files(n: int) -> list[str]:
@@ -477,7 +464,7 @@ def cmd_recover(args) -> int:
     if args.out is not None:
         check_outputs({"--out": args.out}, contents={"--out": _image_files(problem.y.shape[0])})
     device = distributed.setup(device)  # under torchrun: join the process group, this rank's GPU
-    res = gather([compute(args, problem, slice(0, problem.y.shape[0]), device)], problem.truth)
+    res = compute(args, problem, device)
     if not distributed.is_main():  # every rank holds the whole result (run_method's shard); rank 0 writes it
         return 0
     write_results(args, problem, res, device)
@@ -491,13 +478,14 @@ def cmd_demo(args) -> int:
     from genprior.data import load_dataset
     from genprior.devices import pick_device
     from genprior.evaluate.recovery import run_method
-    from genprior.io import check_outputs
+    from genprior.data.images import save_png
+    from genprior.io import check_outputs, save_tensors
     from genprior.operators import Gaussian, Inpaint
     from genprior.progress import progress_bar, say
     from genprior.reports import markdown_table, save_image_grid, write_report
 
     device = pick_device(args.device)
-    out = check_outputs({"--out": args.out}, contents={"--out": ("demo.json", "demo.md")})["--out"]
+    out = check_outputs({"--out": args.out}, contents={"--out": ("demo.json", "demo.md", IMAGES)})["--out"]
     generator = zoo.load("mnist-vae").to(device)
     images = load_dataset("mnist-bundled", "test").images[: args.n_images]
     shape = tuple(images.shape[1:])
@@ -514,15 +502,21 @@ def cmd_demo(args) -> int:
         for method in methods:
             steps = {"steps": args.steps} if method == "csgm" else {}
             res = run_method(method, images, op, y, generator=generator, seed=sub_seed(args.seed, 2), **steps)
-            grid[method] = res.x
+            grid[method] = res.x.cpu()
             rows.append({"setup": label, "m": op.output_size, "method": method, **res.metrics, "seconds": res.seconds})
-        stem = "cs" if label.startswith("compressed") else "inpaint"
-        save_image_grid(out / f"{stem}-{op.output_size}.png", grid, title=f"{label}: m={op.output_size}, sigma=0.1")
+        name = f"{'cs' if label.startswith('compressed') else 'inpaint'}-{op.output_size}"
+        save_image_grid(out / f"{name}.png", grid, title=f"{label}: m={op.output_size}, sigma=0.1")
+        # one PNG per image and method, and the tensors: images/NAME/NNNN-{truth,measured,METHOD}.png, NAME.safetensors
+        for kind, batch in grid.items():
+            for i, picture in enumerate(batch if batch is not None else ()):  # no picture of Gaussian measurements
+                save_png(out / IMAGES / name / f"{i:04d}-{kind}.png", picture)
+        save_tensors(out / IMAGES / f"{name}.safetensors",
+                     {"x": images, "y": y.cpu(), **{f"x_hat_{method}": grid[method] for method in methods}})
     md = ("# genprior demo\n\nBundled VAE `mnist-vae` as the prior (CSGM: Adam lr 0.01, "
           f"{args.steps} steps, 10 restarts, lambda 0) against Lasso (alpha 0.1) in three bases, on the first "
           f"{args.n_images} bundled MNIST test images; noise sigma = 0.1 (CSGM convention); device {device}.\n\n"
           + markdown_table(rows, ["setup", "m", "method", "mse_per_pixel", "mse_se", "psnr", "ssim", "seconds"]))
     write_report(out / "demo", {"n_images": args.n_images, "device": str(device), "rows": rows}, md)
     print(md)
-    say(f"pictures and tables written to {out}/")
+    say(f"pictures and tables written to {out}/, one PNG per image and the tensors in {out / IMAGES}/")
     return 0

@@ -1,7 +1,7 @@
 """Data set registry: ``load_dataset(name, split)`` returns images in [0, 1] as ``(N, C, H, W)`` and labels.
 
 The data folder is, in order: the ``data_dir`` argument (``--data-dir``), the ``GENPRIOR_DATA``
-environment variable, then ``../shared/data`` and ``./data`` relative to the working directory.
+environment variable, then ``./data`` relative to the working directory.
 Inside it, MNIST-format sets live in a subfolder named after the set (``mnist/``, ``fashion-mnist/``)
 holding the standard ``*-ubyte.gz`` files (or the files sit directly in the folder given).
 """
@@ -51,7 +51,7 @@ def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
     dirs = []
     if os.environ.get(ENV_VAR):
         dirs.append(Path(os.environ[ENV_VAR]))
-    dirs += [Path("../shared/data"), Path("data")]
+    dirs.append(Path("data"))
     return dirs
 
 
