@@ -35,6 +35,7 @@ BASE = {
     "train gan": ["--dataset", "ring"],
     "train began": ["--dataset", "digits"],
     "train classifier": ["--dataset", "digits"],
+    "train causal": [],
     "zoo list": [],
     "zoo add": ["my-model", "runs/vae"],
     "zoo remove": ["my-model"],
@@ -57,6 +58,7 @@ OUTPUTS = {
     "train gan": {"--out": "generator.json"},
     "train began": {"--out": "generator.safetensors"},
     "train classifier": {"--out": "model.json"},
+    "train causal": {"--out": "controller.safetensors"},
 }
 SEED_BOUNDS = {"low": 0, "high": SEED_LIMIT - 1, "strict": False, "strict_high": False, "integer": True}
 ALPHA_BOUNDS = {"low": 0, "high": MAX_WEIGHT, "strict": False, "strict_high": False, "integer": False}  # or auto

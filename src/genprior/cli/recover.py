@@ -476,9 +476,9 @@ def cmd_demo(args) -> int:
     from genprior import zoo
     from genprior.cli import sub_seed
     from genprior.data import load_dataset
+    from genprior.data.images import save_png
     from genprior.devices import pick_device
     from genprior.evaluate.recovery import run_method
-    from genprior.data.images import save_png
     from genprior.io import check_outputs, save_tensors
     from genprior.operators import Gaussian, Inpaint
     from genprior.progress import progress_bar, say

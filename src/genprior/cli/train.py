@@ -1,4 +1,4 @@
-"""``genprior train vae | autoencoder | gan | classifier | began``: every training command, and the helpers they share.
+"""``genprior train vae | autoencoder | gan | classifier | began | causal``: every training command, and the helpers they share.
 
 Each command checks its options and its ``--out`` folder before any work, builds its networks, and hands them to
 its trainer in ``genprior.train`` (which writes ``OUT/state.*`` every epoch, for ``--resume``, and the model pair
@@ -298,6 +298,53 @@ def cmd_train_began(args) -> int:
     return 0
 
 
+def cmd_train_causal(args) -> int:
+    """``genprior train causal``: CausalGAN's causal controller (WGAN-GP on labels) on a graph's SCM."""
+    import json
+
+    import torch
+
+    from genprior.data.causal_faces import (
+        GRAPHS,
+        CausalGraph,
+        default_graph,
+        fit_graph,
+        sample_labels,
+    )
+    from genprior.models.causal import CausalController, LabelCritic
+    from genprior.train.causal import train_causal
+
+    def read(spec: str, what: str) -> dict:
+        try:
+            return json.loads(Path(spec).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InvalidValueError(f"{what} {spec}: cannot read it as JSON ({str(e).splitlines()[0]})") from None
+
+    truth = default_graph() if args.graph == "default" else CausalGraph.from_json(read(args.graph, "--graph"))
+    if args.fit_graph in GRAPHS:
+        structure = fit_graph(args.fit_graph, truth)
+    else:
+        structure = CausalGraph.from_json(read(args.fit_graph, "--fit-graph"), structure_only=True)
+        if sorted(structure.nodes) != sorted(truth.nodes):
+            raise InvalidValueError(f"--fit-graph: its nodes {sorted(structure.nodes)} differ from the data's "
+                                    f"{sorted(truth.nodes)}")
+    check_training_output(args, "controller")
+    torch.manual_seed(args.seed)
+    labels = sample_labels(truth, args.labels, seed=sub_seed(args.seed, 2))
+    controller = CausalController.from_graph(structure, hidden=tuple(args.hidden), noise_dim=args.noise_dim)
+    critic = LabelCritic(input_dim=len(truth.nodes), hidden=tuple(args.critic_hidden))
+    with check_trained(args, "controller"):
+        info = train_causal(controller, critic, labels, truth, steps=args.steps, every=args.every,
+                            batch_size=args.batch_size, n_critic=args.n_critic, gp_weight=args.gp_weight, lr=args.lr,
+                            seed=args.seed, out_dir=args.out, resume=args.resume, progress=not args.quiet,
+                            data_info={"graph": truth.to_json(), "fit_graph": structure.to_json(),
+                                       "labels": args.labels})
+    last = info["history"][-1]["tvd"] if info["history"] else float("nan")
+    say(f"trained {info['steps_done']} iterations; TVD to the SCM's joint {last:.4f}; controller written to "
+        f"{Path(args.out) / 'controller.safetensors'}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- the parsers
 
 def add_parsers(sub) -> None:
@@ -312,6 +359,8 @@ def add_parsers(sub) -> None:
     _add_classifier(train_sub.add_parser(
         "classifier", help="a small CNN classifier (optionally adversarially trained or distilled)"))
     _add_began(train_sub.add_parser("began", help="a BEGAN (boundary equilibrium GAN: autoencoder discriminator)"))
+    _add_causal(train_sub.add_parser(
+        "causal", help="CausalGAN's causal controller (WGAN-GP on labels) on a known SCM (causal-faces)"))
 
 
 def _add_vae(p: argparse.ArgumentParser) -> None:
@@ -438,3 +487,32 @@ def _add_began(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=integer_arg(1, MAX_COUNT), default=None, help="use only the first N training images")
     add_training_args(p, samples=True)
     p.set_defaults(func=cmd_train_began)
+
+
+def _add_causal(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--graph", default="default",
+                   help="the SCM the labels come from: default (causal-faces: Male, Young, Bald, Mustache, Makeup, "
+                        "Eyeglasses, Smiling) or GRAPH.json (format: genprior.data.causal_faces)")
+    p.add_argument("--fit-graph", default="true",
+                   help="the controller's DAG: true (the SCM's), wrong (Male -> Bald reversed), complete (every "
+                        "earlier node a parent) or GRAPH.json (its p tables may be left out)")
+    p.add_argument("--out", default="runs/causal", help="folder for state.* (resume) and controller.*")
+    p.add_argument("--steps", type=integer_arg(1, MAX_STEPS), default=3000, help="controller (generator) iterations")
+    p.add_argument("--every", type=integer_arg(1, MAX_STEPS), default=100,
+                   help="measure the TVD and save the state every N iterations")
+    p.add_argument("--labels", type=integer_arg(1, MAX_COUNT), default=100_000,
+                   help="training label vectors drawn from the SCM")
+    p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=256, help="label vectors per step")
+    p.add_argument("--n-critic", type=integer_arg(1, MAX_TURN_STEPS), default=5,
+                   help="critic steps per controller step (WGAN-GP: 5)")
+    p.add_argument("--gp-weight", type=number_arg(low=0, high=MAX_WEIGHT), default=10.0,
+                   help="gradient penalty weight lambda (WGAN-GP: 10)")
+    p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=1e-4,
+                   help="Adam learning rate of both players (betas 0.5, 0.9)")
+    p.add_argument("--hidden", type=integer_arg(1, MAX_WIDTH), nargs="+", default=[32, 32],
+                   help="widths of each node's MLP")
+    p.add_argument("--noise-dim", type=integer_arg(1, MAX_WIDTH), default=4, help="each node's own noise size")
+    p.add_argument("--critic-hidden", type=integer_arg(1, MAX_WIDTH), nargs="+", default=[64, 64],
+                   help="widths of the critic's MLP")
+    add_training_args(p)
+    p.set_defaults(func=cmd_train_causal)

@@ -17,6 +17,7 @@ from genprior.models.began import (
     BEGANDiscriminator,
     BEGANGenerator,
 )
+from genprior.models.causal import CausalController, LabelCritic
 from genprior.models.classifier import Classifier
 from genprior.models.conditional import ConditionalDiscriminator, ConditionalGenerator
 from genprior.models.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -48,6 +49,8 @@ FAMILIES: dict[str, Callable[..., nn.Module]] = {
     "pca": PCAGenerator,
     "autoencoder": Autoencoder,
     "encoder-classifier": EncoderClassifier,
+    "causal-controller": CausalController,
+    "label-critic": LabelCritic,
 }
 
 
