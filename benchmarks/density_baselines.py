@@ -145,12 +145,25 @@ def main() -> int:
         """Share of imputed images that mnist-classifier reads as their true digit."""
         return float((classifier_features(classifier, x_hat)[1].argmax(1) == labels).double().mean())
 
+    def add_row(name_model: str, samples: torch.Tensor, impute, t0: float, *, bits: float | None = None,
+                closest: float | None = None) -> None:
+        """One model's row: sample scores, then ``impute(mask, name)`` scored on each missing-pixel pattern."""
+        row = {"model": name_model, "bits_per_pixel": bits, **sample_scores(samples), "closest_reconstruction": closest}
+        for name, mask in pattern.items():
+            imputed[(name_model, name)] = impute(mask, name)
+            row[f"impute_{name}"] = missing_mse(imputed[(name_model, name)], truth, mask)
+            row[f"digit_read_{name}"] = readable(imputed[(name_model, name)])
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+        grid[name_model] = samples[:10]
+        log(markdown_table(rows[-1:]))
+
     def by_latent(g, mask) -> torch.Tensor:
         op = Inpaint(shape=(1, 28, 28), mask=mask)
         x, _ = recover("csgm-fast", op, op.measure(truth), generator=g, seed=1, restarts=a.restarts)
         return x.cpu()
 
-    def by_lasso(mask) -> torch.Tensor:
+    def by_lasso(mask, name: str) -> torch.Tensor:
         op = Inpaint(shape=(1, 28, 28), mask=mask)
         x, info = recover("lasso-dct", op, op.measure(truth), alpha="auto", tuning_images=held[:100], seed=1)
         choices.setdefault("lasso_alpha", {})[name] = info["alpha"]
@@ -160,31 +173,12 @@ def main() -> int:
                  f"gaussian mixture, diag, K={choices['gmm_components']} (Idea 2)": gmm}
     for name_model, model in densities.items():
         t0 = time.perf_counter()
-        s = model.sample(a.samples, generator=gen)
-        row = {"model": name_model, "bits_per_pixel": model.bits_per_pixel(test), **sample_scores(s),
-               "closest_reconstruction": None}
-        for name, mask in pattern.items():
-            imputed[(name_model, name)] = model.impute(truth, mask)
-            row[f"impute_{name}"] = missing_mse(imputed[(name_model, name)], truth, mask)
-            row[f"digit_read_{name}"] = readable(imputed[(name_model, name)])
-        row["seconds"] = time.perf_counter() - t0
-        rows.append(row)
-        grid[name_model] = s[:10]
-        log(markdown_table(rows[-1:]))
+        add_row(name_model, model.sample(a.samples, generator=gen), lambda mask, _, m=model: m.impute(truth, mask), t0,
+                bits=model.bits_per_pixel(test))
 
     t0 = time.perf_counter()
-    s = sparse.sample(a.samples, generator=gen)
-    row = {"model": f"sparse DCT, {SPARSITY} terms (Idea 3)", "bits_per_pixel": None, **sample_scores(s),
-           "closest_reconstruction": missing_mse(sparse.project(test[:a.invert]), test[:a.invert],
-                                                 torch.zeros(28, 28, dtype=torch.bool))}
-    for name, mask in pattern.items():
-        imputed[(row["model"], name)] = by_lasso(mask)
-        row[f"impute_{name}"] = missing_mse(imputed[(row["model"], name)], truth, mask)
-        row[f"digit_read_{name}"] = readable(imputed[(row["model"], name)])
-    row["seconds"] = time.perf_counter() - t0
-    rows.append(row)
-    grid[row["model"]] = s[:10]
-    log(markdown_table(rows[-1:]))
+    add_row(f"sparse DCT, {SPARSITY} terms (Idea 3)", sparse.sample(a.samples, generator=gen), by_lasso, t0,
+            closest=missing_mse(sparse.project(test[:a.invert]), test[:a.invert], torch.zeros(28, 28, dtype=torch.bool)))
 
     vae8 = zoo.config("mnist-vae-8bit")
     latent = {"pca-20": pca, "mnist-vae": zoo.resolve("mnist-vae")[0], "mnist-dcgan": zoo.resolve("mnist-dcgan")[0]}
@@ -192,16 +186,8 @@ def main() -> int:
         t0 = time.perf_counter()
         s = sample_generator(g, a.samples, rng=gen).clamp(0, 1)
         recon = closest_reconstruction(g, test[:a.invert], method="csgm-fast", restarts=a.restarts, seed=1)
-        row = {"model": name_model, "bits_per_pixel": None, **sample_scores(s),
-               "closest_reconstruction": missing_mse(recon, test[:a.invert], torch.zeros(28, 28, dtype=torch.bool))}
-        for name, mask in pattern.items():
-            imputed[(name_model, name)] = by_latent(g, mask)
-            row[f"impute_{name}"] = missing_mse(imputed[(name_model, name)], truth, mask)
-            row[f"digit_read_{name}"] = readable(imputed[(name_model, name)])
-        row["seconds"] = time.perf_counter() - t0
-        rows.append(row)
-        grid[name_model] = s[:10]
-        log(markdown_table(rows[-1:]))
+        add_row(name_model, s, lambda mask, _, g=g: by_latent(g, mask), t0,
+                closest=missing_mse(recon, test[:a.invert], torch.zeros(28, 28, dtype=torch.bool)))
     g8 = zoo.resolve("mnist-vae-8bit")[0]
     s = sample_generator(g8, a.samples, rng=gen).clamp(0, 1)
     rows.append({"model": "mnist-vae-8bit (bits: zoo test ELBO)",
