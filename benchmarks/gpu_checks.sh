@@ -2,7 +2,7 @@
 # The GPU checks, prepared as one short script for a session that is lent a GPU (the `device` tool: about 15
 # minutes of device time in all, 10 minutes per command). Run from the repository root:
 #
-#     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [cli] [speed] [ttq] [csgm] [stacked] [tiny] [torchrun]
+#     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [cli] [speed] [ttq] [csgm] [stacked] [tiny] [torchrun] [dipnat]
 #
 # With no arguments it runs all six; each writes its JSON / Markdown (and PNG) under $OUT:
 #   cli      the command line with --device $DEVICE (default cuda; DEVICE=cpu tries the script on the CPU, about 3
@@ -28,6 +28,10 @@
 #            $OUT/scaling_gpu, with 2+ GPUs the sharded recovery's JSON against one process's, and the CPU
 #            scaling with 1, 2, 4 and 8 processes over 8 threads (gloo, 1 run each) into $OUT/scaling_cpu8;
 #            about 5 minutes. Not in the default list: name it.
+#   dipnat   benchmarks/dip_natural.py at full size (512 px; held-out coffee; camera, astronaut, chelsea), DIP
+#            steps chosen on the held-out PSNR curve up to 6000 (the paper's longest schedule), without the tiled
+#            Lasso, into $OUT/dip_natural_512; BM3D, NLM and biharmonic run on the CPU (needs scikit-image and bm3d:
+#            pip install -e ".[natural]"). Not in the default list: name it.
 # The data folder is ../shared/data unless GENPRIOR_DATA says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -127,6 +131,10 @@ for check in "${checks[@]}"; do
     stacked) stacked pacgan_stacked_mnist_gpu --g-steps 2 --g-channels 64 --d-channels 64 ;;
     tiny) stacked pacgan_stacked_mnist_tiny_gpu --d-channels 2 --batch-size 128 --latent-dim 256 --g-lr 1e-4 --beta2 0.99 ;;
     torchrun) torchrun_checks ;;
-    *) echo "gpu_checks.sh: unknown check '$check' (cli, speed, ttq, csgm, stacked, tiny, torchrun)" >&2; exit 2 ;;
+    dipnat) python benchmarks/dip_natural.py --device "$DEVICE" --size 512 --max-steps 6000 --check-every 200 \
+              --no-lasso --out "$OUT/dip_natural_512" ;;
+    *) echo "gpu_checks.sh: unknown check '$check' (cli, speed, ttq, csgm, stacked, tiny, torchrun, dipnat)" >&2
+       exit 2 ;;
   esac
 done
+
