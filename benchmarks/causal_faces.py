@@ -6,9 +6,16 @@ variation distance between its label distribution (50,000 samples, thresholded a
 recorded every ``--every`` iterations. The dashed lines are the best TVD each structure can reach (the SCM's own
 CPTs projected on it: 0 for true and complete). Then, from the true-graph controller of the first seed, for several
 (attribute, value) pairs: the marginals of the other attributes under conditioning (rejection on 200,000 controller
-samples) and under intervention (the controller sampled with ``do``), beside the SCM's exact ones. The faces picture
-renders the controller's sampled labels with the SCM's renderer: the image stage (the label-conditional generator with
-Labeller / Anti-Labeller) is not built yet.
+samples) and under intervention (the controller sampled with ``do``), beside the SCM's exact ones.
+
+The image stage (``--gan``: a CausalGAN made by ``genprior train causal-image``, controller + G(z, labels) trained with
+Labeller / Anti-Labeller): for the same (attribute, value) pairs, ``--images`` faces are generated conditioned
+(rejection on the controller's labels) and intervened (``do``), and the marginals of the other attributes are READ FROM
+THE IMAGES by the labeller (``--labeller``, zoo ``causal-faces-labeller``: an attribute classifier trained on rendered
+faces with independent labels), beside the SCM's exact ones (rows under ``interventions``; the controller's own label
+marginals under ``controller_interventions``). Label fidelity is the labeller's agreement with the labels G was asked
+for, per attribute, over observational, conditioned and intervened images. The faces picture shows G's images,
+conditioning beside intervention.
 
 Runs go to ``runs/causal_faces/GRAPH-sSEED`` and resume there (a killed benchmark continues).
 """
@@ -20,6 +27,7 @@ import statistics
 import torch
 from common import RESULTS, parser, write_results
 
+from genprior import zoo
 from genprior.data.causal_faces import (
     conditional,
     default_graph,
@@ -28,13 +36,13 @@ from genprior.data.causal_faces import (
     histogram,
     joint,
     marginals,
-    render,
     reorder,
     sample_labels,
     tvd,
 )
 from genprior.errors import InvalidValueError
 from genprior.models.causal import CausalController, LabelCritic
+from genprior.models.causal_image import attribute_accuracy
 from genprior.plotting import pyplot, save_figure, tile_images
 from genprior.train.causal import train_causal
 
@@ -49,6 +57,10 @@ def main() -> None:
     p.add_argument("--every", type=int, default=50, help="TVD measured every N iterations (default %(default)s)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default %(default)s; paper 1e-4)")
     p.add_argument("--runs", default="runs/causal_faces", help="folder of the training runs (resumed)")
+    p.add_argument("--gan", default="causal-faces-gan",
+                   help="the CausalGAN (genprior train causal-image folder or zoo name) whose images are read")
+    p.add_argument("--labeller", default="causal-faces-labeller", help="the attribute classifier reading the images")
+    p.add_argument("--images", type=int, default=4000, help="generated faces per condition / intervention")
     args = p.parse_args()
     torch.set_num_threads(1)
     truth = default_graph()
@@ -98,14 +110,26 @@ def main() -> None:
             rows.append({"attribute": attribute, "value": value, "kind": kind,
                          "model": {n: round(mm[n], 4) for n in others}, "truth": {n: round(mt[n], 4) for n in others},
                          "max_abs_error": round(max(abs(mm[n] - mt[n]) for n in others), 4)})
+    gan, gan_cfg = zoo.resolve(args.gan, family="causal-gan")
+    labeller, labeller_cfg = zoo.resolve(args.labeller, family="attribute-classifier")
+    image_rows, fidelity = read_from_images(gan, labeller, truth, n=args.images, seed=args.seed + 13)
     data = {"graphs": {n: fit_graph(n, truth).to_json() for n in GRAPHS}, "truth": truth.to_json(),
             "settings": {"steps": args.steps, "every": args.every, "lr": args.lr, "seeds": args.seeds,
                          "train_labels": len(labels), "tvd_samples": 50_000, "n_critic": 5, "gp_weight": 10.0,
                          "betas": [0.5, 0.9], "batch_size": 256},
-            "best_possible_tvd": best, "tvd": tvds, "curves": curves, "interventions": rows}
+            "best_possible_tvd": best, "tvd": tvds, "curves": curves, "interventions": image_rows,
+            "controller_interventions": rows, "label_fidelity": fidelity,
+            "image_stage": {"gan": args.gan, "gan_command": gan_cfg.get("command"),
+                            "gan_resumed_with": [r.get("command") for r in gan_cfg.get("resumed_with", [])],
+                            "gan_steps": gan_cfg.get("steps"),
+                            "gan_seed": gan_cfg.get("seed"), "labeller": args.labeller,
+                            "labeller_command": labeller_cfg.get("command"),
+                            "labeller_test_accuracy": labeller_cfg.get("attribute_accuracy"),
+                            "images": args.images, "targets": {"max_abs_error_interventional": 0.05,
+                                                               "label_fidelity": 0.90}}}
     stem = args.out
     plot_curves(f"{stem}.png", curves, best)
-    plot_faces(f"{stem}_faces.png", model, truth, seed=args.seed)
+    plot_faces(f"{stem}_faces.png", gan, seed=args.seed)
     write_results(stem, data, markdown(data))
 
 
@@ -132,22 +156,58 @@ def plot_curves(path: str, curves: dict, best: dict) -> None:
     save_figure(fig, path)
 
 
-def plot_faces(path: str, model: CausalController, truth, *, seed: int) -> None:
+def read_from_images(gan, labeller, truth, *, n: int, seed: int) -> tuple[list[dict], dict]:
+    """For each (attribute, value) of INTERVENTIONS and each kind (conditional, interventional): ``n`` faces from
+    ``gan``, the labeller's reading of them, and the marginals of the other attributes it reads beside the SCM's
+    exact ones; and the label fidelity (per attribute, the fraction of images whose read label is the asked one)."""
+    gen = torch.Generator().manual_seed(seed)
+    order = [labeller.nodes.index(n) for n in gan.nodes]  # the labeller's columns in the GAN's order
+
+    def generate(**given) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = gan.sample(n, generator=gen, **given)
+        return labeller.predict_labels(images)[:, order], labels
+
+    read, asked = generate()
+    agree = {"observational": attribute_accuracy(read, asked, gan.nodes)}
+    rows = []
+    for attribute, value in INTERVENTIONS:
+        others = [x for x in truth.nodes if x != attribute]
+        for kind in ("conditional", "interventional"):
+            given = {"condition" if kind == "conditional" else "intervention": {attribute: value}}
+            read, asked = generate(**given)
+            agree[f"{kind} {attribute}={value}"] = attribute_accuracy(read, asked, gan.nodes)
+            exact = (conditional(truth, {attribute: value}) if kind == "conditional"
+                     else joint(truth, {attribute: value}))
+            mt = marginals(truth, exact)
+            mm = {x: float(read[:, gan.nodes.index(x)].mean()) for x in truth.nodes}
+            rows.append({"attribute": attribute, "value": value, "kind": kind,
+                         "model": {x: round(mm[x], 4) for x in others}, "truth": {x: round(mt[x], 4) for x in others},
+                         "max_abs_error": round(max(abs(mm[x] - mt[x]) for x in others), 4),
+                         "asked": {x: round(float(asked[:, gan.nodes.index(x)].mean()), 4) for x in others},
+                         "read_target": round(mm[attribute], 4)})
+    per_attribute = {x: statistics.fmean(a[x] for a in agree.values()) for x in gan.nodes}
+    fidelity = {"per_set": {k: {x: round(v, 4) for x, v in a.items()} for k, a in agree.items()},
+                "per_attribute": {x: round(v, 4) for x, v in per_attribute.items()},
+                "mean": round(statistics.fmean(per_attribute.values()), 4),
+                "all_attributes_images": n * len(agree)}
+    return rows, fidelity
+
+
+def plot_faces(path: str, gan, *, seed: int) -> None:
     plt = pyplot()
     gen = torch.Generator().manual_seed(seed + 11)
     panels = []
-    for attribute in ("Bald", "Mustache"):
-        pool = model.sample(4000, generator=gen)
-        cond = pool[pool[:, model.nodes.index(attribute)] == 1][:8]
-        inter = model.intervene({attribute: 1}).sample(8, generator=gen)
-        panels += [(f"{attribute} = 1 (conditioning)", cond), (f"do({attribute} = 1) (intervention)", inter)]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.3 * len(panels)))
-    for ax, (title, labels) in zip(axes, panels):
-        ax.imshow(tile_images(render(labels, names=model.nodes, size=32, seed=seed), nrow=8), cmap="gray", vmin=0,
-                  vmax=255)
-        ax.set_title(title, fontsize=9)
-        ax.axis("off")
-    fig.suptitle("controller labels rendered by the SCM's renderer (no image generator yet)", fontsize=9)
+    for attribute in ("Bald", "Mustache", "Makeup"):
+        cond, _ = gan.sample(10, generator=gen, condition={attribute: 1})
+        inter, _ = gan.sample(10, generator=gen, intervention={attribute: 1})
+        panels.append((f"{attribute} = 1 (conditioning)", cond, f"do({attribute} = 1) (intervention)", inter))
+    fig, axes = plt.subplots(len(panels), 2, figsize=(7.5, 1.75 * len(panels)))
+    for row, (t1, x1, t2, x2) in zip(axes, panels):
+        for ax, title, images in ((row[0], t1, x1), (row[1], t2, x2)):
+            ax.imshow(tile_images(images, nrow=5), cmap="gray", vmin=0, vmax=255)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    fig.suptitle("CausalGAN images G(z, labels): conditioning (left) vs intervention (right)", fontsize=9)
     save_figure(fig, path)
 
 
@@ -161,14 +221,35 @@ def markdown(data: dict) -> str:
         m, e = _mean_se(values)
         lines.append(f"| {name} | {m:.4f} ± {e:.4f} | {', '.join(f'{v:.4f}' for v in values)} | "
                      f"{data['best_possible_tvd'][name]:.4f} |")
-    lines += ["", "![TVD curves](causal_faces.png)", "", "## Conditioning vs intervention (true-graph controller)", "",
-              "P(attribute = 1), model / truth:", ""]
-    others = list(data["interventions"][0]["model"])
-    for row in data["interventions"]:
-        if list(row["model"]) != others:
-            others = list(row["model"])
-    for attribute in dict.fromkeys(r["attribute"] for r in data["interventions"]):
-        sub = [r for r in data["interventions"] if r["attribute"] == attribute]
+    im = data["image_stage"]
+    lines += ["", "![TVD curves](causal_faces.png)", "",
+              "## Conditioning vs intervention, read from generated images by the labeller", "",
+              (f"CausalGAN `{im['gan']}` ({im['gan_steps']} steps, seed {im['gan_seed']}; made by `{im['gan_command']}`"
+               + "".join(f", resumed by `{c}`" for c in im.get("gan_resumed_with", [])) + "); "
+               f"{im['images']} generated faces per row, their labels read by `{im['labeller']}` (made by "
+               f"`{im['labeller_command']}`). P(attribute = 1), read from images / SCM truth; target: interventional "
+               f"max error <= {im['targets']['max_abs_error_interventional']}."), ""]
+    lines += _marginal_tables(data["interventions"])
+    fid = data["label_fidelity"]
+    lines += ["## Label fidelity", "",
+              (f"The labeller's agreement with the labels G was asked for, over {fid['all_attributes_images']} generated "
+               f"faces (observational, conditioned and intervened; target >= {im['targets']['label_fidelity']:.0%}): "
+               f"mean **{fid['mean']:.1%}**."), "",
+              "| attribute | " + " | ".join(fid["per_attribute"]) + " |", "|---|" + "---|" * len(fid["per_attribute"]),
+              "| fidelity | " + " | ".join(f"{v:.3f}" for v in fid["per_attribute"].values()) + " |",
+              "| labeller on real test faces | " + " | ".join(
+                  f"{(im['labeller_test_accuracy'] or {}).get(n, float('nan')):.3f}" for n in fid["per_attribute"])
+              + " |", "",
+              "![faces](causal_faces_faces.png)", "",
+              "## The controller's own labels (no images)", "", "P(attribute = 1), controller / truth:", ""]
+    lines += _marginal_tables(data["controller_interventions"])
+    return "\n".join(lines)
+
+
+def _marginal_tables(rows: list[dict]) -> list[str]:
+    lines = []
+    for attribute in dict.fromkeys(r["attribute"] for r in rows):
+        sub = [r for r in rows if r["attribute"] == attribute]
         names = list(sub[0]["model"])
         lines += [f"| {attribute} = {sub[0]['value']} | " + " | ".join(names) + " | max error |",
                   "|---|" + "---|" * (len(names) + 1)]
@@ -176,10 +257,7 @@ def markdown(data: dict) -> str:
             lines.append(f"| {r['kind']} | " + " | ".join(f"{r['model'][n]:.3f} / {r['truth'][n]:.3f}" for n in names)
                          + f" | {r['max_abs_error']:.3f} |")
         lines.append("")
-    lines += ["![faces](causal_faces_faces.png)", "",
-              ("The faces are the controller's labels rendered by the SCM's renderer; the image stage (label-conditional "
-               "generator with Labeller / Anti-Labeller) is not built yet.")]
-    return "\n".join(lines)
+    return lines
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 # The GPU checks, prepared as one short script for a session that is lent a GPU (the `device` tool: about 15
 # minutes of device time in all, 10 minutes per command). Run from the repository root:
 #
-#     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [cli] [speed] [ttq] [csgm] [stacked] [tiny] [torchrun] [dipnat]
+#     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [cli] [speed] [ttq] [csgm] [stacked] [tiny] [torchrun] [dipnat] [diffusion] [disentangle] [cyclegan]
 #
 # With no arguments it runs all six; each writes its JSON / Markdown (and PNG) under $OUT:
 #   cli      the command line with --device $DEVICE (default cuda; DEVICE=cpu tries the script on the CPU, about 3
@@ -32,6 +32,17 @@
 #            steps chosen on the held-out PSNR curve up to 6000 (the paper's longest schedule), without the tiled
 #            Lasso, into $OUT/dip_natural_512; BM3D, NLM and biharmonic run on the CPU (needs scikit-image and bm3d:
 #            pip install -e ".[natural]"). Not in the default list: name it.
+#   diffusion benchmarks/diffusion_mnist.py, the full protocol (300 images, every m and task) for dps and diffpir
+#            with their defaults and the zoo's mnist-ddpm (MODEL=... for another), into $OUT/diffusion_mnist_gpu;
+#            the CPU table ran on a subset of the images. Not in the default list: name it.
+#   disentangle benchmarks/disentangle_sprites.py at the paper's scale where 10 minutes allow: 64 x 64 sprites,
+#            InfoGAN / InfoGAN-CR DSTEPS iterations each (default 20000; the paper: 322,560), beta-VAE 10 epochs of
+#            200,000 sprites, 3 seeds, into $OUT/disentangle_sprites_gpu (runs in $OUT/disentangle_runs, resumed when
+#            run again): does InfoGAN-CR's FactorVAE score pass InfoGAN's with more iterations? Not in the default
+#            list: name it.
+#   cyclegan benchmarks/cyclegan_mnist.py with the full halves of MNIST (30,000 images per domain), 3 epochs, seeds
+#            0 1 2 (the CPU run: 9,600 images, 1 epoch), into $OUT/cyclegan_mnist (runs in $OUT/cyclegan_runs); a
+#            few minutes. Not in the default list: name it.
 # The data folder is ../shared/data unless GENPRIOR_DATA says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -133,7 +144,13 @@ for check in "${checks[@]}"; do
     torchrun) torchrun_checks ;;
     dipnat) python benchmarks/dip_natural.py --device "$DEVICE" --size 512 --max-steps 6000 --check-every 200 \
               --no-lasso --out "$OUT/dip_natural_512" ;;
-    *) echo "gpu_checks.sh: unknown check '$check' (cli, speed, ttq, csgm, stacked, tiny, torchrun, dipnat)" >&2
+    diffusion) python benchmarks/diffusion_mnist.py --model "${MODEL:-mnist-ddpm}" --chunk 300 --data-dir "$DATA" \
+                 --out "$OUT/diffusion_mnist_gpu" ;;
+    disentangle) python benchmarks/disentangle_sprites.py --device "$DEVICE" --size 64 --steps "${DSTEPS:-20000}" \
+                   --vae-epochs 10 --images 200000 --runs "$OUT/disentangle_runs" --out "$OUT/disentangle_sprites_gpu" ;;
+    cyclegan) python benchmarks/cyclegan_mnist.py --device "$DEVICE" --seeds 0 1 2 --epochs 3 --limit 30000 \
+                --data-dir "$DATA" --work "$OUT/cyclegan_runs" --out "$OUT/cyclegan_mnist" ;;
+    *) echo "gpu_checks.sh: unknown check '$check' (cli, speed, ttq, csgm, stacked, tiny, torchrun, dipnat, diffusion, disentangle, cyclegan)" >&2
        exit 2 ;;
   esac
 done

@@ -13,7 +13,13 @@ A fresh (W*, b*) and fresh samples per run. Methods:
 - naive: the empirical mean and covariance of y as b and Sigma (``fit_gaussian``);
 - moment: a generator ReLU(W z + b) fitted by Adam to the first and second moments of the samples
   (``fit_relu_generator_moments``, defaults 1000 steps x 2 batches of 2048, lr 0.05, chosen on seeds 100-103 /
-  200-203; the runs reported here use seeds from 10000 on). n sweep only unless --moment-in-sweeps.
+  200-203; the runs reported here use seeds from 10000 on). n sweep only unless --moment-in-sweeps;
+- gan: the same generator fitted as a non-saturating GAN against an MLP discriminator 5-64-64-1
+  (``fit_relu_generator_gan``, defaults 1000 steps of 512 samples and 512 latents, Adam lr 1e-3, Sigma and b
+  averaged over the last 250 steps; chosen on the same seeds 100-103 / 200-203, not reported). n sweep only.
+
+The methods are the registry ``genprior.theory.RELU_LEARNERS``. ``--add`` runs only the ``--n-methods`` given on the
+n sweep (same seeds as a full run) and merges their rows into the existing results, replacing those methods' rows.
 
 Errors (their Figure 1): ||Sigma_hat - Sigma*||_F / ||W*||_F^2, ||b_hat - b*|| / ||W*||_F, and the TV bound
 sqrt(min(KL(p*||p_hat), KL(p_hat||p*)) / 2) between the pre-activation Gaussians (reported as a median: it is
@@ -21,6 +27,7 @@ infinite for an estimate that is not positive definite). Reference: the Sigma er
 authors' MATLAB code at n = 20k / 80k / 200k. Writes results/relu_learning.{json,md,png}.
 
     nice -n 10 python benchmarks/relu_learning.py
+    nice -n 10 python benchmarks/relu_learning.py --add --n-methods gan
 """
 
 from __future__ import annotations
@@ -32,16 +39,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, parser, read_results, rerender, results_of, write_results
+from common import (
+    RESULTS,
+    earlier_runs,
+    parser,
+    read_results,
+    rerender,
+    results_of,
+    write_results,
+)
 
 from genprior.plotting import pyplot, save_figure
 from genprior.reports import cpu_name, markdown_table
 from genprior.reports.tables import format_mean_ci
 from genprior.theory import (
+    RELU_LEARNERS,
     b_error,
-    fit_gaussian,
-    fit_relu_generator_moments,
-    learn_relu_generator,
     random_relu_generator,
     relu_generator_samples,
     sigma_error,
@@ -50,15 +63,10 @@ from genprior.theory import (
 
 # Sigma error of a faithful numpy port of the authors' code (scripts_figure1.m, d = k = 5, 10 runs), from the issue
 REFERENCE = {20000: 0.162, 80000: 0.082, 200000: 0.053}
-METHODS = {
-    "wu": lambda y, seed: learn_relu_generator(y),
-    "wu-sgd": lambda y, seed: learn_relu_generator(y, fit="sgd", seed=seed),
-    "naive": lambda y, seed: fit_gaussian(y),
-    "moment": lambda y, seed: fit_relu_generator_moments(y, seed=seed),
-}
-COLOURS = {"wu": "tab:blue", "wu-sgd": "tab:orange", "naive": "tab:green", "moment": "tab:red"}
-LABELS = {"wu": "Wu et al., exact MLE (ours)", "wu-sgd": "Wu et al., projected SGD (their fit)",
-          "naive": "naive Gaussian fit", "moment": "moment-matching GD"}
+METHODS = {name: fn for name, (fn, _) in RELU_LEARNERS.items()}
+LABELS = {name: label for name, (_, label) in RELU_LEARNERS.items()}
+COLOURS = {"wu": "tab:blue", "wu-sgd": "tab:orange", "naive": "tab:green", "moment": "tab:red", "gan": "tab:purple"}
+NS = [20000, 50000, 80000, 110000, 140000, 170000, 200000]  # the authors' 20000:30000:200000
 
 
 def run_point(sweep: str, index: int, n: int, d: int, kappa: float, methods: list[str], runs: int) -> list[dict]:
@@ -93,6 +101,40 @@ def slope(rows: list[dict], method: str) -> float:
     return float(np.polyfit(*zip(*pts), 1)[0]) if len(pts) > 1 else math.nan
 
 
+def comparison(cell: dict, ns: list[int], methods: list[str]) -> str:
+    """Sentences naming the methods whose mean Σ error is above `wu`'s at every n they ran at, those below it at every
+    n, and the rest, with the numbers at the smallest and largest of those n."""
+    if "wu" not in methods:
+        return ""
+    worse, better, mixed = [], [], []
+    for m in methods:
+        if m == "wu":
+            continue
+        pts = [n for n in ns if ("n", m, n) in cell and ("n", "wu", n) in cell]
+        if not pts:
+            continue
+        above = sum(cell[("n", m, n)]["sigma_error_mean"] > cell[("n", "wu", n)]["sigma_error_mean"] for n in pts)
+        nums = "; ".join(f"n = {n:,}: {cell[('n', m, n)]['sigma_error_mean']:.3f} vs "
+                         f"{cell[('n', 'wu', n)]['sigma_error_mean']:.3f}" for n in sorted({pts[0], pts[-1]}))
+        part = "" if len(pts) == len(ns) else f"; run at n = {', '.join(f'{n:,}' for n in pts)} only"
+        text = f"`{m}` ({nums}{part})"
+        if above == len(pts):
+            worse.append(text)
+        elif above == 0:
+            better.append(text)
+        else:
+            mixed.append(f"`{m}` is below `wu` at {len(pts) - above} of {len(pts)} n, above at {above} ({nums}{part})")
+    out = []
+    if worse:
+        out.append(f"**Worse than `wu` (higher mean Σ error) at every n:** {', '.join(worse)}.")
+    if better:
+        out.append(f"**Better than `wu` (lower mean Σ error) at every n, not as the issue expected:** "
+                   f"{', '.join(better)}.")
+    if mixed:
+        out.append(f"Mixed: {', '.join(mixed)}.")
+    return " ".join(out) + "\n" if out else ""
+
+
 def render(data) -> str:
     """The Markdown of the results (JSON data as written)."""
     rows = results_of(data)
@@ -109,8 +151,10 @@ def render(data) -> str:
             if sweep == "n" and stat == "sigma":
                 line["reference (authors' code)"] = REFERENCE.get(v)
             for m in ms:
-                r = cell[(sweep, m, v)]
-                if stat == "sigma":
+                r = cell.get((sweep, m, v))
+                if r is None:
+                    line[m] = ""  # not run at this point (e.g. --add on part of the n grid)
+                elif stat == "sigma":
                     line[m] = format_mean_ci(r["sigma_error_mean"], r["sigma_error_se"])
                 elif stat == "b":
                     line[m] = format_mean_ci(r["b_error_mean"], r["b_error_se"])
@@ -126,15 +170,20 @@ def render(data) -> str:
     ks = sorted({r["kappa"] for r in rows if r["sweep"] == "kappa"})
     runs = n_rows[0]["runs"] if n_rows else 0
     secs = {m: statistics.mean(r["seconds_per_run"] for r in n_rows if r["method"] == m) for m in methods}
+    secs_text = ", ".join(f"`{m}` {secs[m]:.2f}" for m in methods)
     md = ["# Learning a one-layer ReLU generator from its samples (Wu, Dimakis & Sanghavi, NeurIPS 2019, Fig. 1)\n",
           "y = ReLU(W* z + b*), z ~ N(0, I_k), b* = max(0, N(0, I)), W* orthonormal (left singular vectors of a "
           f"Gaussian matrix); a fresh (W*, b*) per run, {runs} runs per point; mean ± standard error over the runs. "
           "Methods: " + "; ".join(f"`{m}` {LABELS[m]}" for m in methods) + ". The reference column is the Sigma "
-          "error of a numpy port of the authors' MATLAB code (their projected-SGD fit), from the issue.\n",
+          "error of a numpy port of the authors' MATLAB code (their projected-SGD fit), from the issue. The gradient "
+          "baselines `moment` and `gan` fit a generator ReLU(W z + b) of the true form (`gan`: 1000 Adam steps of 512 "
+          "samples against an MLP discriminator 5-64-64-1, Σ and b averaged over the last 250 steps); their "
+          "hyper-parameters were chosen on ground-truth seeds 100-103 / sample seeds 200-203, and the runs reported "
+          "here use seeds from 10,000 on.\n",
           "## Sigma error ||Σ̂ − Σ*||_F / ||W*||_F² vs n (d = k = 5)\n", table("n", "n", ns, "sigma"),
           "Log-log slope of the mean Σ error against n: " + ", ".join(f"`{m}` {slope(rows, m):.2f}" for m in methods)
-          + " (1/sqrt(n) is -0.5). Seconds per run (mean over the n grid): "
-          + ", ".join(f"`{m}` {secs[m]:.2f}" for m in methods) + ".\n",
+          + " (1/sqrt(n) is -0.5). Seconds per run (mean over the n grid; the machine is shared, so indicative): "
+          + secs_text + ".\n", comparison(cell, ns, methods),
           "## b error ||b̂ − b*|| / ||W*||_F vs n\n", table("n", "n", ns, "b"),
           "## TV bound sqrt(min KL / 2), median over runs (inf: an estimate not positive definite)\n",
           table("n", "n", ns, "tv")]
@@ -185,14 +234,17 @@ def draw(path: Path, rows: list[dict]) -> None:
 
 def main() -> None:
     p = parser(__doc__, out=RESULTS / "relu_learning", render_only=True)
-    p.add_argument("--ns", type=int, nargs="+", default=[20000, 50000, 80000, 110000, 140000, 170000, 200000],
-                   help="sample sizes of the n sweep (the authors' 20000:30000:200000)")
+    p.add_argument("--ns", type=int, nargs="+", default=NS,
+                   help="sample sizes of the n sweep (the authors' 20000:30000:200000); seeds follow each n's place "
+                        "in that default grid")
     p.add_argument("--runs", type=int, default=10, help="runs per point (default %(default)s)")
     p.add_argument("--dims", type=int, nargs="*", default=[5, 9, 13, 17, 21, 25], help="d = k of the d sweep")
     p.add_argument("--kappas", type=float, nargs="*", default=[1, 5, 9, 13, 17, 21, 25], help="κ of the κ sweep")
     p.add_argument("--n-large", type=int, default=500_000, help="n of the d and κ sweeps (default %(default)s)")
-    p.add_argument("--n-methods", nargs="+", default=["wu", "wu-sgd", "naive", "moment"], choices=list(METHODS))
+    p.add_argument("--n-methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--moment-in-sweeps", action="store_true", help="run the moment baseline in the d and κ sweeps")
+    p.add_argument("--add", action="store_true", help="run only --n-methods on the n sweep and merge their rows into "
+                   "the existing results (replacing those methods' n-sweep rows)")
     args = p.parse_args()
     out = Path(args.out)
     if args.render_only:
@@ -203,16 +255,25 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = []
     sweep_methods = ["wu", "naive"] + (["moment"] if args.moment_in_sweeps else [])
-    plan = ([("n", i, n, 5, 1.0, args.n_methods) for i, n in enumerate(args.ns)]
-            + [("d", i, args.n_large, d, 1.0, sweep_methods) for i, d in enumerate(args.dims)]
-            + [("kappa", i, args.n_large, 5, float(k), sweep_methods) for i, k in enumerate(args.kappas)])
+    old = read_results(out) if args.add else None
+    if args.add and old is None:
+        raise SystemExit(f"--add: there is no {out.with_suffix('.json')} to add to")
+    plan = [("n", NS.index(n) if n in NS else i, n, 5, 1.0, args.n_methods) for i, n in enumerate(args.ns)]
+    if not args.add:
+        plan += ([("d", i, args.n_large, d, 1.0, sweep_methods) for i, d in enumerate(args.dims)]
+                 + [("kappa", i, args.n_large, 5, float(k), sweep_methods) for i, k in enumerate(args.kappas)])
     t_start = time.perf_counter()
     for sweep, i, n, d, kappa, methods in plan:
         new = run_point(sweep, i, n, d, kappa, methods, args.runs)
         rows += new
         print(f"[{time.perf_counter() - t_start:.0f}s] {sweep}: n={n} d={d} kappa={kappa:g}: " + ", ".join(
             f"{r['method']} {r['sigma_error_mean']:.4f}±{r['sigma_error_se']:.4f}" for r in new), flush=True)
-    write_results(out, rows, render(rows))
+    earlier = ()
+    if args.add:
+        kept = [r for r in results_of(old) if not (r["sweep"] == "n" and r["method"] in args.n_methods)]
+        rows = [r for r in kept if r["sweep"] == "n"] + rows + [r for r in kept if r["sweep"] != "n"]
+        earlier = earlier_runs(old)
+    write_results(out, rows, render(rows), earlier=earlier)
     draw(out.with_suffix(".png"), rows)
     print(f"wrote {out}.json/.md/.png ({cpu_name()}, {time.perf_counter() - t_start:.0f} s)")
 

@@ -36,6 +36,12 @@ BASE = {
     "train began": ["--dataset", "digits"],
     "train classifier": ["--dataset", "digits"],
     "train causal": [],
+    "train causal-labeller": [],
+    "train causal-image": ["--controller", "runs/causal"],
+    "train infogan": [],
+    "train cyclegan": ["--dataset", "digits"],
+    "train diffusion": ["--dataset", "digits"],
+    "sample": [],
     "zoo list": [],
     "zoo add": ["my-model", "runs/vae"],
     "zoo remove": ["my-model"],
@@ -59,6 +65,12 @@ OUTPUTS = {
     "train began": {"--out": "generator.safetensors"},
     "train classifier": {"--out": "model.json"},
     "train causal": {"--out": "controller.safetensors"},
+    "train causal-labeller": {"--out": "model.safetensors"},
+    "train causal-image": {"--out": "generator.safetensors"},
+    "train infogan": {"--out": "generator.safetensors"},
+    "train cyclegan": {"--out": "model.safetensors"},
+    "train diffusion": {"--out": "model.safetensors"},
+    "sample": {"--out": "png"},
 }
 SEED_BOUNDS = {"low": 0, "high": SEED_LIMIT - 1, "strict": False, "strict_high": False, "integer": True}
 ALPHA_BOUNDS = {"low": 0, "high": MAX_WEIGHT, "strict": False, "strict_high": False, "integer": False}  # or auto

@@ -118,7 +118,7 @@ def test_every_option_has_help_and_shows_its_default():
 
 
 def test_defaults_appear_in_rendered_help(capsys):
-    assert main(["train", "vae", "--help"]) == 0
+    assert main(["train", "autoencoder", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert "(default: 100)" in out  # --batch-size
     assert "(default: 500 500)" in out  # --hidden, nargs="+"

@@ -140,12 +140,18 @@ def test_sharded_recovery_gives_the_numbers_of_one_process(tmp_path):
     (["demo", "--out", "demo"], "torchrun"),  # a command that does not share out its work
 ])
 def test_bad_input_gives_one_error_line_and_exit_code_2_on_every_rank(tmp_path, args, words):
-    ranks = ranks_by_hand(args, tmp_path)
+    assert_refused_by_every_rank(args, tmp_path, words)
+
+
+def assert_refused_by_every_rank(args: list[str], folder: Path, words: str) -> None:
+    """``genprior ARGS`` on two ranks: exit code 2 on both, one error line naming ``words`` on rank 0 only, and
+    nothing written to ``folder``."""
+    ranks = ranks_by_hand(args, folder)
     assert [r.returncode for r in ranks] == [2, 2], [r.stderr for r in ranks]
     lines = ranks[0].stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("genprior: error:") and words in lines[0], ranks[0].stderr
     assert ranks[1].stderr.strip() == ""
-    assert not [p for p in tmp_path.iterdir()]  # nothing written
+    assert not list(folder.iterdir())  # nothing written
 
 
 @pytest.mark.slow

@@ -112,7 +112,7 @@ def test_cli_recovers_one_bit_and_phase_measurements_and_refuses_other_methods(t
     assert (json.loads((tmp_path / "phase_hybrid.json").read_text())["mse_per_pixel"]
             < 0.5 * json.loads((tmp_path / "phase.json").read_text())["mse_per_pixel"])
     capsys.readouterr()
-    sign_takers = "its measurements are sign, which one-bit-csgm, biht, adjoint take"
+    sign_takers = "its measurements are sign, which one-bit-csgm, biht, dps, adjoint take"
     for argv, message in ((["--task", "one-bit", "--m", "50", "--method", "lasso-dct"], sign_takers),
                           (["--task", "cs", "--m", "50", "--method", "biht"], "method biht does not take --task cs"),
                           (["--task", "one-bit", "--method", "biht"], "task one-bit needs --m"),

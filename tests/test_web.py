@@ -220,6 +220,34 @@ def test_running_job_stops_before_its_next_method(client, sample_png):
     assert status["download"]  # what was done can still be downloaded
 
 
+def test_a_cancel_stops_a_running_solver_at_its_next_step(client, sample_png):
+    # one long method: without a stop inside the solver it would run to its end and the job would be "done"
+    r = submit(client, sample_png, methods=["dip"], steps="1000")
+    job_id = r.json()["id"]
+    while not client.get(f"/api/jobs/{job_id}").json()["stage"].startswith("method"):
+        time.sleep(0.01)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    client.post(f"/api/jobs/{job_id}/cancel")
+    status = wait(client, job_id)
+    assert status["state"] == "cancelled" and status["done"] == 0 and status["results"] == []
+    assert time.monotonic() - t0 < 20
+
+
+def test_stop_when_stops_only_its_own_threads_loops():
+    from genprior.progress import Cancelled, progress_bar, stop_when
+
+    stop = threading.Event()
+    seen = []
+    with stop_when(stop.is_set), pytest.raises(Cancelled):
+        for i in progress_bar(range(10), enabled=False):
+            seen.append(i)
+            if i == 3:
+                stop.set()
+    assert seen == [0, 1, 2, 3]
+    assert list(progress_bar(range(3), enabled=False)) == [0, 1, 2]  # outside the block: no check
+
+
 def test_failures_are_messages_and_the_server_stays_up(client, sample_png, monkeypatch):
     from genprior.evaluate import recovery
 

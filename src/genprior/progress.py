@@ -5,15 +5,18 @@ at most every :data:`PERIOD` seconds when it is not (a log file, a pipe, a job s
 the loop's own ``progress`` option is off, when genprior is quiet (:func:`set_quiet`, the command line's
 ``--quiet``) or when the environment variable ``TQDM_DISABLE`` is set to a true value (``1``, ``true``, ``yes``).
 :func:`write` prints a line between bars (epoch summaries) and :func:`say` an informational line of the command
-line; both are silent when quiet. A leaf module: it imports nothing of genprior.
+line; both are silent when quiet. :func:`stop_when` makes every such loop of one thread stoppable from outside (the
+web app's cancel button): its next step raises :class:`Cancelled`. A leaf module: it imports nothing of genprior.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 PERIOD = 10.0
@@ -21,6 +24,30 @@ PERIOD = 10.0
 
 _quiet = False
 _now = time.monotonic  # the clock of the plain lines (a test may replace it)
+_thread = threading.local()  # .stop: this thread's stop check (stop_when)
+
+
+class Cancelled(Exception):
+    """Raised at the next step of a progress loop once its thread's :func:`stop_when` check is true."""
+
+
+@contextmanager
+def stop_when(check: Callable[[], bool]) -> Iterator[None]:
+    """Within the block, on this thread, every loop that reports through :func:`progress_bar` (the solvers' steps,
+    restarts and image chunks) calls ``check()`` at each step and raises :class:`Cancelled` once it is true, so that a
+    long solve stops within one step. The previous check (if any) is restored at the end."""
+    previous = getattr(_thread, "stop", None)
+    _thread.stop = check
+    try:
+        yield
+    finally:
+        _thread.stop = previous
+
+
+def _check_stop() -> None:
+    stop = getattr(_thread, "stop", None)
+    if stop is not None and stop():
+        raise Cancelled("cancelled")
 
 
 def set_quiet(quiet: bool = True) -> None:
@@ -123,6 +150,7 @@ class PlainProgress:
 
     def update(self, n: float = 1) -> None:
         """Count ``n`` more steps; print a line when ``period`` seconds passed since the last one (or the start)."""
+        _check_stop()
         self.n += n
         if not self.silent and _now() - self._last >= self.period:
             self._emit()
@@ -166,7 +194,7 @@ def progress_bar(iterable: Iterable | None = None, *, total: float | None = None
     (:func:`set_quiet`) or when ``TQDM_DISABLE`` is set. Either way use it as tqdm: iterate over it, or call
     ``update``/``set_postfix``/``close`` (or use it in a ``with`` block).
     """
-    if bars_shown(enabled=enabled):
+    if bars_shown(enabled=enabled) and getattr(_thread, "stop", None) is None:  # stoppable loops: plain reports
         from tqdm.auto import tqdm
 
         return tqdm(iterable, total=total, desc=desc, leave=leave)

@@ -12,7 +12,7 @@ from genprior.errors import SEED_LIMIT, GenpriorError, InvalidValueError, sub_se
 
 # modules genprior/cli/NAME.py adding subcommands, in the order of the help: train (every train command), zoo,
 # recover and demo, edit, walk, attack and explain, evaluate and invert, ood, serve (the web app)
-_SUBCOMMAND_MODULES = ("train", "zoo", "recover", "edit", "walk", "robust", "evaluate", "ood", "serve")
+_SUBCOMMAND_MODULES = ("train", "zoo", "recover", "edit", "walk", "robust", "evaluate", "ood", "serve", "sample")
 
 
 def add_data_args(p: argparse.ArgumentParser, *, default_dataset: str = "mnist",

@@ -60,6 +60,7 @@ def add_parsers(sub) -> None:
 def resolve_generator(name: str):
     """A zoo or saved generator as an ordinary ``z -> x`` module (a conditional one as the union of its classes)."""
     from genprior import zoo
+    from genprior.evaluate.judge import is_diffusion
     from genprior.models.conditional import ClassUnionGenerator, ConditionalGenerator
     from genprior.models.ensemble import GeneratorEnsemble
     from genprior.models.generator import latent_dim_of
@@ -69,6 +70,8 @@ def resolve_generator(name: str):
         raise InvalidValueError(f"model {name} is an ensemble of generators: evaluate or invert one member")
     if isinstance(generator, ConditionalGenerator):
         generator = ClassUnionGenerator(generator)
+    if is_diffusion(generator):  # judged by its samples (it has no z to invert)
+        return generator
     latent_dim_of(generator)
     if not hasattr(generator, "output_shape"):
         raise InvalidValueError(f"model {name} has no output_shape: it is not a generator")
@@ -118,12 +121,14 @@ def cmd_evaluate(args) -> int:
     md = (f"# {args.model}, judged on {args.dataset}\n\n"
           f"Features and labels read by `{args.classifier}`; {n} samples and test images (Fréchet distances at "
           f"{j.scores['frechet_sizes']}); "
-          f"{args.invert} test images inverted with {args.method}.\n\n" + markdown_table(rows, ["score", "model", "real"]))
+          + (f"{args.invert} test images inverted with {args.method}" if j.scores["reconstruction"] is not None
+             else "samples by DDIM (50 steps); nothing inverted") + ".\n\n" + markdown_table(rows, ["score", "model", "real"]))
     out = write_outputs(args, "evaluation", report, md)
     if out is not None:
         save_tiled(out / "samples.png", j.samples[:64], nrow=8)
-        save_image_grid(out / "reconstruction.png", {"real": j.inverted, "closest G(z)": j.reconstructions},
-                        title=f"{args.model}: closest reconstructions ({args.method})")
+        if j.scores["reconstruction"] is not None:
+            save_image_grid(out / "reconstruction.png", {"real": j.inverted, "closest G(z)": j.reconstructions},
+                            title=f"{args.model}: closest reconstructions ({args.method})")
         if j.nearest_train is not None:
             save_image_grid(out / "nearest-train.png", {"sample": j.samples[:10], "nearest train": j.nearest_train},
                             title=f"{args.model}: samples and their nearest training images")
@@ -139,8 +144,12 @@ def _rows(report: dict) -> list[dict]:
     for key, label in (("classifier_score", "classifier score (1..10)"), ("mean_confidence", "mean confidence"),
                        ("classes_seen", "classes seen"), ("class_kl_to_uniform", "class KL to uniform")):
         rows.append({"score": label, "model": report[key], "real": real[key]})
-    rows.append({"score": f"closest reconstruction, error per pixel ({rec['n_images']} images)",
-                 "model": f"{rec['mse_per_pixel']:.4g} ± {1.96 * rec['mse_se']:.2g}", "real": 0})
+    if rec is None:
+        rows.append({"score": "closest reconstruction", "model": "n/a (a diffusion model has no latent to invert)",
+                     "real": 0})
+    else:
+        rows.append({"score": f"closest reconstruction, error per pixel ({rec['n_images']} images)",
+                     "model": f"{rec['mse_per_pixel']:.4g} ± {1.96 * rec['mse_se']:.2g}", "real": 0})
     if mem is None:
         rows.append({"score": "copying: nearest-train distance, samples / held-out", "model": "no train split",
                      "real": "-"})

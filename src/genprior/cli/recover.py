@@ -83,9 +83,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--restarts", type=integer_arg(1, MAX_RESTARTS), default=None,
                    help="random starts (default: " + _defaults(METHODS, "restarts") + ")")
     p.add_argument("--steps", type=integer_arg(1, MAX_STEPS), default=None,
-                   help="Adam steps (default: " + _defaults(METHODS, "steps") + ")")
+                   help="Adam steps, or DDIM steps of the diffusion samplers (default: " + _defaults(METHODS, "steps")
+                        + ")")
     p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=None,
                    help="Adam rate (default: " + _defaults(METHODS, "lr") + ")")
+    p.add_argument("--samples", type=integer_arg(1, MAX_RESTARTS), default=None,
+                   help="posterior samples K per image, batched; the estimate is their mean, and their per-pixel std "
+                        "is written beside it (images/NNNN-std.png, x_std) with coverage_90 in the JSON (default: "
+                        + _defaults(METHODS, "samples") + ")")
     p.add_argument("--alpha", type=_alpha_arg, default=None,
                    help="Lasso weight, or auto: the best of 1e-4 .. 0.1 (half a decade apart) on up to "
                         f"{TUNING_IMAGES} images of the same split next to --indices, measured alike (default 0.1, the "
@@ -106,8 +111,8 @@ def add_parsers(sub) -> None:
                         "file with a tensor y (a recovery.safetensors of genprior recover brings its own --task, "
                         "operator options and --seed; otherwise give them as they were measured)")
     p.add_argument("--out", default=None,
-                   help="folder for the results: images/NNNN-recovered.png (and -truth, -measured) per image, "
-                        "recovery.safetensors (x_hat, z_hat, y, x), settings.json (what reproduces them), a PNG grid "
+                   help="folder for the results: images/NNNN-recovered.png (and -truth, -measured; -std for dps and "
+                        "diffpir) per image, recovery.safetensors (x_hat, z_hat, x_std, y, x), settings.json (what reproduces them), a PNG grid "
                         "and the JSON/Markdown report")
     p.add_argument("--json", default=None, help="write the result JSON here")
     add_device_arg(p)
@@ -130,11 +135,22 @@ def _defaults(methods: dict, option: str) -> str:
     return ", ".join(f"{m.options[option]} for {m.name}" for m in methods.values() if option in m.options)
 
 
-def _load_generator(model: str):
+def _load_generator(model: str, chosen=None):
+    """The model ``model`` (zoo name or path), checked to be what ``chosen`` runs on: a diffusion model for a
+    method whose ``prior`` is ``"diffusion"``, a generator with a latent for the others."""
     from genprior import zoo
     from genprior.models.generator import latent_dim_of
+    from genprior.solvers.posterior import check_diffusion
 
     generator, _ = zoo.resolve(model)
+    diffusion = hasattr(generator, "alphas_cumprod") and hasattr(generator, "predict_noise")
+    if chosen is not None and chosen.prior == "diffusion":
+        if not diffusion:
+            raise InvalidValueError(f"method {chosen.name} needs a diffusion model (e.g. mnist-ddpm); {model} is a "
+                                    f"{type(generator).__name__}")
+        return check_diffusion(generator, f"method {chosen.name}")
+    if diffusion:
+        raise InvalidValueError(f"{model} is a diffusion model (no latent z): use it with --method dps or diffpir")
     latent_dim_of(generator)
     return generator
 
@@ -197,7 +213,8 @@ def _check_method(args):
 
     chosen = method(args.method)
     # an option the method does not take is refused rather than ignored (its result would not be what was asked)
-    given = {"lam": args.lam, "restarts": args.restarts, "steps": args.steps, "lr": args.lr, "alpha": args.alpha}
+    given = {"lam": args.lam, "restarts": args.restarts, "steps": args.steps, "lr": args.lr, "alpha": args.alpha,
+             "samples": args.samples}
     for flag, value in given.items():
         if value is not None and flag not in chosen.options:
             users = [m.name for m in METHODS.values() if flag in m.options]
@@ -291,7 +308,7 @@ def prepare(args, chosen, given: dict) -> Problem:
     if mode == "measurements":
         y, record, truth = read_measurements(args.measurements)
     model = chosen.model if args.model is None else args.model
-    generator = _load_generator(model) if chosen.needs_generator else None
+    generator = _load_generator(model, chosen) if chosen.needs_generator else None
     if isinstance(generator, GeneratorEnsemble) and args.method != "hybrid":
         raise InvalidValueError(f"model {model} is an ensemble of generators: only --method hybrid uses ensembles")
     model_shape = None if generator is None else tuple(getattr(generator, "output_shape", ()) or ()) or None
@@ -394,7 +411,8 @@ def settings_record(args, problem: Problem, res: MethodResult, device) -> dict:
 
 def write_results(args, problem: Problem, res: MethodResult, device) -> None:
     """Print the summary line; write ``--json`` and, in ``--out``, the per-image PNGs, ``recovery.safetensors``
-    (``x_hat`` ``(B, C, H, W)``, ``z_hat`` ``(B, k)`` for a method with a latent, ``y`` ``(B, m)``, ``x`` the truth
+    (``x_hat`` ``(B, C, H, W)``, ``z_hat`` ``(B, k)`` for a method with a latent, ``x_std`` ``(B, C, H, W)`` the
+    per-pixel std of a posterior method's samples (also as ``images/NNNN-std.png``), ``y`` ``(B, m)``, ``x`` the truth
     when known, and the settings record in its metadata), ``settings.json``, the grid and the JSON/Markdown
     report."""
     from genprior.data.images import save_png
@@ -440,6 +458,11 @@ def write_results(args, problem: Problem, res: MethodResult, device) -> None:
     tensors = {"x_hat": x_hat, "y": problem.y}
     if res.z is not None:
         tensors["z_hat"] = res.z
+    if res.x_std is not None:  # a posterior method: the per-pixel std of its samples, as tensor and pictures
+        tensors["x_std"] = res.x_std.detach().cpu()
+        width = max(4, len(str(b - 1)))
+        for i in range(b):
+            save_png(out / IMAGES / f"{i:0{width}d}-std.png", tensors["x_std"][i].clamp(0, 1))
     if problem.truth is not None:
         tensors["x"] = problem.truth
     save_tensors(out / "recovery.safetensors", tensors, metadata={RECORD_KEY: json.dumps(record)})

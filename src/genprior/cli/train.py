@@ -1,4 +1,4 @@
-"""``genprior train vae | autoencoder | gan | classifier | began | causal``: every training command, and the helpers they share.
+"""``genprior train vae | autoencoder | gan | classifier | began | causal | cyclegan``: every training command, and the helpers they share.
 
 Each command checks its options and its ``--out`` folder before any work, builds its networks, and hands them to
 its trainer in ``genprior.train`` (which writes ``OUT/state.*`` every epoch, for ``--resume``, and the model pair
@@ -43,6 +43,8 @@ MAX_TURN_STEPS = 1000  # discriminator or generator steps per turn
 BEGAN_ARCHS = {"paper": "the paper's decoder as G, its encoder-decoder as D (3x3 conv pairs, ELU)",
                "bottleneck": "DCGAN generator as G, a light autoencoder with a batch-normalised bottleneck as D"}
 BEGAN_DEFAULTS = {"paper": {"hidden_dim": 64, "channels": 32}, "bottleneck": {"hidden_dim": 32, "channels": 64}}
+# train vae / infogan on procedural sprites: the options only it takes, and their defaults
+SPRITES_OPTIONS = {"size": 32, "images": 50_000}
 # train classifier
 ADV_STEPS = 7  # PGD steps per batch in adversarial training
 # distillation temperatures: logits / T stay finite in float32 (T >= 0.01), and T = 1000 is uniform to 1e-3 already
@@ -104,21 +106,45 @@ def load_training_data(args, model: str) -> tuple:
     return device, train, test
 
 
+def load_sprites(args, model: str) -> tuple:
+    """:func:`load_training_data` for procedural dSprites (:mod:`genprior.data.sprites`, drawn, no folder):
+    ``--images`` training sprites of side ``--size`` and a tenth as many test sprites, each set from its own seed
+    derived from ``--seed``. Returns ``(device, train, test)``."""
+    import torch
+
+    from genprior.data.sprites import sprites_dataset
+    from genprior.devices import pick_device
+
+    device = pick_device(args.device)
+    check_training_output(args, model)
+    torch.manual_seed(args.seed)
+    train = sprites_dataset(args.images, size=args.size, seed=sub_seed(args.seed, 35))
+    test = sprites_dataset(max(args.images // 10, 1), size=args.size, seed=sub_seed(args.seed, 36))
+    return device, train, test
+
+
 # ---------------------------------------------------------------------------------------------- the commands
 
 def cmd_train_vae(args) -> int:
     from genprior.models.vae import VAE
     from genprior.train.vae import train_vae
 
-    device, train, test = load_training_data(args, "model")
+    sprites = args.dataset == "sprites"
+    mode_options(args, SPRITES_OPTIONS, used=sprites, owner="--dataset sprites")
+    mode_options(args, {"channels": 32}, used=args.arch == "conv", owner="--arch conv")
+    if args.hidden is None:
+        args.hidden = [256] if args.arch == "conv" else [500, 500]
+    device, train, test = load_sprites(args, "model") if sprites else load_training_data(args, "model")
     device = distributed.setup(device)  # under torchrun: join the process group (DDP), this rank's GPU
     model = VAE(output_shape=tuple(train.images.shape[1:]), hidden=tuple(args.hidden), latent_dim=args.latent_dim,
-                likelihood=args.likelihood).to(device)
+                likelihood=args.likelihood, **({"arch": "conv", "channels": args.channels} if args.arch == "conv"
+                                               else {})).to(device)
+    data_info = {"dataset": args.dataset, "train_images": len(train), "test_images": len(test),
+                 **({"size": args.size} if sprites else {})}
     with check_trained(args, "model"):
         info = train_vae(model, train.images, test.images, out_dir=args.out, max_epochs=args.epochs,
                          patience=args.patience, min_delta=args.min_delta, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, resume=args.resume,
-                         data_info={"dataset": args.dataset, "train_images": len(train), "test_images": len(test)})
+                         seed=args.seed, resume=args.resume, beta=args.beta, data_info=data_info)
     if not info["best_epoch"]:  # no epoch had a finite test ELBO: nothing was kept
         raise InvalidValueError(f"training diverged: the test ELBO was NaN or infinite in all {info['epoch']} epochs "
                                 f"(try a lower --lr); no model written to {args.out}")
@@ -133,6 +159,7 @@ def cmd_train_autoencoder(args) -> int:
     from genprior.train.autoencoder import train_autoencoder
 
     device, train, test = load_training_data(args, "model")
+    device = distributed.setup(device)  # under torchrun: join the process group (DDP), this rank's GPU
     model = Autoencoder(output_shape=tuple(train.images.shape[1:]), hidden=tuple(args.hidden),
                         latent_dim=args.latent_dim).to(device)
     with check_trained(args, "model"):
@@ -203,6 +230,7 @@ def cmd_train_gan(args) -> int:
             D = DCGANDiscriminator(input_shape=(c * m, h, w), base_channels=args.d_channels)
     else:
         raise unknown("dataset", args.dataset, (*TRAINING_SETS, *TOY_SETS))
+    device = distributed.setup(device)  # under torchrun: join the process group (DDP), this rank's GPU
     G, D = G.to(device), D.to(device)
     with check_trained(args, "generator"):
         info = train_gan(G, D, data, labels=labels, packing=m, epochs=args.epochs, batch_size=args.batch_size,
@@ -234,6 +262,9 @@ def cmd_train_classifier(args) -> int:
               "seed": args.seed, "resume": args.resume, "data_info": data_info}
     if args.adv_eps is not None and args.distill_temperature is not None:
         raise InvalidValueError("choose one of --adv-eps (adversarial training) and --distill-temperature")
+    if args.adv_eps is not None and distributed.launched():  # its random starts are drawn per batch, not per image
+        raise InvalidValueError("adversarial training (--adv-eps) does not run under torchrun yet: run it as one "
+                                "process")
     if args.init is not None:
         from genprior import zoo
 
@@ -245,6 +276,7 @@ def cmd_train_classifier(args) -> int:
                                     f"(its input {tuple(init.input_shape)}, channels {init.channels}, hidden "
                                     f"{init.hidden}; here {tuple(model.input_shape)}, {model.channels}, {model.hidden})")
         model.load_state_dict(init.state_dict())
+    device = distributed.setup(device)  # under torchrun: join the process group (DDP), this rank's GPU
     model.to(device)
     with check_trained(args, "model"):
         if args.adv_eps is not None:
@@ -283,6 +315,7 @@ def cmd_train_began(args) -> int:
     else:
         G = DCGANGenerator(latent_dim=args.latent_dim, output_shape=shape, base_channels=args.channels)
         D = BEGANBottleneckDiscriminator(input_shape=shape, hidden_dim=args.hidden_dim, channels=args.channels)
+    device = distributed.setup(device)  # under torchrun: join the process group, this rank's GPU
     G, D = G.to(device), D.to(device)
     with check_trained(args, "generator"):
         info = train_began(G, D, data, epochs=args.epochs, batch_size=args.batch_size, gamma=args.gamma,
@@ -333,6 +366,7 @@ def cmd_train_causal(args) -> int:
     labels = sample_labels(truth, args.labels, seed=sub_seed(args.seed, 2))
     controller = CausalController.from_graph(structure, hidden=tuple(args.hidden), noise_dim=args.noise_dim)
     critic = LabelCritic(input_dim=len(truth.nodes), hidden=tuple(args.critic_hidden))
+    distributed.setup("cpu")  # under torchrun: join the process group (DDP); the label stage trains on the CPU
     with check_trained(args, "controller"):
         info = train_causal(controller, critic, labels, truth, steps=args.steps, every=args.every,
                             batch_size=args.batch_size, n_critic=args.n_critic, gp_weight=args.gp_weight, lr=args.lr,
@@ -342,6 +376,173 @@ def cmd_train_causal(args) -> int:
     last = info["history"][-1]["tvd"] if info["history"] else float("nan")
     say(f"trained {info['steps_done']} iterations; TVD to the SCM's joint {last:.4f}; controller written to "
         f"{Path(args.out) / 'controller.safetensors'}")
+    return 0
+
+
+def cmd_train_diffusion(args) -> int:
+    from genprior.models.diffusion import Diffusion
+    from genprior.train.diffusion import train_diffusion
+
+    if args.ema_decay >= 1:
+        raise InvalidValueError(f"--ema-decay must be below 1 (1 would never move the saved weights), got {args.ema_decay}")
+    device, train, test = load_training_data(args, "model")
+    model = Diffusion(image_shape=tuple(train.images.shape[1:]), channels=tuple(args.channels),
+                      num_steps=args.num_steps, schedule=args.schedule).to(device)
+    with check_trained(args, "model"):
+        info = train_diffusion(model, train.images, test.images, out_dir=args.out, steps=args.steps,
+                               steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
+                               ema_decay=args.ema_decay, seed=args.seed, resume=args.resume, progress=not args.quiet,
+                               samples_every=args.samples_every,
+                               data_info={"dataset": args.dataset, "train_images": len(train),
+                                          "test_images": len(test)})
+    last = info["history"][-1] if info["history"] else {"test_loss": float("nan")}
+    say(f"{info['steps_done']} steps: held-out loss {last['test_loss']:.4f}; EMA model written to "
+        f"{Path(args.out) / 'model.safetensors'}")
+    return 0
+
+
+def cmd_train_cyclegan(args) -> int:
+    from genprior.data.styles import STYLES, unpaired_domains
+    from genprior.models.cyclegan import CycleGAN
+    from genprior.train.cyclegan import train_cyclegan
+
+    if args.style not in STYLES:
+        raise unknown("style", args.style, STYLES)
+    device, ds, _ = load_training_data(args, "model")
+    domains = unpaired_domains(ds.images, ds.labels, args.style, limit=args.limit)
+    model = CycleGAN(image_shape=tuple(ds.images.shape[1:]), channels=args.channels, res_blocks=args.res_blocks,
+                     d_channels=args.d_channels).to(device)
+    with check_trained(args, "model"):
+        info = train_cyclegan(model, domains.a, domains.b, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                              betas=(args.beta1, 0.999), lambda_cyc=args.lambda_cyc, identity=args.identity,
+                              pool_size=args.pool_size, seed=args.seed, out_dir=args.out, resume=args.resume,
+                              progress=not args.quiet, samples_every=args.samples_every,
+                              data_info={"dataset": args.dataset, "split": "train", "style": args.style,
+                                         "domain_a_images": len(domains.a), "domain_b_images": len(domains.b)})
+    last = info["history"][-1] if info["history"] else {}
+    say(f"trained {info['epoch']} epochs ({info['steps_done']} steps); cycle error {last.get('cycle', float('nan')):.4f} "
+        f"per pixel (both directions); model written to {Path(args.out) / 'model.safetensors'}")
+    return 0
+
+
+def _causal_truth(args):
+    """The SCM of ``--graph`` (``default``: causal-faces) for the causal commands."""
+    import json
+
+    from genprior.data.causal_faces import CausalGraph, default_graph
+
+    if args.graph == "default":
+        return default_graph()
+    try:
+        spec = json.loads(Path(args.graph).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InvalidValueError(f"--graph {args.graph}: cannot read it as JSON ({str(e).splitlines()[0]})") from None
+    return CausalGraph.from_json(spec)
+
+
+def cmd_train_causal_labeller(args) -> int:
+    """``genprior train causal-labeller``: the attribute classifier that reads causal faces' labels from images."""
+    import torch
+
+    from genprior.devices import pick_device
+    from genprior.models.causal_image import AttributeClassifier
+    from genprior.train.causal_image import rendered_faces, train_labeller
+
+    truth = _causal_truth(args)
+    check_training_output(args, "model")
+    device = pick_device(args.device)
+    torch.manual_seed(args.seed)
+    train_x, train_y = rendered_faces(truth, args.images, seed=sub_seed(args.seed, 2), uniform=True)
+    test_x, test_y = rendered_faces(truth, args.test_images, seed=sub_seed(args.seed, 3), uniform=True)
+    model = AttributeClassifier(nodes=truth.nodes, channels=tuple(args.channels), hidden=args.hidden).to(device)
+    with check_trained(args, "model"):
+        info = train_labeller(model, train_x.to(device), train_y.to(device), test_x.to(device), test_y.to(device),
+                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                              out_dir=args.out, resume=args.resume, progress=not args.quiet,
+                              data_info={"dataset": "causal-faces", "labels": "uniform (independent fair coins)",
+                                         "graph": truth.to_json(), "train_images": args.images,
+                                         "test_images": args.test_images})
+    acc = info["history"][-1]["attribute_accuracy"]
+    say(f"trained {info['epoch']} epochs; test accuracy per attribute: "
+        + ", ".join(f"{n} {a:.4f}" for n, a in acc.items()) + f"; model written to {Path(args.out) / 'model.safetensors'}")
+    return 0
+
+
+def cmd_train_causal_image(args) -> int:
+    """``genprior train causal-image``: CausalGAN's image stage (Labeller / Anti-Labeller) on a trained controller."""
+    import torch
+
+    from genprior import zoo
+    from genprior.devices import pick_device
+    from genprior.models.causal_image import (
+        AttributeClassifier,
+        CausalGAN,
+        CausalImageGenerator,
+    )
+    from genprior.models.checkpoint import load_model
+    from genprior.models.dcgan import DCGANDiscriminator
+    from genprior.train.causal_image import rendered_faces, train_causal_images
+
+    truth = _causal_truth(args)
+    check_training_output(args, "generator")
+    stem = Path(args.controller)
+    if (stem / "controller.json").is_file():  # a genprior train causal folder
+        stem = stem / "controller"
+    controller, _ = load_model(zoo.model_file(stem))
+    if getattr(controller, "config", dict)().get("family") != "causal-controller":
+        raise InvalidValueError(f"--controller {args.controller} is not a causal controller (train one with "
+                                "genprior train causal)")
+    if sorted(controller.nodes) != sorted(truth.nodes):
+        raise InvalidValueError(f"--controller: its nodes {sorted(controller.nodes)} differ from the graph's "
+                                f"{sorted(truth.nodes)}")
+    device = pick_device(args.device)
+    torch.manual_seed(args.seed)
+    images, labels = rendered_faces(truth, args.images, seed=sub_seed(args.seed, 2))
+    labels = labels[:, [truth.nodes.index(n) for n in controller.nodes]]  # into the controller's order
+    shape = tuple(images.shape[1:])
+    model = CausalGAN(controller, CausalImageGenerator(nodes=controller.nodes, latent_dim=args.latent_dim,
+                                                       output_shape=shape, base_channels=args.g_channels)).to(device)
+    discriminator = DCGANDiscriminator(input_shape=shape, base_channels=args.d_channels).to(device)
+    labeller, anti = (AttributeClassifier(nodes=controller.nodes, input_shape=shape).to(device) for _ in range(2))
+    with check_trained(args, "generator"):
+        info = train_causal_images(model, discriminator, labeller, anti, images.to(device), labels.to(device),
+                                   steps=args.steps, every=args.every, batch_size=args.batch_size, lr=args.lr,
+                                   labeller_weight=args.labeller_weight, anti_labeller_weight=args.anti_labeller_weight,
+                                   seed=args.seed, out_dir=args.out, resume=args.resume, progress=not args.quiet,
+                                   data_info={"dataset": "causal-faces", "graph": truth.to_json(),
+                                              "train_images": args.images, "controller": str(args.controller)})
+    last = info["history"][-1]["fidelity"] if info["history"] else float("nan")
+    say(f"trained {info['steps_done']} steps; label fidelity (the Labeller's agreement) {last:.4f}; CausalGAN "
+        f"written to {Path(args.out) / 'generator.safetensors'} (sample it with genprior sample --model {args.out})")
+    return 0
+
+
+def cmd_train_infogan(args) -> int:
+    """``genprior train infogan``: an InfoGAN, or with ``--cr-weight W > 0`` an InfoGAN-CR, on procedural sprites."""
+    from genprior.models.infogan import CRHead, InfoGANDiscriminator, InfoGANGenerator
+    from genprior.train.infogan import train_infogan
+
+    if args.dataset != "sprites":
+        raise unknown("dataset for train infogan", args.dataset, ("sprites",))
+    mode_options(args, SPRITES_OPTIONS, used=True, owner="--dataset sprites")
+    device, train, _ = load_sprites(args, "generator")
+    shape = tuple(train.images.shape[1:])
+    G = InfoGANGenerator(codes=args.codes, noise_dim=args.noise_dim, output_shape=shape, channels=args.channels)
+    D = InfoGANDiscriminator(input_shape=shape, codes=args.codes, channels=args.channels, hidden=args.hidden)
+    H = CRHead(input_shape=shape, codes=args.codes, channels=args.channels, hidden=args.hidden) \
+        if args.cr_weight > 0 else None
+    G, D, H = G.to(device), D.to(device), H.to(device) if H is not None else None
+    with check_trained(args, "generator"):
+        info = train_infogan(G, D, train.images, cr_head=H, steps=args.steps, every=args.every,
+                             batch_size=args.batch_size, info_weight=args.info_weight, cr_weight=args.cr_weight,
+                             cr_start=args.cr_start, gap_start=args.cr_gap, gap_decrease=args.cr_gap_decrease,
+                             gap_every=args.cr_gap_every, lr=args.lr, d_lr=args.d_lr, cr_lr=args.cr_lr,
+                             seed=args.seed, out_dir=args.out, resume=args.resume, progress=not args.quiet,
+                             data_info={"dataset": "sprites", "size": args.size, "train_images": len(train)})
+    last = info["history"][-1] if info["history"] else {}
+    say(f"trained {info['steps_done']} iterations; D loss {last.get('d_loss', float('nan')):.3f}, info loss "
+        f"{last.get('info_loss', float('nan')):.4f}; generator (G), discriminator (D and its Q head, the encoder) "
+        f"and traversal.png (one row per code) written to {args.out}")
     return 0
 
 
@@ -361,12 +562,31 @@ def add_parsers(sub) -> None:
     _add_began(train_sub.add_parser("began", help="a BEGAN (boundary equilibrium GAN: autoencoder discriminator)"))
     _add_causal(train_sub.add_parser(
         "causal", help="CausalGAN's causal controller (WGAN-GP on labels) on a known SCM (causal-faces)"))
+    _add_infogan(train_sub.add_parser(
+        "infogan", help="an InfoGAN (codes + Q head) on procedural sprites; --cr-weight W > 0: InfoGAN-CR"))
+    _add_causal_labeller(train_sub.add_parser(
+        "causal-labeller", help="the attribute classifier reading causal faces' labels from images (one logit each)"))
+    _add_causal_image(train_sub.add_parser(
+        "causal-image", help="CausalGAN's image stage: G(z, labels) with Labeller / Anti-Labeller on a controller"))
+    _add_cyclegan(train_sub.add_parser(
+        "cyclegan", help="a CycleGAN: unpaired translation between a data set and a styled copy of it (LSGAN + cycle)"))
+    _add_diffusion(train_sub.add_parser(
+        "diffusion", help="a denoising diffusion model (DDPM with a small U-Net and EMA weights), the prior of dps and diffpir"))
+
+
+def _add_sprites_args(p: argparse.ArgumentParser) -> None:
+    """``--size`` and ``--images``: the procedural sprites a train command draws (``--dataset sprites``)."""
+    p.add_argument("--size", type=integer_arg(32, 64), choices=(32, 64), default=None,
+                   help=f"--dataset sprites: image side, 32 or 64 (default {SPRITES_OPTIONS['size']})")
+    p.add_argument("--images", type=integer_arg(1, MAX_COUNT), default=None,
+                   help=f"--dataset sprites: training sprites drawn (default {SPRITES_OPTIONS['images']}; a tenth as "
+                        "many more for the test split)")
 
 
 def _add_vae(p: argparse.ArgumentParser) -> None:
-    from genprior.models.vae import LIKELIHOODS
+    from genprior.models.vae import ARCHS, LIKELIHOODS
 
-    add_data_args(p, datasets=TRAINING_DATASETS)
+    add_data_args(p, datasets=f"{TRAINING_DATASETS}, or sprites (procedural dSprites, drawn)")
     p.add_argument("--out", default="runs/vae", help="folder for state.* (resume) and model.* (best weights)")
     p.add_argument("--epochs", type=integer_arg(1, MAX_EPOCHS), default=200, help="maximum epochs")
     p.add_argument("--patience", type=integer_arg(1, MAX_EPOCHS), default=5,
@@ -375,9 +595,17 @@ def _add_vae(p: argparse.ArgumentParser) -> None:
                    help="an epoch counts as an improvement only if the test -ELBO falls by more than this (nats)")
     p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=100, help="images per Adam step")
     p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=1e-3, help="Adam learning rate")
-    p.add_argument("--hidden", type=integer_arg(1, MAX_WIDTH), nargs="+", default=[500, 500],
-                   help="widths of the hidden layers of the encoder (the decoder mirrors them)")
+    p.add_argument("--hidden", type=integer_arg(1, MAX_WIDTH), nargs="+", default=None,
+                   help="widths of the hidden layers of the encoder (the decoder mirrors them; default 500 500, "
+                        "with --arch conv 256: the fully connected layers after the convolutions)")
     p.add_argument("--latent-dim", type=integer_arg(1, MAX_WIDTH), default=20, help="size of the latent z")
+    p.add_argument("--beta", type=number_arg(low=0, high=MAX_WEIGHT, strict=True), default=1.0,
+                   help="weight of the KL term, > 0 (1: the ELBO; > 1: a beta-VAE, Higgins et al. 2017)")
+    p.add_argument("--arch", choices=ARCHS, default="mlp",
+                   help="mlp (CSGM's fully connected VAE) or conv (4x4 stride-2 convolutions, the beta-VAE papers')")
+    p.add_argument("--channels", type=integer_arg(1, MAX_WIDTH), default=None,
+                   help="--arch conv: channels of every convolution (default 32)")
+    _add_sprites_args(p)
     p.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli",
                    help="decoder: bernoulli (CSGM's) or logistic (discretized over 8-bit levels: log p(x) in bits of "
                         "the 8-bit image, for genprior ood's complexity-corrected score)")
@@ -395,7 +623,7 @@ def _add_autoencoder(p: argparse.ArgumentParser) -> None:
                    help="widths of the hidden layers of the encoder (the decoder mirrors them)")
     p.add_argument("--latent-dim", type=integer_arg(1, MAX_WIDTH), default=20, help="size of the code")
     add_training_args(p)
-    p.set_defaults(func=cmd_train_autoencoder)
+    p.set_defaults(func=cmd_train_autoencoder, torchrun=True)
 
 
 def _add_gan(p: argparse.ArgumentParser) -> None:
@@ -437,7 +665,7 @@ def _add_gan(p: argparse.ArgumentParser) -> None:
     p.add_argument("--toy-samples", type=integer_arg(1, MAX_COUNT), default=None,
                    help=f"ring/grid: training points drawn (default {TOY_ARCH['toy_samples']})")
     add_training_args(p, samples=True)
-    p.set_defaults(func=cmd_train_gan)
+    p.set_defaults(func=cmd_train_gan, torchrun=True)
 
 
 def _add_classifier(p: argparse.ArgumentParser) -> None:
@@ -461,7 +689,7 @@ def _add_classifier(p: argparse.ArgumentParser) -> None:
                    help="defensive distillation (Papernot et al. 2016) at this temperature, in "
                         f"[{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]")
     add_training_args(p)
-    p.set_defaults(func=cmd_train_classifier)
+    p.set_defaults(func=cmd_train_classifier, torchrun=True)
 
 
 def _add_began(p: argparse.ArgumentParser) -> None:
@@ -486,7 +714,7 @@ def _add_began(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=64, help="images per Adam step")
     p.add_argument("--limit", type=integer_arg(1, MAX_COUNT), default=None, help="use only the first N training images")
     add_training_args(p, samples=True)
-    p.set_defaults(func=cmd_train_began)
+    p.set_defaults(func=cmd_train_began, torchrun=True)
 
 
 def _add_causal(p: argparse.ArgumentParser) -> None:
@@ -515,4 +743,140 @@ def _add_causal(p: argparse.ArgumentParser) -> None:
     p.add_argument("--critic-hidden", type=integer_arg(1, MAX_WIDTH), nargs="+", default=[64, 64],
                    help="widths of the critic's MLP")
     add_training_args(p)
-    p.set_defaults(func=cmd_train_causal)
+    p.set_defaults(func=cmd_train_causal, torchrun=True)
+
+
+def _add_causal_graph(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--graph", default="default",
+                   help="the SCM the faces' labels come from: default (causal-faces) or GRAPH.json (format: "
+                        "genprior.data.causal_faces)")
+
+
+def _add_causal_labeller(p: argparse.ArgumentParser) -> None:
+    _add_causal_graph(p)
+    p.add_argument("--out", default="runs/causal-labeller", help="folder for state.* (resume) and model.*")
+    p.add_argument("--images", type=integer_arg(1, MAX_COUNT), default=20_000,
+                   help="training faces (labels: independent fair coins, so no attribute is read off another)")
+    p.add_argument("--test-images", type=integer_arg(1, MAX_COUNT), default=5_000, help="test faces")
+    p.add_argument("--epochs", type=integer_arg(1, MAX_EPOCHS), default=5, help="passes over the training faces")
+    p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=128, help="faces per Adam step")
+    p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=1e-3, help="Adam learning rate")
+    p.add_argument("--channels", type=integer_arg(1, MAX_WIDTH), nargs=2, default=[16, 32],
+                   help="channels of the two 5x5 convolutions")
+    p.add_argument("--hidden", type=integer_arg(1, MAX_WIDTH), default=64, help="hidden units of the linear layer")
+    add_training_args(p)
+    p.set_defaults(func=cmd_train_causal_labeller)
+
+
+def _add_causal_image(p: argparse.ArgumentParser) -> None:
+    _add_causal_graph(p)
+    p.add_argument("--controller", required=True,
+                   help="the trained causal controller: a genprior train causal folder or its controller.* pair")
+    p.add_argument("--out", default="runs/causal-image",
+                   help="folder for state.* (resume) and generator.* (the CausalGAN: controller + image generator)")
+    p.add_argument("--steps", type=integer_arg(1, MAX_STEPS), default=3000, help="training steps (all players once)")
+    p.add_argument("--every", type=integer_arg(1, MAX_STEPS), default=250,
+                   help="measure the label fidelity and save the state every N steps")
+    p.add_argument("--images", type=integer_arg(1, MAX_COUNT), default=20_000, help="real faces drawn from the SCM")
+    p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=64, help="real and generated faces per step")
+    p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=2e-4,
+                   help="Adam learning rate of every player (betas 0.5, 0.999)")
+    p.add_argument("--labeller-weight", type=number_arg(low=0, high=MAX_WEIGHT), default=1.0,
+                   help="weight of the Labeller term in G's loss (paper: 1)")
+    p.add_argument("--anti-labeller-weight", type=number_arg(low=0, high=MAX_WEIGHT), default=1.0,
+                   help="weight of the Anti-Labeller term G maximises (paper: 1)")
+    p.add_argument("--latent-dim", type=integer_arg(1, MAX_WIDTH), default=32, help="image noise size of G(z, labels)")
+    p.add_argument("--g-channels", type=integer_arg(1, MAX_WIDTH), default=32, help="G's base width (DCGAN)")
+    p.add_argument("--d-channels", type=integer_arg(1, MAX_WIDTH), default=32, help="D's base width (DCGAN)")
+    add_training_args(p)
+    p.set_defaults(func=cmd_train_causal_image)
+
+
+def _add_diffusion(p: argparse.ArgumentParser) -> None:
+    from genprior.models.diffusion import SCHEDULES
+
+    add_data_args(p, datasets=TRAINING_DATASETS)
+    p.add_argument("--out", default="runs/diffusion", help="folder for state.* (resume), model.* (EMA weights) and "
+                                                          "sample grids")
+    p.add_argument("--steps", type=integer_arg(1, MAX_STEPS), default=20_000, help="Adam steps in all")
+    p.add_argument("--steps-per-epoch", type=integer_arg(1, MAX_STEPS), default=500,
+                   help="steps between two checkpoints (and sample grids)")
+    p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=128, help="images per Adam step")
+    p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=5e-4,
+                   help="Adam learning rate (warmed up over the first 500 steps)")
+    p.add_argument("--ema-decay", type=number_arg(low=0, high=1), default=0.999,
+                   help="decay of the exponential moving average of the weights (the saved model), in [0, 1)")
+    p.add_argument("--channels", type=integer_arg(1, MAX_WIDTH), nargs=3, default=[16, 32, 64],
+                   help="U-Net widths at full, half and quarter resolution")
+    p.add_argument("--num-steps", type=integer_arg(2, 100_000), default=1000, help="diffusion steps T")
+    p.add_argument("--schedule", choices=SCHEDULES, default="cosine", help="noise schedule (cosine: Nichol & "
+                                                                           "Dhariwal; linear: Ho et al.)")
+    add_training_args(p, samples=True)
+    p.set_defaults(func=cmd_train_diffusion)
+
+
+def _add_cyclegan(p: argparse.ArgumentParser) -> None:
+    from genprior.data.styles import STYLES
+
+    add_data_args(p, datasets=TRAINING_DATASETS)
+    p.add_argument("--style", default="thick-inverted",
+                   help="domain B's style: " + "; ".join(f"{k}: {v[1]}" for k, v in STYLES.items())
+                        + " (domain A: one half of the training images, B: the other half, styled)")
+    p.add_argument("--out", default="runs/cyclegan", help="folder for state.* (resume), model.* and sample grids")
+    p.add_argument("--epochs", type=integer_arg(1, MAX_EPOCHS), default=5,
+                   help="training epochs (passes over the smaller domain)")
+    p.add_argument("--lambda-cyc", type=number_arg(low=0, high=MAX_WEIGHT), default=10.0,
+                   help="cycle-consistency weight lambda (paper: 10; 0: a two-way GAN without cycle or identity loss)")
+    p.add_argument("--identity", type=number_arg(low=0, high=MAX_WEIGHT), default=0.5,
+                   help="identity-loss weight as a fraction of lambda (paper: 0.5)")
+    p.add_argument("--pool-size", type=integer_arg(0, MAX_COUNT), default=50,
+                   help="history of generated images the discriminators also see (paper: 50; 0: none)")
+    p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=2e-4,
+                   help="Adam learning rate of all four networks")
+    p.add_argument("--beta1", type=number_arg(low=0, high=1, strict_high=True), default=0.5,
+                   help="Adam's first-moment decay")
+    p.add_argument("--batch-size", type=integer_arg(1, MAX_BATCH), default=32, help="images of each domain per step")
+    p.add_argument("--channels", type=integer_arg(1, MAX_WIDTH), default=16,
+                   help="translators' base channels n (c3s1-n, d2n, residual blocks at 2n, un, c3s1-C)")
+    p.add_argument("--res-blocks", type=integer_arg(0, 64), default=2, help="residual blocks of each translator")
+    p.add_argument("--d-channels", type=integer_arg(1, MAX_WIDTH), default=16,
+                   help="PatchGAN discriminators' base channels")
+    p.add_argument("--limit", type=integer_arg(1, MAX_COUNT), default=None,
+                   help="use at most N training images per domain")
+    add_training_args(p, samples=True)
+    p.set_defaults(func=cmd_train_cyclegan)
+
+
+def _add_infogan(p: argparse.ArgumentParser) -> None:
+    add_data_args(p, default_dataset="sprites", datasets="sprites (procedural dSprites, drawn)")
+    p.add_argument("--out", default="runs/infogan",
+                   help="folder for state.* (resume), generator.*, discriminator.* (with the Q head) and traversal.png")
+    _add_sprites_args(p)
+    p.add_argument("--steps", type=integer_arg(1, MAX_STEPS), default=3000, help="iterations (one G step each)")
+    p.add_argument("--every", type=integer_arg(1, MAX_STEPS), default=500,
+                   help="save the state, the models and the traversal grid every N iterations")
+    p.add_argument("--batch-size", type=integer_arg(2, MAX_BATCH), default=64, help="images per step")
+    p.add_argument("--codes", type=integer_arg(1, MAX_WIDTH), default=5, help="continuous codes c ~ U[-1, 1]")
+    p.add_argument("--noise-dim", type=integer_arg(0, MAX_WIDTH), default=5, help="noise coordinates z ~ U[-1, 1]")
+    p.add_argument("--channels", type=integer_arg(1, MAX_WIDTH), default=16, help="convolution channels (base)")
+    p.add_argument("--hidden", type=integer_arg(1, MAX_WIDTH), default=64,
+                   help="fully connected width of D/Q and H after their convolutions")
+    p.add_argument("--info-weight", type=number_arg(low=0, high=MAX_WEIGHT), default=0.05,
+                   help="lambda: weight of the info loss 1/2 ||Q(G(c, z)) - c||^2 for G and for D/Q")
+    p.add_argument("--cr-weight", type=number_arg(low=0, high=MAX_WEIGHT), default=0.0,
+                   help="InfoGAN-CR's contrastive regularizer weight (0: plain InfoGAN; the paper's dSprites run: 2)")
+    p.add_argument("--cr-start", type=number_arg(low=0, high=1), default=0.9,
+                   help="fraction of the steps trained as InfoGAN before the CR weight switches on (paper: ~0.9)")
+    p.add_argument("--cr-gap", type=number_arg(low=0, high=2), default=0.0,
+                   help="initial gap: the pair's other codes differ by at least this, in [0, 2] (paper's dSprites: 0)")
+    p.add_argument("--cr-gap-decrease", type=number_arg(low=0, high=2), default=0.0,
+                   help="the gap falls by this every --cr-gap-every steps, down to 0")
+    p.add_argument("--cr-gap-every", type=integer_arg(1, MAX_STEPS), default=1, help="steps between gap decreases")
+    p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=1e-3,
+                   help="the generator's Adam learning rate (betas 0.5, 0.999)")
+    p.add_argument("--d-lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=2e-3,
+                   help="the discriminator's (and Q head's) Adam learning rate")
+    p.add_argument("--cr-lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=2e-3,
+                   help="the CR head H's Adam learning rate")
+    add_training_args(p)
+    p.set_defaults(func=cmd_train_infogan)

@@ -32,9 +32,11 @@ def add_parsers(sub) -> None:
                    help=f"frames per walk (columns of the grid), 1..{MAX_WALK}")
     w.add_argument("--rows", type=integer_arg(1, MAX_WALK), default=6, help=f"independent walks (rows of the grid), 1..{MAX_WALK}")
     w.add_argument("--coord", type=integer_arg(0, MAX_WIDTH - 1), default=None,
-                   help="latent coordinate for --kind coordinate (default 0)")
+                   help="latent coordinate for --kind coordinate (default 0; an InfoGAN generator: one of its codes, "
+                        "and by default one row per code, the other coordinates fixed)")
     w.add_argument("--span", type=number_arg(low=0, high=MAX_SPAN, strict=True), default=None,
-                   help=f"coordinate traversal runs over [-span, span], span in (0, {MAX_SPAN:g}] (default 3)")
+                   help=f"coordinate traversal runs over [-span, span], span in (0, {MAX_SPAN:g}] (default 3; 1 for an "
+                        "InfoGAN's codes, uniform on [-1, 1])")
     w.add_argument("--label", type=integer_arg(0, MAX_WIDTH - 1), default=None,
                    help="class to hold fixed for a conditional generator (default 0)")
     w.add_argument("--seed", type=seed_arg, default=0,
@@ -54,13 +56,11 @@ def cmd_walk(args) -> int:
     from genprior.cli import png_path
     from genprior.devices import pick_device
     from genprior.io import atomic_write_bytes, check_outputs
-    from genprior.models.walks import latent_walk
+    from genprior.models.walks import code_count, latent_walk
     from genprior.plotting import save_tiled, tile_images
 
     if args.kind != "coordinate" and (args.coord is not None or args.span is not None):
         raise InvalidValueError(f"--{'coord' if args.coord is not None else 'span'} is an option of --kind coordinate")
-    args.coord = 0 if args.coord is None else args.coord
-    args.span = 3.0 if args.span is None else args.span
     # the GIF plays forward then back; Pillow merges identical frames (a generator blind to --coord) by adding delays
     order = list(range(args.steps)) + list(range(args.steps - 2, 0, -1))
     if args.frame_ms * len(order) > GIF_MAX_MS:
@@ -77,6 +77,8 @@ def cmd_walk(args) -> int:
         model = model.fixed(args.label or 0)
     elif args.label is not None:
         raise InvalidValueError(f"--label needs a conditional generator; {args.model} is not one")
+    if args.coord is None and not code_count(model):  # an InfoGAN's walk is one row per code
+        args.coord = 0
     frames = latent_walk(model.to(device), args.kind, rows=args.rows, steps=args.steps, coord=args.coord, span=args.span,
                          seed=args.seed, progress=True)
     rows, steps = frames.shape[:2]

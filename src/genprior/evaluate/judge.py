@@ -52,10 +52,27 @@ def _reading(features: torch.Tensor, probs: torch.Tensor) -> dict:
             "classes_seen": classes["modes"], "class_kl_to_uniform": classes["kl"]}
 
 
+def is_diffusion(model) -> bool:
+    """Whether ``model`` is a diffusion model (no latent ``z``; it draws images by ``model.sample(n, ...)``)."""
+    return not hasattr(model, "latent_dim") and callable(getattr(model, "sample", None)) and hasattr(model, "num_steps")
+
+
+@torch.no_grad()
+def sample_diffusion(model, n: int, *, rng: torch.Generator, steps: int = 50, batch_size: int = 500) -> torch.Tensor:
+    """``n`` images ``(n, C, H, W)`` from a diffusion model by its deterministic sampler (DDIM, ``steps`` steps), on
+    the CPU; the starting noise is drawn from ``rng``."""
+    was_training = model.training
+    model.eval()
+    out = [model.sample(min(batch_size, n - i), steps=steps, generator=rng).cpu() for i in range(0, n, batch_size)]
+    model.train(was_training)
+    return torch.cat(out)
+
+
 def judge_generator(generator, classifier, held_out: torch.Tensor, *, train: torch.Tensor | None = None,
                     n_samples: int = 5000, n_inverted: int = 100, method: str = "csgm-fast", seed: int = 0,
                     progress: bool = False) -> Judgement:
-    """Score ``generator`` (``latent_dim``, ``output_shape``; ``(N, k) -> (N, C, H, W)`` in [0, 1]) against real
+    """Score ``generator`` (``latent_dim``, ``output_shape``; ``(N, k) -> (N, C, H, W)`` in [0, 1]; or a diffusion
+    model, :func:`is_diffusion`, sampled by DDIM in 50 steps, whose ``reconstruction`` is ``None``) against real
     ``held_out`` images ``(M, C, H, W)`` (M >= ``n_samples`` and >= ``n_inverted``) and, optionally, its ``train``
     images ``(T, C, H, W)``, T >= ``n_samples``.
 
@@ -76,9 +93,13 @@ def judge_generator(generator, classifier, held_out: torch.Tensor, *, train: tor
     if shape != tuple(held_out.shape[1:]):
         raise InvalidValueError(f"the generator makes images of shape {shape}, the real images have "
                                 f"{tuple(held_out.shape[1:])}")
-    check_generator(generator, shape)
+    diffusion = is_diffusion(generator)
+    if not diffusion:
+        check_generator(generator, shape)
     t0 = time.perf_counter()
-    samples = sample(generator, n_samples, rng=torch.Generator().manual_seed(check_seed("seed", seed))).clamp(0, 1)
+    rng = torch.Generator().manual_seed(check_seed("seed", seed))
+    samples = (sample_diffusion(generator, n_samples, rng=rng) if diffusion else sample(generator, n_samples, rng=rng))
+    samples = samples.clamp(0, 1)
     f_gen, p_gen = classifier_features(classifier, samples)
     f_real, p_real = classifier_features(classifier, held_out[:n_samples])
     if train is not None:
@@ -99,10 +120,14 @@ def judge_generator(generator, classifier, held_out: torch.Tensor, *, train: tor
 
     inverted = held_out[:n_inverted]
     t0 = time.perf_counter()
-    recon = closest_reconstruction(generator, inverted.to(device_of(generator)), method=method,
-                                   seed=sub_seed(seed, 1), progress=progress).cpu()
-    scores["reconstruction"] = {"n_images": n_inverted, "method": method, **summarize(recon, inverted),
-                                "seconds": time.perf_counter() - t0}
+    if diffusion:  # its deterministic DDIM map is invertible: every image is in its "range", no bound to measure
+        recon = inverted.new_full(inverted.shape, float("nan"))
+        scores["reconstruction"] = None
+    else:
+        recon = closest_reconstruction(generator, inverted.to(device_of(generator)), method=method,
+                                       seed=sub_seed(seed, 1), progress=progress).cpu()
+        scores["reconstruction"] = {"n_images": n_inverted, "method": method, **summarize(recon, inverted),
+                                    "seconds": time.perf_counter() - t0}
     nearest = None
     if train is not None:
         scores["memorization"] = memorization(samples, train, held_out[:n_samples])

@@ -21,11 +21,13 @@ from genprior.errors import InvalidValueError, unknown
 from genprior.evaluate.metrics import summarize
 from genprior.operators.base import Operator
 from genprior.operators.deepinv import as_operator
-from genprior.solvers import dip, one_bit
+from genprior.solvers import diffpir as diffpir_module
+from genprior.solvers import dip, dps, one_bit
 from genprior.solvers.hybrid import hybrid
 from genprior.solvers.lasso import ALPHA_GRID, lasso, select_alpha
 from genprior.solvers.latent import csgm, csgm_fast
 from genprior.solvers.one_bit import biht, one_bit_csgm
+from genprior.solvers.posterior import coverage
 
 AUTO = "auto"  # an ``alpha`` that is chosen on held-out images (``tuning_images``) from ALPHA_GRID
 
@@ -36,7 +38,9 @@ class Method:
     (``offset``: the index of ``y``'s first image in a batch split over torchrun's ranks, for the methods that draw
     random starts or weights per image, so that a part draws the whole batch's; the others ignore it) returns
     ``(x, info)``: images ``(B, *operator.input_shape)`` and a dict of what was chosen on the way (may be empty);
-    a method with a latent puts its winners' latents ``(B, k)`` in ``info["z"]`` (kept out of the settings).
+    a method with a latent puts its winners' latents ``(B, k)`` in ``info["z"]`` (kept out of the settings); a
+    posterior method puts its per-pixel std ``(B, C, H, W)`` in ``info["x_std"]`` and the per-pixel 90 % interval in
+    ``info["x_low"]``, ``info["x_high"]`` (also kept out; :data:`KEPT`).
 
     ``options``: the option names this method takes -> their defaults. ``measurements``: the
     ``operator.measurement`` kinds it accepts (``"linear"``, ``"magnitude"``, ``"sign"``). ``model``: the default
@@ -49,6 +53,7 @@ class Method:
     options: Mapping[str, Any] = field(default_factory=dict)
     measurements: tuple[str, ...] = ("linear",)
     model: str | None = None
+    prior: str = "generator"  # what its model is: "generator" (a latent, G(z)) or "diffusion" (a noise predictor)
 
     @property
     def needs_generator(self) -> bool:
@@ -86,6 +91,19 @@ def _dip(operator, y, *, generator, seed, progress, tuning_images, **options):
 def _one_bit_csgm(operator, y, *, generator, seed, progress, tuning_images, **options):
     res = one_bit_csgm(generator, operator, y, seed=seed, progress=progress, **options)
     return res.x, {"z": res.z}
+
+
+def _dps(operator, y, *, generator, seed, progress, tuning_images, offset, **options):
+    return _posterior(dps.dps(generator, operator, y, seed=seed, offset=offset, progress=progress, **options))
+
+
+def _diffpir(operator, y, *, generator, seed, progress, tuning_images, offset, **options):
+    return _posterior(diffpir_module.diffpir(generator, operator, y, seed=seed, offset=offset, progress=progress,
+                                             **options))
+
+
+def _posterior(res):
+    return res.x, res.info()
 
 
 def _biht(operator, y, *, generator, seed, progress, tuning_images, offset, **options):
@@ -140,6 +158,15 @@ register(Method("one-bit-csgm", "CSGM with a logistic loss on normalised sign ma
                 measurements=("sign",), model="mnist-vae"))
 register(Method("biht", "binary iterative hard thresholding (Jacques et al. 2013)", _biht,
                 {"basis": "wavelet", "sparsity": 50}, measurements=("sign",)))
+register(Method("dps", "DPS: diffusion posterior sampling, a gradient step on ||y - A(x0)|| per DDIM step (Chung et "
+                "al. 2023); mean of K samples", _dps,
+                {"samples": dps.SAMPLES, "steps": dps.STEPS, "eta": dps.ETA, "zeta": dps.ZETA},
+                measurements=("linear", "magnitude", "sign"), model="mnist-ddpm", prior="diffusion"))
+register(Method("diffpir", "DiffPIR: diffusion sampling with an exact data proximal step by SVD (Zhu et al. 2023); mean "
+                "of K samples", _diffpir,
+                {"samples": diffpir_module.SAMPLES, "steps": diffpir_module.STEPS, "eta": diffpir_module.ETA,
+                 "lam": diffpir_module.LAM, "data_std": diffpir_module.DATA_STD},
+                model="mnist-ddpm", prior="diffusion"))
 register(Method("adjoint", "the linear estimate A^T y, no prior", _adjoint, {},
                 measurements=("linear", "magnitude", "sign")))
 
@@ -176,7 +203,10 @@ def row_name(name: str, *, model: str | None = None, **options) -> str:
 class MethodResult:
     """A method's recoveries ``x`` ``(B, C, H, W)``, its metrics, the options it ran with (the chosen ones in place
     of ``auto``), its wall time inside the solver (tuning excluded) and, for a method with a latent, the winners'
-    latents ``z`` ``(B, k)`` (``None`` for the others). ``metrics`` is empty when the truth was not given."""
+    latents ``z`` ``(B, k)`` (``None`` for the others) and, for a posterior method, the per-pixel std ``x_std``
+    ``(B, C, H, W)`` of its samples (``None`` for the others; its ``metrics`` then also hold ``coverage_90``: the
+    fraction of pixels whose truth lies in the samples' per-pixel 90 % interval,
+    :func:`genprior.solvers.posterior.interval_90`). ``metrics`` is empty when the truth was not given."""
 
     method: str
     x: torch.Tensor
@@ -184,6 +214,7 @@ class MethodResult:
     options: dict
     seconds: float
     z: torch.Tensor | None = None
+    x_std: torch.Tensor | None = None  # a posterior method's per-pixel std (B, C, H, W)
 
 
 def recover(name: str, operator: Operator, y: torch.Tensor, *, generator=None, seed: int = 0, progress: bool = False,
@@ -200,9 +231,10 @@ def recover(name: str, operator: Operator, y: torch.Tensor, *, generator=None, s
 
 def _solve(name: str, operator: Operator, y: torch.Tensor, *, generator, seed: int, progress: bool,
            tuning_images: torch.Tensor | None, offset: int = 0,
-           **options) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
-    """:func:`recover`, also returning the latents ``(B, k)`` of a method with a latent (else ``None``);
-    ``offset``: see :class:`Method`."""
+           **options) -> tuple[torch.Tensor, dict, dict]:
+    """:func:`recover`, also returning what the method keeps beside ``x`` (:data:`KEPT`: the latents ``(B, k)``
+    of a method with a latent, a posterior method's per-pixel std and 90 % interval ``(B, C, H, W)``), those it
+    gave; ``offset``: see :class:`Method`."""
     chosen = method(name)
     settings = chosen.settings(**options)
     operator = as_operator(operator, owner=f"method {name}")  # a deepinv physics becomes a genprior operator here
@@ -214,8 +246,11 @@ def _solve(name: str, operator: Operator, y: torch.Tensor, *, generator, seed: i
         raise InvalidValueError(f"method {name} needs a generator (--model)")
     x, info = chosen.solve(operator, y, generator=generator, seed=seed, progress=progress, tuning_images=tuning_images,
                            offset=offset, **settings)
-    z = info.pop("z", None)
-    return x, {**settings, **info}, z
+    kept = {key: info.pop(key) for key in KEPT if key in info}
+    return x, {**settings, **info}, kept
+
+
+KEPT = ("z", "x_std", "x_low", "x_high")  # per-image tensors a method returns in info, kept out of the settings
 
 
 def run_method(name: str, images: torch.Tensor | None, operator: Operator, y: torch.Tensor, *, generator=None,
@@ -238,18 +273,20 @@ def run_method(name: str, images: torch.Tensor | None, operator: Operator, y: to
     True
     """
     t0 = time.perf_counter()
-    x_hat, settings, z = (_solve_in_parts if shard else _solve)(name, operator, y, generator=generator, seed=seed,
+    x_hat, settings, kept = (_solve_in_parts if shard else _solve)(name, operator, y, generator=generator, seed=seed,
                                                                 progress=progress, tuning_images=tuning_images,
                                                                 **options)
     if x_hat.is_cuda:  # a GPU's work is queued: the clock reads it once it is done
         torch.cuda.synchronize(x_hat.device)
     seconds = time.perf_counter() - t0 - settings.get("alpha_tuning_seconds", 0.0)
     metrics = {} if images is None else summarize(x_hat.cpu(), images.cpu())
-    return MethodResult(name, x_hat, metrics, settings, seconds, z)
+    if images is not None and "x_low" in kept:
+        metrics["coverage_90"] = float(coverage(images.cpu(), kept["x_low"].cpu(), kept["x_high"].cpu()).mean())
+    return MethodResult(name, x_hat, metrics, settings, seconds, kept.get("z"), kept.get("x_std"))
 
 
 def _solve_in_parts(name: str, operator: Operator, y: torch.Tensor, *, progress: bool,
-                    **kwargs) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+                    **kwargs) -> tuple[torch.Tensor, dict, dict]:
     """:func:`_solve` split over torchrun's ranks (:mod:`genprior.distributed`; without a process group,
     :func:`_solve` itself): each rank recovers its contiguous block of ``y``'s images, drawing what the whole batch
     would draw for them (``offset``), and every rank returns the blocks gathered in order: one process's numbers up
@@ -261,9 +298,9 @@ def _solve_in_parts(name: str, operator: Operator, y: torch.Tensor, *, progress:
         raise InvalidValueError(f"{y.shape[0]} image(s) cannot be shared by {world} processes: give at least {world} "
                                 "or use fewer processes")
     part = distributed.shard(y.shape[0])
-    x, settings, z = distributed.run_together(lambda: _solve(
+    x, settings, kept = distributed.run_together(lambda: _solve(
         name, operator, y[part], progress=progress and distributed.is_main(), offset=part.start, **kwargs))
-    blocks = distributed.gather((x.cpu(), None if z is None else z.cpu()))
+    blocks = distributed.gather((x.cpu(), {key: t.cpu() for key, t in kept.items()}))
     x_all = torch.cat([b[0] for b in blocks]).to(x.device)
-    z_all = None if z is None else torch.cat([b[1] for b in blocks]).to(z.device)
-    return x_all, settings, z_all
+    kept_all = {key: torch.cat([b[1][key] for b in blocks]).to(t.device) for key, t in kept.items()}
+    return x_all, settings, kept_all

@@ -48,10 +48,23 @@ class Classifier(nn.Module):
         h = F.max_pool2d(F.relu(self.conv2(h)), 2)
         return F.relu(self.fc1(h.flatten(1)))
 
-    def head(self, features: torch.Tensor) -> torch.Tensor:
-        """Penultimate activations ``(B, hidden)`` -> logits ``(B, num_classes)``."""
+    def head(self, features: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Penultimate activations ``(B, hidden)`` -> logits ``(B, num_classes)``. ``noise`` ``(B, hidden)``: in
+        training mode, the dropout's scaled mask (0 or ``1 / (1 - dropout)``) to use instead of drawing one (a
+        rank's rows of the global batch's mask under torchrun: :meth:`dropout_noise`)."""
+        if noise is not None and self.training:
+            return self.fc2(features * noise)
         return self.fc2(F.dropout(features, self.dropout, self.training))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` ``(B, C, H, W)`` in [0, 1] -> logits ``(B, num_classes)``."""
-        return self.head(self.features(x))
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(B, C, H, W)`` in [0, 1] -> logits ``(B, num_classes)`` (``noise``: see :meth:`head`)."""
+        return self.head(self.features(x), noise)
+
+    def dropout_noise(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor | None:
+        """The scaled dropout mask ``(batch, hidden)`` that a training-mode forward of ``batch`` images draws on the
+        CPU, drawn the same way from the same (global) random stream, so that the same mask can be shared out;
+        ``None`` when dropout draws nothing (``dropout`` 0 or 1)."""
+        if not 0 < self.dropout < 1:
+            return None
+        noise = torch.empty(batch, self.hidden).bernoulli_(1 - self.dropout)
+        return noise.div_(1 - self.dropout).to(device)

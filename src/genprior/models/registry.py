@@ -18,13 +18,26 @@ from genprior.models.began import (
     BEGANGenerator,
 )
 from genprior.models.causal import CausalController, LabelCritic
+from genprior.models.causal_image import (
+    AttributeClassifier,
+    CausalGAN,
+    CausalImageGenerator,
+)
 from genprior.models.classifier import Classifier
 from genprior.models.conditional import ConditionalDiscriminator, ConditionalGenerator
+from genprior.models.cyclegan import CycleGAN, CycleGenerator, PatchDiscriminator
 from genprior.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from genprior.models.diffusion import Diffusion
+from genprior.models.infogan import CRHead, InfoGANDiscriminator, InfoGANGenerator
 from genprior.models.mlp import MLPDiscriminator, MLPGenerator
 from genprior.models.pack import PackedDiscriminator
 from genprior.models.pca import PCAGenerator
 from genprior.models.vae import VAE
+
+
+def _causal_gan(*, controller: dict, generator: dict) -> CausalGAN:
+    """A CausalGAN: its controller and image generator rebuilt from their own configs, then joined."""
+    return CausalGAN(build_model(controller), build_model(generator))
 
 
 def _packed(*, packing: int, discriminator: dict) -> PackedDiscriminator:
@@ -51,6 +64,16 @@ FAMILIES: dict[str, Callable[..., nn.Module]] = {
     "encoder-classifier": EncoderClassifier,
     "causal-controller": CausalController,
     "label-critic": LabelCritic,
+    "infogan-generator": InfoGANGenerator,
+    "infogan-discriminator": InfoGANDiscriminator,
+    "infogan-cr-head": CRHead,
+    "causal-image-generator": CausalImageGenerator,
+    "attribute-classifier": AttributeClassifier,
+    "causal-gan": _causal_gan,
+    "diffusion": Diffusion,
+    "cyclegan": CycleGAN,
+    "cyclegan-generator": CycleGenerator,
+    "patch-discriminator": PatchDiscriminator,
 }
 
 

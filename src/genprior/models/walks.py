@@ -44,11 +44,39 @@ def traverse(z: torch.Tensor, coord: int, values: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def latent_walk(generator, kind: str, *, rows: int = 6, steps: int = 10, coord: int = 0, span: float = 3.0,
-                seed: int = 0, chunk: int = 1024, progress: bool = False) -> torch.Tensor:
-    """Images of a latent walk, ``(rows, steps, C, H, W)`` in [0, 1] on the CPU; ``z ~ N(0, I)`` drawn on the CPU from
-    ``seed`` (the same walk on every device) and decoded on the generator's device, ``chunk`` latents at a time
-    (``progress``: a bar over them)."""
+def code_count(generator) -> int:
+    """How many leading latent coordinates of ``generator`` are codes (its integer ``codes``: an InfoGAN's), else 0."""
+    codes = getattr(generator, "codes", 0)
+    return codes if isinstance(codes, int) and not isinstance(codes, bool) else 0
+
+
+def code_rows(generator, base: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """One row per code of a generator with ``codes`` leading code coordinates (an InfoGAN's): row ``i`` sets code
+    ``i`` of the one latent ``base`` ``(k,)`` to each of ``values`` ``(T,)``, the rest fixed -> ``(codes, T, k)``."""
+    codes = code_count(generator)
+    if codes < 1:
+        raise InvalidValueError("a traversal of every code (coord None) needs a generator with codes (an InfoGAN's); "
+                                "give a coordinate")
+    return torch.cat([traverse(base[None], i, values) for i in range(codes)])
+
+
+def latent_walk(generator, kind: str, *, rows: int = 6, steps: int = 10, coord: int | None = 0,
+                span: float | None = 3.0, seed: int = 0, chunk: int = 1024, progress: bool = False) -> torch.Tensor:
+    """Images of a latent walk, ``(rows, steps, C, H, W)`` in [0, 1] on the CPU; latents drawn on the CPU from ``seed``
+    (the same walk on every device) from the generator's own prior where it has one (``sample_latent(n,
+    generator=...)``, an InfoGAN's uniform codes and noise), else ``N(0, I)``, and decoded on the generator's device,
+    ``chunk`` latents at a time (``progress``: a bar over them).
+
+    ``coordinate`` with ``coord=None`` (generators with ``codes``, an InfoGAN's): one row per code, each traversing
+    its code over ``[-span, span]`` from one shared latent (``rows`` is then the number of codes); ``span=None``
+    is 1 for such a generator (its codes' support) and 3 otherwise. A ``coord`` at or beyond an InfoGAN's codes is
+    refused (its other coordinates are noise, not codes)."""
+    codes = code_count(generator)
+    if span is None:
+        span = 1.0 if codes else 3.0
+    if kind == "coordinate" and coord is not None and codes and coord >= codes:
+        raise InvalidValueError(f"--coord must be one of the generator's {codes} codes, 0..{codes - 1}, got {coord} "
+                                "(the coordinates after them are noise)")
     if kind not in WALKS:
         raise unknown("walk", kind, WALKS)
     if rows < 1 or steps < 1:
@@ -57,12 +85,16 @@ def latent_walk(generator, kind: str, *, rows: int = 6, steps: int = 10, coord: 
         raise InvalidValueError(f"--span must be a finite number, got {span}")
     k = int(generator.latent_dim)
     g = torch.Generator().manual_seed(check_seed("seed", seed))
-    z0, z1 = torch.randn(rows, k, generator=g), torch.randn(rows, k, generator=g)
+    draw = getattr(generator, "sample_latent", None)
+    z0, z1 = (draw(rows, generator=g) for _ in range(2)) if draw else (torch.randn(rows, k, generator=g) for _ in range(2))
     t = torch.linspace(0, 1, steps)
     if kind == "linear":
         zs = lerp(z0, z1, t)
     elif kind == "spherical":
         zs = slerp(z0, z1, t)
+    elif coord is None:
+        zs = code_rows(generator, z0[0], torch.linspace(-span, span, steps))
+        rows = zs.shape[0]
     else:
         zs = traverse(z0, coord, torch.linspace(-span, span, steps))
     flat, device = zs.reshape(rows * steps, k), device_of(generator)

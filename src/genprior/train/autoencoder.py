@@ -19,12 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genprior import distributed
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError, check_sizes
 from genprior.models.autoencoder import Autoencoder, EncoderClassifier
 from genprior.models.checkpoint import save_model
 from genprior.progress import progress_bar, write
+from genprior.train import parallel
 from genprior.train.state import (
     check_finite,
     check_recordable,
@@ -57,6 +59,11 @@ def train_autoencoder(model: Autoencoder, train_images: torch.Tensor, test_image
     run, resumed or not. Weights that become NaN or infinite stop the run with ``TrainingDiverged`` before that
     epoch is saved. Trains on ``model``'s device; the shuffling stays on the CPU. Returns the run record ``info``:
     epochs run and the history of train/test losses (nats per image).
+
+    Under torchrun (a process group of N > 1 ranks) the model is wrapped in ``DistributedDataParallel``: every rank
+    shuffles alike and takes its contiguous share of each global batch of ``batch_size`` images (which must divide
+    by N); DDP averages the gradients, so the steps are one process's up to round-off. Rank 0 alone writes and
+    prints; the train loss recorded is over all ranks' images.
     """
     check_sizes("train_autoencoder", epochs=epochs, batch_size=batch_size)
     if out_dir is None:
@@ -68,6 +75,9 @@ def train_autoencoder(model: Autoencoder, train_images: torch.Tensor, test_image
         check_image_batch(images, owner="train_autoencoder", what=what, shape=model.output_shape)
     if not 0 < lr < math.inf:
         raise InvalidValueError(f"train_autoencoder needs a finite lr > 0, got {lr}")
+    world = parallel.ranks_sharing("train_autoencoder", batch_size)
+    main = distributed.is_main()
+    progress = progress and main
     out_dir = Path(out_dir)
     rng = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -75,11 +85,12 @@ def train_autoencoder(model: Autoencoder, train_images: torch.Tensor, test_image
     settings = {"seed": seed, "batch_size": batch_size, "lr": lr, "loss": "bce", "data": data_info or {}}
     info = new_run(settings)
     state_path = out_dir / "state"
-    info = start_or_resume(state_path, resume=resume, info=info, settings=tuple(settings), model=model,
-                           optimizers={"adam": opt}, rng=rng, history_keys=("train_loss", "test_loss", "seconds"),
-                           outputs=("model.*",))
+    info = distributed.run_together(lambda: start_or_resume(
+        state_path, resume=resume, info=info, settings=tuple(settings), model=model, optimizers={"adam": opt}, rng=rng,
+        history_keys=("train_loss", "test_loss", "seconds"), outputs=("model.*",), write=main))
     n = len(train_images)
     device = device_of(model)
+    ddp = parallel.wrap(model, model.reconstruction_loss) if world > 1 else None
     while info["epoch"] < epochs:
         epoch = info["epoch"] + 1
         model.train()
@@ -88,28 +99,38 @@ def train_autoencoder(model: Autoencoder, train_images: torch.Tensor, test_image
         running = 0.0
         bar = progress_bar(range(0, n, batch_size), desc=f"epoch {epoch}", enabled=progress, leave=False)
         for i in bar:
-            x = train_images[perm[i:i + batch_size]].to(device)
-            loss = model.reconstruction_loss(x).mean()
+            if ddp is None:
+                x = train_images[perm[i:i + batch_size]].to(device)
+                loss = model.reconstruction_loss(x).mean()
+            else:  # this rank's share of the global batch; DDP averages the gradients over the ranks
+                batch = perm[i:i + batch_size]
+                x = train_images[batch[distributed.shard(len(batch))]].to(device)
+                loss = ddp(x).sum() * (world / len(batch))  # the global batch's mean after averaging
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            running += loss.item() * len(x)
+            running += loss.item() * len(x) if ddp is None else loss.item() * len(batch) / world
             bar.set_postfix(bce=f"{loss.item():.1f}")
+        if ddp is not None:
+            running = distributed.sum_over_ranks(running)[0]
         check_finite(epoch, out_dir=out_dir, autoencoder=model)  # a diverged run stops with its last good state
         test_loss = mean_reconstruction_loss(model, test_images)
         info["history"].append({"epoch": epoch, "train_loss": running / n, "test_loss": test_loss,
                                 "seconds": time.perf_counter() - t0})
         info["epoch"] = epoch
-        save_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng, info=info)
+        if main:  # the others wait at the barrier
+            save_training_state(state_path, model=model, optimizers={"adam": opt}, rng=rng, info=info)
+        distributed.barrier()
         if progress:
             write(f"epoch {epoch}: train BCE {running / n:.2f}  test BCE {test_loss:.2f} nats/image  "
                   f"({info['history'][-1]['seconds']:.1f}s)")
     model.eval()
-    if info["history"]:
+    if info["history"] and main:
         last = info["history"][-1]
         keep = {k: v for k, v in info.items() if k not in ("epoch", "history")}
         save_model(out_dir / "model", model, **keep, epochs=info["epoch"], train_loss=last["train_loss"],
                    test_loss=last["test_loss"], seconds=sum(h["seconds"] for h in info["history"]))
+    distributed.barrier()
     return info
 
 

@@ -44,12 +44,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from genprior import distributed
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError, sub_seed
 from genprior.models.checkpoint import save_model
 from genprior.plotting import save_tiled
 from genprior.progress import progress_bar, write
+from genprior.train import parallel
 from genprior.train.gan import GANPair, check_generator
 from genprior.train.state import (
     check_finite,
@@ -103,6 +105,13 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
     from it bit for bit. Weights that become NaN or infinite stop the run with ``TrainingDiverged`` (an
     ``InvalidValueError`` naming the epoch) before that epoch is saved. Returns ``info``: epochs, steps, the
     final ``k``, and per epoch the mean L(x), L(G(z)), L_D, M_global, k_t at the epoch's end and seconds.
+
+    Under torchrun (a process group of N > 1 ranks) every rank draws the same batches and latents and takes its
+    contiguous share of each global batch of ``batch_size`` images (which must divide by N); the two players'
+    gradients are averaged over the ranks in one all-reduce (:func:`genprior.train.parallel.average_gradients`:
+    the step takes two backward passes from one forward, which DDP cannot follow), batch norm layers normalise over
+    the global batch, and k_t is updated from the global batch's L(x) and L(G(z)) (one all-reduce of two numbers a
+    step), so the steps are one process's up to round-off. Rank 0 alone writes and prints.
     """
     _check(gamma, lambda_k, epochs, batch_size, lr)
     check_image_batch(data, owner="train_began", what="data")
@@ -112,6 +121,9 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
     check_generator(generator, tuple(discriminator.input_shape), owner="train_began")
     if len(data) < batch_size:
         raise InvalidValueError(f"need at least batch_size = {batch_size} training images, got {len(data)}")
+    world = parallel.ranks_sharing("train_began", batch_size)
+    main = distributed.is_main()
+    progress = progress and main
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         check_recordable("train_began", generator=generator, discriminator=discriminator)
@@ -120,24 +132,41 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)
     optimizers = {"generator": opt_g, "discriminator": opt_d}
-    g_params, d_params = list(generator.parameters()), list(discriminator.parameters())
     settings = {"seed": seed, "gamma": gamma, "lambda_k": lambda_k, "batch_size": batch_size, "lr": lr,
                 "betas": list(betas), "data": data_info or {}}
     info = new_run(settings, counters={"steps_done": 0, "k": 0.0}, command=command)
     if out is not None:
         # a kill after the state's write may have left generator.* behind it: a resume rewrites it (mend)
-        info = start_or_resume(out / "state", resume=resume, info=info, model=pair, optimizers=optimizers, rng=rng,
-                               settings=tuple(settings),
-                               history_keys=("loss_real", "loss_fake", "d_loss", "m_global", "k", "steps", "seconds"),
-                               outputs=("generator.*",),
-                               mend=lambda saved: save_model(out / "generator", generator, **summary(saved)))
+        info = distributed.run_together(lambda: start_or_resume(
+            out / "state", resume=resume, info=info, model=pair, optimizers=optimizers, rng=rng,
+            settings=tuple(settings),
+            history_keys=("loss_real", "loss_fake", "d_loss", "m_global", "k", "steps", "seconds"),
+            outputs=("generator.*",), mend=lambda saved: save_model(out / "generator", generator, **summary(saved)),
+            write=main))
     device = device_of(generator)
     fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(sub_seed(seed, 1))).to(device)
-    n = len(data)
     k = float(info["k"])
     # BEGAN trains the generator's unbounded output (BEGANGenerator.raw); a generator without one is used as is
     produce = getattr(generator, "raw", generator)
+    rows = distributed.shard(batch_size) if world > 1 else slice(None)  # this rank's rows of each global batch
+    with parallel.global_batch_norm(generator, discriminator):
+        k = _play(generator, discriminator, data, epochs=epochs, batch_size=batch_size, gamma=gamma, lambda_k=lambda_k,
+                  info=info, k=k, rng=rng, optimizers=optimizers, pair=pair, out=out, progress=progress,
+                  samples_every=samples_every, produce=produce, fixed_z=fixed_z, rows=rows, world=world)
+    generator.eval()
+    return info
 
+
+def _play(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor, *, epochs: int, batch_size: int,
+          gamma: float, lambda_k: float, info: dict, k: float, rng: torch.Generator, optimizers: dict, pair: GANPair,
+          out: Path | None, progress: bool, samples_every: int, produce, fixed_z: torch.Tensor, rows: slice,
+          world: int) -> float:
+    """:func:`train_began`'s epochs (``rows`` of each global batch on this rank, of ``world``); returns k_t."""
+    opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
+    g_params, d_params = list(generator.parameters()), list(discriminator.parameters())
+    device = device_of(generator)
+    n = len(data)
+    scale = world / batch_size  # a rank's sum over its rows, times this: its part of the global batch's mean
     while info["epoch"] < epochs:
         epoch = info["epoch"] + 1
         pair.train()
@@ -147,29 +176,36 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
         steps = 0
         bar = progress_bar(range(0, n - batch_size + 1, batch_size), desc=f"epoch {epoch}", enabled=progress, leave=False)
         for i in bar:
-            real = data[perm[i:i + batch_size]].to(device)
-            z = torch.randn(batch_size, generator.latent_dim, generator=rng).to(device)
+            real = data[perm[i:i + batch_size][rows]].to(device)
+            z = torch.randn(batch_size, generator.latent_dim, generator=rng)[rows].to(device)
             fake = produce(z)
             # --- the autoencoder D on real and on generated images: L(v) = mean |v - D(v)|
-            loss_real = discriminator.loss(real).mean()
-            loss_fake = discriminator.loss(fake).mean()
+            if world == 1:
+                loss_real = discriminator.loss(real).mean()
+                loss_fake = discriminator.loss(fake).mean()
+            else:  # this rank's rows' sums times N / B: their gradients averaged below are the global means'
+                loss_real = discriminator.loss(real).sum() * scale
+                loss_fake = discriminator.loss(fake).sum() * scale
             d_loss = loss_real - k * loss_fake  # L_D = L(x) - k_t L(G(z_D)), over D's parameters only
             g_loss = loss_fake                  # L_G = L(G(z_G)),           over G's parameters only
             opt_d.zero_grad(set_to_none=True)
             opt_g.zero_grad(set_to_none=True)
             d_loss.backward(inputs=d_params, retain_graph=True)
             g_loss.backward(inputs=g_params)
+            parallel.average_gradients(d_params + g_params)  # under torchrun: the global batch's gradients
             opt_d.step()
             opt_g.step()
             # --- proportional control of the equilibrium gamma = E L(G(z)) / E L(x)
             l_real, l_fake = loss_real.item(), loss_fake.item()
-            k = update_k(k, l_real, l_fake, gamma=gamma, lambda_k=lambda_k)
+            if world > 1:
+                l_real, l_fake = (v / world for v in distributed.sum_over_ranks(l_real, l_fake))
+            k_used, k = k, update_k(k, l_real, l_fake, gamma=gamma, lambda_k=lambda_k)
             m = convergence_measure(l_real, l_fake, gamma=gamma)
             info["steps_done"] += 1
             steps += 1
             sums["loss_real"] += l_real
             sums["loss_fake"] += l_fake
-            sums["d_loss"] += d_loss.item()
+            sums["d_loss"] += d_loss.item() if world == 1 else l_real - k_used * l_fake
             sums["m_global"] += m
             bar.set_postfix(M=f"{m:.4f}", k=f"{k:.4f}")
         check_finite(epoch, out_dir=out, generator=generator, discriminator=discriminator)  # stop before saving
@@ -178,17 +214,20 @@ def train_began(generator: nn.Module, discriminator: nn.Module, data: torch.Tens
         info["history"].append({"epoch": epoch, **{key: v / max(steps, 1) for key, v in sums.items()}, "k": k,
                                 "steps": steps, "seconds": time.perf_counter() - t0})
         if out is not None:
-            save_gan_epoch(out, pair=pair, optimizers=optimizers, rng=rng, info=info, generator=generator,
-                           config=summary(info))
+            if distributed.is_main():  # the others wait at the barrier
+                save_gan_epoch(out, pair=pair, optimizers=optimizers, rng=rng, info=info, generator=generator,
+                               config=summary(info))
             if samples_due(epoch, samples_every, epochs):
-                with torch.no_grad():
-                    save_tiled(out / f"samples_epoch{epoch:03d}.png", generator(fixed_z))
+                with torch.no_grad():  # on every rank: in training mode it moves batch norm's running statistics
+                    grid = generator(fixed_z)
+                if distributed.is_main():
+                    save_tiled(out / f"samples_epoch{epoch:03d}.png", grid)
+        distributed.barrier()
         if progress:
             h = info["history"][-1]
             write(f"epoch {epoch}: L(x) {h['loss_real']:.4f}  L(G(z)) {h['loss_fake']:.4f}  "
                   f"M_global {h['m_global']:.4f}  k {h['k']:.4f}  ({h['seconds']:.1f}s)")
-    generator.eval()
-    return info
+    return k
 
 
 def summary(info: dict) -> dict:

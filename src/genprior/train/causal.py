@@ -20,9 +20,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from genprior import distributed
 from genprior.data.causal_faces import CausalGraph, histogram, joint, reorder, tvd
 from genprior.errors import InvalidValueError, check_seed, sub_seed
 from genprior.progress import progress_bar, write
+from genprior.train import parallel
 from genprior.train.gan import GANPair
 from genprior.train.state import (
     check_finite,
@@ -58,7 +60,12 @@ def train_causal(controller: nn.Module, critic: nn.Module, labels: torch.Tensor,
     in the controller's node order. Batches, noise and the penalty's ``eps`` come from one stream seeded by ``seed``.
     Returns the run record ``info``: per ``every`` iterations (epoch) the step, the TVD to ``truth``, the mean critic
     loss (with the penalty), the mean Wasserstein estimate ``E D(x) - E D(G(z))`` and the seconds.
-    With ``out_dir`` the state goes to ``OUT/state.*`` and the controller to ``OUT/controller.*`` after every epoch."""
+    With ``out_dir`` the state goes to ``OUT/state.*`` and the controller to ``OUT/controller.*`` after every epoch.
+
+    Under torchrun (a process group of N > 1 ranks) every rank draws the same batches, noise and ``eps``, takes its
+    contiguous rows of each global batch of ``batch_size`` (which must divide by N), and DDP averages both players'
+    gradients (the penalty is per label vector, so a rank's share of it is exact); the steps are one process's up
+    to round-off. Rank 0 alone writes and prints; the losses recorded are the global batches' means."""
     from genprior.models.checkpoint import save_model
 
     seed = check_seed("seed", seed)
@@ -74,6 +81,9 @@ def train_causal(controller: nn.Module, critic: nn.Module, labels: torch.Tensor,
         raise InvalidValueError(f"train_causal: labels must be (N >= 1, {len(truth.nodes)}) over {list(truth.nodes)}, "
                                 f"and the controller's nodes the same; got {tuple(labels.shape)}, "
                                 f"{list(controller.nodes)}")
+    world = parallel.ranks_sharing("train_causal", batch_size)
+    main = distributed.is_main()
+    progress = progress and main
     data = labels[:, [truth.nodes.index(n) for n in controller.nodes]].float()  # into the controller's order
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -94,11 +104,12 @@ def train_causal(controller: nn.Module, critic: nn.Module, labels: torch.Tensor,
                    command=record["command"])
 
     if out is not None:
-        info = start_or_resume(out / "state", resume=resume, info=info, model=pair, optimizers=optimizers, rng=rng,
-                               settings=tuple(settings), history_keys=("step", "tvd", "critic_loss", "wasserstein",
-                                                                       "seconds"),
-                               outputs=("controller.*",), mend=save_controller)
+        info = distributed.run_together(lambda: start_or_resume(
+            out / "state", resume=resume, info=info, model=pair, optimizers=optimizers, rng=rng,
+            settings=tuple(settings), history_keys=("step", "tvd", "critic_loss", "wasserstein", "seconds"),
+            outputs=("controller.*",), mend=save_controller, write=main))
     n = len(data)
+    shared = _SharedSteps(controller, critic, batch_size, gp_weight) if world > 1 else None
     bar = progress_bar(total=steps, desc="causal controller", enabled=progress)
     bar.update(info["steps_done"])
     while info["steps_done"] < steps:
@@ -112,6 +123,10 @@ def train_causal(controller: nn.Module, critic: nn.Module, labels: torch.Tensor,
                 real = data[torch.randint(n, (batch_size,), generator=rng)]
                 z = torch.randn(batch_size, controller.latent_dim, generator=rng)
                 eps = torch.rand(batch_size, 1, generator=rng)
+                if shared is not None:
+                    loss, wasserstein = shared.critic_step(opt_d, real, z, eps)
+                    d_sum, w_sum, count = d_sum + loss, w_sum + wasserstein, count + 1
+                    continue
                 with torch.no_grad():
                     fake = controller(z)
                 wasserstein = critic(real).mean() - critic(fake).mean()
@@ -121,13 +136,15 @@ def train_causal(controller: nn.Module, critic: nn.Module, labels: torch.Tensor,
                 opt_d.step()
                 d_sum, w_sum, count = d_sum + loss.item(), w_sum + wasserstein.item(), count + 1
             z = torch.randn(batch_size, controller.latent_dim, generator=rng)
-            g_loss = -critic(controller(z)).mean()
+            g_loss = -critic(controller(z)).mean() if shared is None else shared.controller_loss(z)
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
             info["steps_done"] += 1
             bar.update(1)
         epoch = info["epoch"] + 1
+        if shared is not None:  # each rank holds its share of every step's means: their sums are the means
+            d_sum, w_sum = distributed.sum_over_ranks(d_sum, w_sum)
         check_finite(epoch, out_dir=out, controller=controller, critic=critic)
         controller.eval()
         distance = controller_tvd(controller, truth, n=tvd_samples, seed=sub_seed(seed, 1))
@@ -135,11 +152,51 @@ def train_causal(controller: nn.Module, critic: nn.Module, labels: torch.Tensor,
         info["history"].append({"epoch": epoch, "step": info["steps_done"], "tvd": distance,
                                 "critic_loss": d_sum / max(count, 1), "wasserstein": w_sum / max(count, 1),
                                 "seconds": time.perf_counter() - t0})
-        if out is not None:
+        if out is not None and main:  # the others wait at the barrier
             save_training_state(out / "state", model=pair, optimizers=optimizers, rng=rng, info=info)
             save_controller(info)
+        distributed.barrier()
         if progress:
             write(f"step {info['steps_done']}: TVD {distance:.4f}  W {w_sum / max(count, 1):.4f}")
     bar.close()
     controller.eval()
     return info
+
+
+class _SharedSteps:
+    """The critic's and the controller's steps under torchrun: each rank takes its contiguous rows of every global
+    batch of ``batch_size`` label vectors, its loss is the sum of its rows' terms times ``N / batch_size`` (N ranks),
+    and DDP (around the critic's loss, and around the controller's) averages the gradients: the steps are those of
+    the global batch's means. The numbers returned are this rank's share of the global means."""
+
+    def __init__(self, controller: nn.Module, critic: nn.Module, batch_size: int, gp_weight: float):
+        self.world = distributed.world_size()
+        self.scale = self.world / batch_size
+        self.rows = distributed.shard(batch_size)
+        self.controller = controller
+
+        def critic_terms(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor):
+            x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)  # the penalty of each row: as in
+            grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)  # gradient_penalty
+            gap = critic(real) - critic(fake)
+            loss = (-gap + gp_weight * (grad.norm(dim=1) - 1) ** 2).sum() * self.scale
+            return loss, gap.sum() / batch_size
+
+        self.critic_loss = parallel.wrap(critic, critic_terms)
+        self.controller_term = parallel.wrap(controller, lambda z: -critic(controller(z)).sum() * self.scale)
+
+    def critic_step(self, optimizer: torch.optim.Optimizer, real: torch.Tensor, z: torch.Tensor,
+                    eps: torch.Tensor) -> tuple[float, float]:
+        """One critic step on this rank's rows of the global batch; its shares of the loss and of the Wasserstein
+        estimate ``E D(x) - E D(G(z))``."""
+        with torch.no_grad():
+            fake = self.controller(z[self.rows])
+        loss, gap = self.critic_loss(real[self.rows], fake, eps[self.rows])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item() / self.world, gap.item()
+
+    def controller_loss(self, z: torch.Tensor) -> torch.Tensor:
+        """This rank's part of ``-E D(G(z))`` over its rows of the global batch of latents ``z``."""
+        return self.controller_term(z[self.rows])

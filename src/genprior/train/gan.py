@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genprior import distributed
 from genprior.data.checks import check_image_batch
 from genprior.devices import device_of
 from genprior.errors import InvalidValueError, ShapeError, check_seed, sub_seed, unknown
@@ -46,6 +47,7 @@ from genprior.models.generator import latent_dim_of
 from genprior.models.pack import PackedDiscriminator
 from genprior.plotting import pyplot, save_figure, save_tiled
 from genprior.progress import progress_bar, write
+from genprior.train import parallel
 from genprior.train.state import (
     check_finite,
     check_recordable,
@@ -73,6 +75,15 @@ class GANPair(nn.Module):
 def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
     """-E log D(x) - E log(1 - D(G(z))): the negated value of the game, from logits ``(B,)``."""
     return F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
+
+
+def generator_terms(logits_fake: torch.Tensor, kind: str = "nonsaturating") -> torch.Tensor:
+    """:func:`generator_loss` per pack ``(B,)``, before the mean."""
+    if kind == "minimax":
+        return -F.softplus(logits_fake)
+    if kind == "nonsaturating":
+        return F.softplus(-logits_fake)
+    raise unknown("generator loss", kind, GENERATOR_LOSSES)
 
 
 def generator_loss(logits_fake: torch.Tensor, kind: str = "nonsaturating") -> torch.Tensor:
@@ -209,6 +220,53 @@ def generator_step(generator: nn.Module, discriminator: nn.Module, optimizer: to
     return loss.item()
 
 
+class _SharedSteps:
+    """The two steps of the game under torchrun: each rank takes its contiguous packs of every global batch of
+    ``packs`` packs, its loss is the sum of its packs' terms times ``N / packs`` (N ranks), and DDP (one wrapper
+    around D's loss for the D step, one around G's for the G step) averages the gradients, so that each step is
+    the one of the mean loss over the global batch. The statistics returned are this rank's share of the global
+    batch's means (their sum over the ranks is the mean)."""
+
+    def __init__(self, generator: nn.Module, judge: nn.Module, packs: int, packing: int, kind: str):
+        self.world = distributed.world_size()
+        self.scale = self.world / packs
+        part = distributed.shard(packs)
+        self.rows = slice(part.start * packing, part.stop * packing)  # this rank's samples: its packs' runs of m
+        self.generator, self.packs = generator, packs
+
+        def d_terms(real, y_real, fake, y_fake):
+            logits_real, logits_fake = _call(judge, real, y_real), _call(judge, fake, y_fake)
+            loss = (F.softplus(-logits_real).sum() + F.softplus(logits_fake).sum()) * self.scale
+            return loss, logits_real, logits_fake
+
+        self.d_loss = parallel.wrap(judge, d_terms)
+        self.g_loss = parallel.wrap(generator, lambda z, y: generator_terms(
+            _call(judge, _call(generator, z, y), y), kind).sum() * self.scale)
+
+    def share(self, t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t[self.rows]
+
+    def discriminator_step(self, optimizer: torch.optim.Optimizer, real, y_real, z, y_fake) -> tuple[float, ...]:
+        """:func:`discriminator_step` on this rank's rows of the global batch ``real`` and fakes ``G(z)``."""
+        z, y_fake = self.share(z), self.share(y_fake)
+        with torch.no_grad():
+            fake = _call(self.generator, z, y_fake)
+        loss, logits_real, logits_fake = self.d_loss(self.share(real), self.share(y_real), fake, y_fake)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return (loss.item() / self.world, torch.sigmoid(logits_real).sum().item() / self.packs,
+                torch.sigmoid(logits_fake).sum().item() / self.packs)
+
+    def generator_step(self, optimizer: torch.optim.Optimizer, z, y_fake) -> float:
+        """:func:`generator_step` on this rank's rows of the global batch of latents ``z``."""
+        loss = self.g_loss(self.share(z), self.share(y_fake))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item() / self.world
+
+
 def check_game(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor, labels: torch.Tensor | None,
                settings: GANSettings) -> nn.Module:
     """Before training: ``data`` (images in [0, 1], or finite points), enough of it for one step, a generator
@@ -252,6 +310,12 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
     ``command`` (default: this process's command line) go into the run record. Weights that become NaN or infinite
     stop the run with ``TrainingDiverged`` (an ``InvalidValueError`` naming the epoch) before that epoch is saved.
     Returns ``info``: epochs run, steps, per-epoch mean losses, D(x), D(G(z)) and seconds, and the settings.
+
+    Under torchrun (a process group of N > 1 ranks) every rank draws the same batches and latents, takes its
+    contiguous packs of each global batch of ``batch_size`` packs (which must divide by N), and DDP averages both
+    players' gradients; batch norm layers normalise over the global batch
+    (:func:`genprior.train.parallel.global_batch_norm`), so the steps are one process's up to round-off. Rank 0
+    alone writes and prints; the statistics recorded are the global batches' means.
     """
     if settings is not None and options:
         raise InvalidValueError(f"train_gan takes settings or their fields as keywords, not both (got {sorted(options)})")
@@ -259,6 +323,9 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
     if epochs < 0:
         raise InvalidValueError(f"epochs must be >= 0, got {epochs}")
     judge = check_game(generator, discriminator, data, labels, s)
+    world = parallel.ranks_sharing("train_gan", s.batch_size, "batch size (packs per step)")
+    main = distributed.is_main()
+    progress = progress and main
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         check_recordable("train_gan", generator=generator, discriminator=discriminator)
@@ -273,13 +340,29 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
     info = new_run(record, counters={"d_steps_done": 0, "g_steps_done": 0}, command=command)
     if out is not None:
         # a kill after the state's write may have left generator.* behind it: a resume rewrites it (mend)
-        info = start_or_resume(out / "state", resume=resume, info=info, model=pair, optimizers=optimizers, rng=rng,
-                               settings=tuple(record), history_keys=("d_loss", "g_loss", "d_real", "d_fake", "seconds"),
-                               outputs=("generator.*",),
-                               mend=lambda saved: save_model(out / "generator", generator, **summary(saved)))
+        info = distributed.run_together(lambda: start_or_resume(
+            out / "state", resume=resume, info=info, model=pair, optimizers=optimizers, rng=rng,
+            settings=tuple(record), history_keys=("d_loss", "g_loss", "d_real", "d_fake", "seconds"),
+            outputs=("generator.*",), mend=lambda saved: save_model(out / "generator", generator, **summary(saved)),
+            write=main))
     classes = None if labels is None else generator.num_classes
     k, n, per_step = generator.latent_dim, len(data), s.batch_size * s.packing
+    shared = _SharedSteps(generator, judge, s.batch_size, s.packing, s.loss) if world > 1 else None
+    with parallel.global_batch_norm(generator, judge):
+        _play(generator, judge, data, labels, epochs, s, info, shared, rng=rng, optimizers=optimizers, pair=pair,
+              discriminator=discriminator, out=out, progress=progress, samples_every=samples_every, classes=classes,
+              k=k, n=n, per_step=per_step)
+    generator.eval()
+    return info
 
+
+def _play(generator: nn.Module, judge: nn.Module, data: torch.Tensor, labels: torch.Tensor | None, epochs: int,
+          s: GANSettings, info: dict, shared: _SharedSteps | None, *, rng: torch.Generator, optimizers: dict,
+          pair: GANPair, discriminator: nn.Module, out: Path | None, progress: bool, samples_every: int,
+          classes: int | None, k: int, n: int, per_step: int) -> None:
+    """:func:`train_gan`'s epochs (``shared``: the steps under torchrun, else one process's)."""
+    opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
+    device = device_of(generator)
     while info["epoch"] < epochs:
         epoch = info["epoch"] + 1
         pair.train()
@@ -291,8 +374,11 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
         for i in bar:
             batch = perm[i:i + per_step]
             real, y_real = data[batch].to(device), None if labels is None else labels[batch].to(device)
-            d_loss, d_real, d_fake = discriminator_step(generator, judge, opt_d, real, y_real,
-                                                        *draw_fakes(rng, per_step, k, classes, device))
+            fakes = draw_fakes(rng, per_step, k, classes, device)
+            if shared is None:
+                d_loss, d_real, d_fake = discriminator_step(generator, judge, opt_d, real, y_real, *fakes)
+            else:
+                d_loss, d_real, d_fake = shared.discriminator_step(opt_d, real, y_real, *fakes)
             info["d_steps_done"] += 1
             d_count += 1
             sums["d_loss"] += d_loss
@@ -300,29 +386,31 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data: torch.Tensor
             sums["d_fake"] += d_fake
             if info["d_steps_done"] % s.d_steps == 0:  # the generator's turn: g_steps steps after k D steps
                 for _ in range(s.g_steps):
-                    g_loss = generator_step(generator, judge, opt_g, *draw_fakes(rng, per_step, k, classes, device),
-                                            s.loss)
+                    fakes = draw_fakes(rng, per_step, k, classes, device)
+                    g_loss = (generator_step(generator, judge, opt_g, *fakes, s.loss) if shared is None
+                              else shared.generator_step(opt_g, *fakes))
                     info["g_steps_done"] += 1
                     g_count += 1
                     sums["g_loss"] += g_loss
                 bar.set_postfix(d=f"{d_loss:.3f}", g=f"{g_loss:.3f}")
+        if shared is not None:  # each rank holds its share of every step's means: their sums are the means
+            sums = dict(zip(sums, distributed.sum_over_ranks(*sums.values()), strict=True))
         info["epoch"] = epoch
         info["history"].append({"epoch": epoch, "d_loss": sums["d_loss"] / max(d_count, 1),
                                 "g_loss": sums["g_loss"] / max(g_count, 1), "d_real": sums["d_real"] / max(d_count, 1),
                                 "d_fake": sums["d_fake"] / max(d_count, 1), "seconds": time.perf_counter() - t0})
         check_finite(epoch, out_dir=out, generator=generator, discriminator=discriminator)  # stop before saving
-        if out is not None:
+        if out is not None and distributed.is_main():  # the others wait at the barrier
             save_gan_epoch(out, pair=pair, optimizers=optimizers, rng=rng, info=info, generator=generator,
                            config=summary(info))
             if samples_due(epoch, samples_every, epochs):
                 save_samples(out / f"samples_epoch{epoch:03d}.png", generator, data, num_classes=classes, seed=s.seed,
                              title=f"epoch {epoch}")
+        distributed.barrier()
         if progress:
             h = info["history"][-1]
             write(f"epoch {epoch}: D loss {h['d_loss']:.3f}  G loss {h['g_loss']:.3f}  "
                   f"D(x) {h['d_real']:.2f}  D(G(z)) {h['d_fake']:.2f}  ({h['seconds']:.1f}s)")
-    generator.eval()
-    return info
 
 
 @torch.no_grad()

@@ -31,27 +31,31 @@ from genprior.train.state import (
 
 
 @torch.no_grad()
-def mean_negative_elbo(model: VAE, images: torch.Tensor, *, batch_size: int = 1000, seed: int = 0) -> float:
+def mean_negative_elbo(model: VAE, images: torch.Tensor, *, batch_size: int = 1000, seed: int = 0,
+                       beta: float = 1.0) -> float:
     """Mean negative ELBO (nats per image) over ``images`` ``(N, C, H, W)``, one posterior sample each (on the
-    model's device)."""
+    model's device); with ``beta``, the beta-VAE loss (KL weighed by ``beta``) instead."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
     device = device_of(model)
     total = 0.0
     for i in range(0, len(images), batch_size):
-        total += model.negative_elbo(images[i:i + batch_size].to(device), generator=g).sum().item()
+        total += model.negative_elbo(images[i:i + batch_size].to(device), generator=g, beta=beta).sum().item()
     return total / len(images)
 
 
 def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor, *, out_dir: str | Path,
               max_epochs: int = 200, patience: int = 5, min_delta: float = 0.0, batch_size: int = 100, lr: float = 1e-3,
-              seed: int = 0, resume: bool = False, progress: bool = True, data_info: dict | None = None) -> dict:
+              seed: int = 0, resume: bool = False, progress: bool = True, data_info: dict | None = None,
+              beta: float = 1.0) -> dict:
     """Fit ``model`` and write ``out_dir/state.*`` (every epoch, for resuming; it holds the best epoch's weights
     too) and ``out_dir/model.*`` (best: after the state whenever an epoch is the best so far, and from the state's
     best weights at the end of every run, resumed or not, so a kill between the two writes is mended by resuming).
 
     Training stops after ``patience`` epochs in which the test negative ELBO did not fall by more than
     ``min_delta`` nats below the best value at the last such improvement; the best epoch's weights are kept.
+    With ``beta`` != 1 the loss is the beta-VAE's (Higgins et al., ICLR 2017, Eq. 4: the KL weighed by ``beta``), and
+    "-ELBO" below means that loss, on which the early stopping works too.
     Weights that become NaN or infinite stop the run with ``TrainingDiverged`` (an ``InvalidValueError`` naming the
     epoch) before that epoch is saved.
 
@@ -70,6 +74,8 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
     shape = tuple(getattr(model, "output_shape", train_images.shape[1:]))
     for what, images in (("train_images", train_images), ("test_images", test_images)):
         check_image_batch(images, owner="train_vae", what=what, shape=shape)
+    if not 0 < beta < math.inf:
+        raise InvalidValueError(f"train_vae needs a finite beta > 0, got {beta}")
     if not (0 < lr < math.inf and 0 <= min_delta < math.inf):
         raise InvalidValueError(f"train_vae needs a finite lr > 0 and min_delta >= 0, got lr={lr}, min_delta={min_delta}")
     world = distributed.world_size() if distributed.active() else 1
@@ -83,6 +89,8 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     settings = {"seed": seed, "batch_size": batch_size, "lr": lr, "min_delta": min_delta, "data": data_info or {}}
+    if beta != 1:  # recorded (and a resume must repeat it) only for a beta-VAE: the ELBO runs' states stay as they were
+        settings["beta"] = float(beta)
     info = new_run(settings, counters={"best_epoch": 0, "best_test_nelbo": math.inf, "improved_epoch": 0,
                                        "improved_nelbo": math.inf})
     state_path = out_dir / "state"
@@ -93,7 +101,7 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
         history_keys=("train_nelbo", "test_nelbo", "seconds"), outputs=("model.*",), write=main))
     n = len(train_images)
     device = device_of(model)
-    ddp = distributed.data_parallel(_NegativeElbo(model)) if world > 1 else None
+    ddp = distributed.data_parallel(_NegativeElbo(model, beta)) if world > 1 else None
     while info["epoch"] < max_epochs and info["epoch"] - info["improved_epoch"] < patience:
         epoch = info["epoch"] + 1
         model.train()
@@ -104,7 +112,7 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
         for i in bar:
             if ddp is None:
                 x = train_images[perm[i:i + batch_size]].to(device)
-                loss = model.negative_elbo(x, generator=rng).mean()
+                loss = model.negative_elbo(x, generator=rng, beta=beta).mean()
             else:  # this rank's share of the global batch and of its noise; DDP averages the gradients over ranks
                 batch = perm[i:i + batch_size]
                 eps = torch.randn((len(batch), model.latent_dim), generator=rng, dtype=dtype_of(model))
@@ -118,7 +126,7 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
             bar.set_postfix(nelbo=f"{loss.item():.1f}")
         check_finite(epoch, out_dir=out_dir, VAE=model)  # a diverged run stops with its last good state
         train_nelbo = distributed.sum_over_ranks(running)[0] / n if ddp is not None else running / n
-        test_nelbo = mean_negative_elbo(model, test_images)
+        test_nelbo = mean_negative_elbo(model, test_images, beta=beta)
         info["history"].append({"epoch": epoch, "train_nelbo": train_nelbo, "test_nelbo": test_nelbo,
                                 "seconds": time.perf_counter() - t0})
         info["epoch"] = epoch
@@ -146,16 +154,17 @@ def train_vae(model: VAE, train_images: torch.Tensor, test_images: torch.Tensor,
 class _NegativeElbo(torch.nn.Module):
     """``model.negative_elbo(x, eps=eps)`` as a module's forward: what ``DistributedDataParallel`` wraps."""
 
-    def __init__(self, model: VAE):
+    def __init__(self, model: VAE, beta: float = 1.0):
         super().__init__()
-        self.model = model
+        self.model, self.beta = model, beta
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        return self.model.negative_elbo(x, eps=eps)
+        return self.model.negative_elbo(x, eps=eps, beta=self.beta)
 
 
 def _summary(info: dict) -> dict:
     best = info["history"][info["best_epoch"] - 1]
     return {"data": info["data"], "epochs_trained": info["epoch"], "best_epoch": info["best_epoch"],
             "train_elbo": -best["train_nelbo"], "test_elbo": -best["test_nelbo"], "batch_size": info["batch_size"],
-            "lr": info["lr"], "seed": info["seed"], "command": info["command"], "resumed_with": info["resumed_with"]}
+            "lr": info["lr"], "seed": info["seed"], "command": info["command"], "resumed_with": info["resumed_with"],
+            **({"beta": info["beta"]} if "beta" in info else {})}

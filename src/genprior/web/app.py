@@ -50,10 +50,11 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script
 
 
 def web_methods() -> list[str]:
-    """The registered methods the app offers: those that take linear measurements."""
+    """The registered methods the app offers: those that take linear measurements with a generator prior (or none;
+    the diffusion samplers need a diffusion model, which the app does not load)."""
     from genprior.evaluate.recovery import METHODS
 
-    return [name for name, m in METHODS.items() if "linear" in m.measurements]
+    return [name for name, m in METHODS.items() if "linear" in m.measurements and m.prior == "generator"]
 
 
 def _error(status: int, message: str, **headers) -> JSONResponse:

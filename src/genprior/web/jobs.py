@@ -1,5 +1,6 @@
 """The web app's work: the models it offers, one recovery job (an image, an operator, some methods), and a bounded
-queue of jobs run by a few worker threads, each cancellable between two method runs.
+queue of jobs run by a few worker threads, each cancellable at any step of a solver
+(:func:`genprior.progress.stop_when`) or between two method runs.
 
 Nothing here knows HTTP: :mod:`genprior.web.app` turns requests into :class:`JobSpec` objects and jobs into JSON.
 """
@@ -26,7 +27,8 @@ from genprior.operators import Operator
 
 CAPS = {"steps": 1000, "restarts": 40}
 """Upper bounds of the app's solver options: one method run stays short (seconds on a laptop CPU for a 28x28 image,
-about half a minute at worst: csgm at 1000 steps and 40 restarts), and a job is cancelled between two runs."""
+about half a minute at worst: csgm at 1000 steps and 40 restarts); a cancel stops the running method at its next
+step (a solver that reports no steps, such as the Lasso's, at its end)."""
 MAX_JOBS_KEPT = 32  # finished jobs remembered (their results and download); the oldest finished ones are dropped
 
 
@@ -170,10 +172,11 @@ def _scores(x_hat: torch.Tensor, x: torch.Tensor) -> dict:
 
 
 def run_job(job: Job, models: ModelShelf, folder: Path) -> None:
-    """Do ``job``: measure its image, run its methods one after another (stopping before the next when it is
-    cancelled), fill in its results as they come and write its archive ``folder/ID.zip`` (PNGs, a safetensors file of
+    """Do ``job``: measure its image, run its methods one after another (a cancel stops the running one at its
+    next step, which leaves no row, and the job there), fill in its results as they come and write its archive ``folder/ID.zip`` (PNGs, a safetensors file of
     every tensor, a JSON summary). A method that fails is reported in its row; the others still run."""
     from genprior.evaluate.recovery import method, run_method
+    from genprior.progress import Cancelled, stop_when
     from genprior.web.images import png_bytes
 
     spec = job.spec
@@ -200,14 +203,17 @@ def run_job(job: Job, models: ModelShelf, folder: Path) -> None:
         options = {key: value for key, value in spec.options.items() if key in chosen.options}
         row = {"method": name, "label": chosen.label, "options": dict(chosen.settings(**options))}
         try:
-            res = run_method(name, x, op, y, generator=generator if chosen.needs_generator else None,
-                             seed=sub_seed(spec.seed, 2), **options)
+            with stop_when(job.cancel.is_set):
+                res = run_method(name, x, op, y, generator=generator if chosen.needs_generator else None,
+                                 seed=sub_seed(spec.seed, 2), **options)
             if not bool(torch.isfinite(res.x).all()):
                 raise InvalidValueError(f"{name} diverged: its recovery holds NaN or infinite values")
             x_hat = res.x.detach().float().cpu()
             pngs[f"{name}.png"] = png_bytes(x_hat[0])
             tensors[name] = x_hat.contiguous()
             row.update(png=_data_url(pngs[f"{name}.png"]), seconds=res.seconds, **_scores(x_hat, x))
+        except Cancelled:
+            break
         except Exception as e:  # noqa: BLE001 - one method's failure is its row's message; the job and the server go on
             row["error"] = _error_text(e)
         job.results.append(row)
