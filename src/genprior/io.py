@@ -74,19 +74,19 @@ def _kind(mode: int) -> str:
 
 
 def _probe(folder: Path) -> None:
-    """Create and at once remove a file in ``folder`` (which exists), or when it does not exist its first missing
-    folder: the only sure test that the place takes new entries (``os.access`` says yes to root on read-only places
-    such as ``/proc``). Raises ``OSError`` when it does not."""
+    """Create and at once remove a file in ``folder`` (which exists), or when it does not exist a folder of a fresh
+    name in its nearest existing parent: the only sure test that the place takes new entries (``os.access`` says yes
+    to root on read-only places such as ``/proc``). The names are unique, so processes that check the same output at
+    once (the ranks of one torchrun job) do not trip over each other's probes. Raises ``OSError`` when it does not."""
     existing = folder
     while not existing.exists():
-        missing, existing = existing, existing.parent
+        existing = existing.parent
     if existing == folder:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".genprior-probe-")
         os.close(fd)
         os.unlink(tmp)
     else:
-        missing.mkdir()
-        missing.rmdir()
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".genprior-probe-"))
 
 
 def check_writable(path: str | Path, *, folder: bool = False) -> Path:
