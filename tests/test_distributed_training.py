@@ -54,7 +54,10 @@ def same_run(tmp_path: Path, one: str, two: str, *, rel: float = 1e-5, weights: 
         for key, v in h1.items():
             if key in TIMINGS:
                 continue
-            assert math.isclose(v, h2[key], rel_tol=rel, abs_tol=1e-7), (key, h1, h2)
+            # an accuracy counts argmax decisions: round-off (another MKL code path) may flip a near-tie of a barely
+            # trained classifier, so a few images of 10,000 may differ
+            tol = 1e-3 if key.endswith("accuracy") else 1e-7
+            assert math.isclose(v, h2[key], rel_tol=rel, abs_tol=tol), (key, h1, h2)
     w1, _ = load_tensors_and_metadata(tmp_path / one / "state.safetensors")
     w2, _ = load_tensors_and_metadata(tmp_path / two / "state.safetensors")
     assert w1.keys() == w2.keys()
