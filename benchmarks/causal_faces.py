@@ -121,7 +121,8 @@ def main() -> None:
             "controller_interventions": rows, "label_fidelity": fidelity,
             "image_stage": {"gan": args.gan, "gan_command": gan_cfg.get("command"),
                             "gan_resumed_with": [r.get("command") for r in gan_cfg.get("resumed_with", [])],
-                            "gan_steps": gan_cfg.get("steps"),
+                            "gan_steps": gan_cfg.get("steps"), "gan_labeller_init": gan_cfg.get("labeller_init"),
+                            "gan_labeller_init_command": gan_cfg.get("labeller_init_command"),
                             "gan_seed": gan_cfg.get("seed"), "labeller": args.labeller,
                             "labeller_command": labeller_cfg.get("command"),
                             "labeller_test_accuracy": labeller_cfg.get("attribute_accuracy"),
@@ -225,7 +226,10 @@ def markdown(data: dict) -> str:
     lines += ["", "![TVD curves](causal_faces.png)", "",
               "## Conditioning vs intervention, read from generated images by the labeller", "",
               (f"CausalGAN `{im['gan']}` ({im['gan_steps']} steps, seed {im['gan_seed']}; made by `{im['gan_command']}`"
-               + "".join(f", resumed by `{c}`" for c in im.get("gan_resumed_with", [])) + "); "
+               + "".join(f", resumed by `{c}`" for c in im.get("gan_resumed_with", []))
+               + (f"; its Labeller started from `{im['gan_labeller_init']}`"
+                  + (f", made by `{im['gan_labeller_init_command']}`" if im.get("gan_labeller_init_command") else "")
+                  if im.get("gan_labeller_init") else "") + "); "
                f"{im['images']} generated faces per row, their labels read by `{im['labeller']}` (made by "
                f"`{im['labeller_command']}`). P(attribute = 1), read from images / SCM truth; target: interventional "
                f"max error <= {im['targets']['max_abs_error_interventional']}."), ""]

@@ -93,3 +93,18 @@ class DivergingAdam(torch.optim.Adam):
                 for p in group["params"]:
                     p.fill_(float("nan"))
         return loss
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """``cli_error(argv)``: run ``genprior argv``, assert it exits with 2 and one line ``genprior: error: ...`` on
+    stderr, and return that line."""
+    from genprior.cli import main
+
+    def refused(argv: list[str]) -> str:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("genprior: error:") and "\n" not in err, err
+        return err
+
+    return refused

@@ -73,14 +73,7 @@ def test_beta_vae_learns_sprites(tmp_path):
         train_vae(vae, train, test, out_dir=tmp_path / "bad", beta=0.0, progress=False)
 
 
-def _one_line_exit_2(argv, capsys):
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("genprior: error:") and "\n" not in err
-    return err
-
-
-def test_cli_trains_a_beta_vae_on_sprites_and_refuses_bad_input(tmp_path, capsys):
+def test_cli_trains_a_beta_vae_on_sprites_and_refuses_bad_input(tmp_path, cli_error):
     out = tmp_path / "bvae"
     assert main(["train", "vae", "--dataset", "sprites", "--arch", "conv", "--beta", "4", "--images", "256",
                  "--epochs", "1", "--hidden", "16", "--latent-dim", "4", "--channels", "4", "--out", str(out),
@@ -88,10 +81,9 @@ def test_cli_trains_a_beta_vae_on_sprites_and_refuses_bad_input(tmp_path, capsys
     cfg = json.loads((out / "model.json").read_text())
     assert cfg["beta"] == 4.0 and cfg["architecture"]["output_shape"] == [1, 32, 32]
     for beta in ("0", "-1", "nan"):
-        _one_line_exit_2(["train", "vae", "--dataset", "sprites", "--beta", beta, "--out", str(tmp_path / "x")],
-                         capsys)
-    assert "sprites" in _one_line_exit_2(["train", "vae", "--dataset", "mnist", "--size", "32", "--out",
-                                          str(tmp_path / "x")], capsys)
-    _one_line_exit_2(["train", "vae", "--dataset", "mnist", "--channels", "8", "--out", str(tmp_path / "x")], capsys)
-    assert "unknown dataset" in _one_line_exit_2(["train", "vae", "--dataset", "nope", "--out",
-                                                  str(tmp_path / "x")], capsys)
+        cli_error(["train", "vae", "--dataset", "sprites", "--beta", beta, "--out", str(tmp_path / "x")])
+    assert "sprites" in cli_error(["train", "vae", "--dataset", "mnist", "--size", "32", "--out",
+                                   str(tmp_path / "x")])
+    cli_error(["train", "vae", "--dataset", "mnist", "--channels", "8", "--out", str(tmp_path / "x")])
+    assert "unknown dataset" in cli_error(["train", "vae", "--dataset", "nope", "--out",
+                                           str(tmp_path / "x")])

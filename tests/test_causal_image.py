@@ -16,7 +16,12 @@ from genprior.data.causal_faces import (
     joint,
     marginals,
 )
-from genprior.errors import InvalidValueError, ShapeError, UnknownNameError
+from genprior.errors import (
+    CheckpointError,
+    InvalidValueError,
+    ShapeError,
+    UnknownNameError,
+)
 from genprior.models.causal import CausalController
 from genprior.models.causal_image import (
     AttributeClassifier,
@@ -225,3 +230,49 @@ def test_train_cli_stages(tmp_path, capsys):
     assert set(json.loads((tmp_path / "r.json").read_text())["read_marginals"]) == set(TRUTH.nodes)
     assert main(["train", "causal-image", "--controller", str(lab), "--out", str(tmp_path / "no")]) == 2
     assert "not a causal controller" in capsys.readouterr().err
+
+
+def test_labeller_init_starts_the_labeller_from_the_given_weights_and_is_recorded(tmp_path):
+    torch.manual_seed(5)
+    trained = AttributeClassifier(nodes=TRUTH.nodes, channels=(4, 8), hidden=16)
+    save_model(tmp_path / "lab", trained)
+    model = _tiny_gan()
+    d = DCGANDiscriminator(input_shape=(1, 32, 32), base_channels=8)
+    lab, anti = (AttributeClassifier(nodes=TRUTH.nodes, channels=(4, 8), hidden=16) for _ in range(2))
+    assert not torch.equal(next(lab.parameters()), next(trained.parameters()))
+    x, y = rendered_faces(TRUTH, 64, seed=3)
+    out = tmp_path / "run"
+    kw = {"every": 2, "batch_size": 8, "fidelity_samples": 16, "out_dir": out, "progress": False}
+    info = train_causal_images(model, d, lab, anti, x, y, steps=0, labeller_init=str(tmp_path / "lab"), **kw)
+    for (k, v), w in zip(trained.state_dict().items(), lab.state_dict().values()):
+        assert torch.equal(v, w), k
+    assert info["labeller_init"] == str(tmp_path / "lab")
+    train_causal_images(model, d, lab, anti, x, y, steps=2, labeller_init=str(tmp_path / "lab"), resume=True, **kw)
+    assert json.loads((out / "generator.json").read_text())["labeller_init"] == str(tmp_path / "lab")
+    with pytest.raises(CheckpointError, match="labeller_init"):  # a resume must ask for the same start
+        train_causal_images(model, d, lab, anti, x, y, steps=4, resume=True, **kw)
+    wrong = AttributeClassifier(nodes=TRUTH.nodes, channels=(4, 8), hidden=16)
+    with pytest.raises(ShapeError, match="architecture"):
+        train_causal_images(model, d, AttributeClassifier(nodes=TRUTH.nodes), anti, x, y, steps=0,
+                            labeller_init=str(tmp_path / "lab"), progress=False)
+    save_model(tmp_path / "reversed", AttributeClassifier(nodes=TRUTH.nodes[::-1], channels=(4, 8), hidden=16))
+    with pytest.raises(InvalidValueError, match="same order"):
+        train_causal_images(model, d, wrong, anti, x, y, steps=0, labeller_init=str(tmp_path / "reversed"),
+                            progress=False)
+
+
+def test_train_cli_refuses_a_bad_labeller_init_with_exit_2(tmp_path, capsys):
+    torch.manual_seed(0)
+    save_model(tmp_path / "controller", CausalController.from_graph(TRUTH, hidden=(8,), noise_dim=2))
+    save_model(tmp_path / "small", AttributeClassifier(nodes=TRUTH.nodes, channels=(4, 8), hidden=16))
+    (tmp_path / "empty").mkdir()
+    args = ["train", "causal-image", "--controller", str(tmp_path / "controller"), "--steps", "2", "--every", "1",
+            "--images", "16", "--batch-size", "4", "--g-channels", "8", "--d-channels", "8", "--latent-dim", "4",
+            "--quiet"]
+    for init, words in ((tmp_path / "nothing", "unknown model"), (tmp_path / "empty", "holds no model"),
+                        (tmp_path / "controller", "not a attribute-classifier"), (tmp_path / "small", "architecture")):
+        out = tmp_path / "out"
+        assert main([*args, "--out", str(out), "--labeller-init", str(init)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("genprior: error: labeller init") and "\n" not in err and words in err, err
+        assert not out.exists()

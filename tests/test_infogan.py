@@ -139,14 +139,7 @@ def test_walk_has_one_row_per_code_and_refuses_noise_coordinates():
         latent_walk(G, "coordinate", coord=5, steps=7, seed=0)
 
 
-def _one_line_exit_2(argv, capsys):
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("genprior: error:") and "\n" not in err
-    return err
-
-
-def test_cli_trains_walks_and_refuses_bad_input(tmp_path, capsys):
+def test_cli_trains_walks_and_refuses_bad_input(tmp_path, cli_error):
     out = tmp_path / "run"
     common = ["--images", "256", "--steps", "4", "--every", "2", "--batch-size", "8", "--channels", "4", "--hidden",
               "8", "--quiet"]
@@ -156,10 +149,10 @@ def test_cli_trains_walks_and_refuses_bad_input(tmp_path, capsys):
     from PIL import Image
 
     assert Image.open(tmp_path / "w.png").size[1] > 4 * 32  # five rows of 32-pixel images
-    assert "unknown dataset" in _one_line_exit_2(["train", "infogan", "--dataset", "mnist", "--out",
-                                                  str(tmp_path / "x")], capsys)
-    _one_line_exit_2(["train", "infogan", "--cr-weight", "-1", "--out", str(tmp_path / "x")], capsys)
-    _one_line_exit_2(["train", "infogan", "--size", "48", "--out", str(tmp_path / "x")], capsys)
-    _one_line_exit_2(["walk", "--model", str(out / "generator.safetensors"), "--kind", "coordinate", "--coord", "7",
-                      "--out", str(tmp_path / "w2.png")], capsys)
-    _one_line_exit_2(["train", "infogan", "--out", str(out), *common], capsys)  # a state there, without --resume
+    assert "unknown dataset" in cli_error(["train", "infogan", "--dataset", "mnist", "--out",
+                                           str(tmp_path / "x")])
+    cli_error(["train", "infogan", "--cr-weight", "-1", "--out", str(tmp_path / "x")])
+    cli_error(["train", "infogan", "--size", "48", "--out", str(tmp_path / "x")])
+    cli_error(["walk", "--model", str(out / "generator.safetensors"), "--kind", "coordinate", "--coord", "7",
+               "--out", str(tmp_path / "w2.png")])
+    cli_error(["train", "infogan", "--out", str(out), *common])  # a state there, without --resume

@@ -508,7 +508,8 @@ def cmd_train_causal_image(args) -> int:
         info = train_causal_images(model, discriminator, labeller, anti, images.to(device), labels.to(device),
                                    steps=args.steps, every=args.every, batch_size=args.batch_size, lr=args.lr,
                                    labeller_weight=args.labeller_weight, anti_labeller_weight=args.anti_labeller_weight,
-                                   seed=args.seed, out_dir=args.out, resume=args.resume, progress=not args.quiet,
+                                   labeller_init=args.labeller_init, seed=args.seed, out_dir=args.out,
+                                   resume=args.resume, progress=not args.quiet,
                                    data_info={"dataset": "causal-faces", "graph": truth.to_json(),
                                               "train_images": args.images, "controller": str(args.controller)})
     last = info["history"][-1]["fidelity"] if info["history"] else float("nan")
@@ -785,6 +786,10 @@ def _add_causal_image(p: argparse.ArgumentParser) -> None:
                    help="weight of the Labeller term in G's loss (paper: 1)")
     p.add_argument("--anti-labeller-weight", type=number_arg(low=0, high=MAX_WEIGHT), default=1.0,
                    help="weight of the Anti-Labeller term G maximises (paper: 1)")
+    p.add_argument("--labeller-init", metavar="MODEL",
+                   help="start the Labeller from this trained attribute classifier (zoo name, e.g. "
+                        "causal-faces-labeller, model pair or genprior train causal-labeller folder; its attributes "
+                        "and architecture must match) instead of at random")
     p.add_argument("--latent-dim", type=integer_arg(1, MAX_WIDTH), default=32, help="image noise size of G(z, labels)")
     p.add_argument("--g-channels", type=integer_arg(1, MAX_WIDTH), default=32, help="G's base width (DCGAN)")
     p.add_argument("--d-channels", type=integer_arg(1, MAX_WIDTH), default=32, help="D's base width (DCGAN)")

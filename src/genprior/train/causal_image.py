@@ -16,6 +16,10 @@ the generator ``G(z, l)``. Per step, on a real batch ``(x, l_x)`` and a generate
   per label vector). The paper weights the terms equally: ``w_L = w_A = 1`` (the defaults); G uses the
   non-saturating form of the GAN term (Goodfellow et al. 2014, Sec. 3).
 
+``labeller_init`` (a trained attribute classifier, e.g. the zoo's ``causal-faces-labeller``) starts the Labeller
+from its weights instead of at random, so that the Labeller term gives G an accurate label signal from the first
+step (:func:`init_labeller`); the Labeller then trains on the real images as above.
+
 Every ``every`` steps the label fidelity (the Labeller's agreement with the requested labels over a fixed set of
 generated images) is recorded and the state saved atomically (:mod:`genprior.train.state`; ``resume`` continues
 bit for bit); ``generator.*`` is the :class:`~genprior.models.causal_image.CausalGAN` (controller + image generator).
@@ -34,7 +38,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from genprior.data.checks import check_image_batch
-from genprior.errors import InvalidValueError, ShapeError, check_seed, sub_seed
+from genprior.errors import (
+    GenpriorError,
+    InvalidValueError,
+    ShapeError,
+    check_seed,
+    sub_seed,
+)
 from genprior.models.causal_image import (
     AttributeClassifier,
     CausalGAN,
@@ -161,19 +171,46 @@ def label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, labels)
 
 
+def init_labeller(labeller: nn.Module, source: str | Path, nodes) -> None:
+    """Copy into ``labeller`` (images ``(B, C, H, W)`` -> logits ``(B, k)``) the weights of the trained attribute
+    classifier ``source`` (a zoo name, a model pair or a ``genprior train causal-labeller`` folder). Its attributes
+    must be ``nodes`` in that order (else ``InvalidValueError``) and its parameters those of ``labeller``, shape for
+    shape (else ``ShapeError``); a source that is missing or not an attribute classifier raises the zoo's error,
+    prefixed with ``labeller init SOURCE``."""
+    from genprior import zoo
+
+    where = f"labeller init {source}"
+    try:
+        trained, _ = zoo.resolve(str(source), family="attribute-classifier")
+    except GenpriorError as e:
+        raise type(e)(f"{where}: {e}") from None
+    if tuple(trained.nodes) != tuple(nodes):
+        raise InvalidValueError(f"{where}: it reads the attributes {list(trained.nodes)}, the generator's are "
+                                f"{list(nodes)} (the same, in the same order, are needed)")
+    mine, theirs = labeller.state_dict(), trained.state_dict()
+    if {k: tuple(v.shape) for k, v in mine.items()} != {k: tuple(v.shape) for k, v in theirs.items()}:
+        arch = {k: v for k, v in trained.config().items() if k not in ("family", "nodes")}
+        ours = {k: v for k, v in getattr(labeller, "config", dict)().items() if k not in ("family", "nodes")}
+        raise ShapeError(f"{where}: its architecture {arch} differs from the Labeller's {ours or type(labeller)}")
+    labeller.load_state_dict(theirs)
+
+
 def train_causal_images(model: CausalGAN, discriminator: nn.Module, labeller: nn.Module, anti_labeller: nn.Module,
                         images: torch.Tensor, labels: torch.Tensor, *, steps: int = 4000, every: int = 250,
                         batch_size: int = 64, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
-                        labeller_weight: float = 1.0, anti_labeller_weight: float = 1.0, seed: int = 0,
-                        fidelity_samples: int = 2000, out_dir: str | Path | None = None, resume: bool = False,
-                        progress: bool = True, data_info: dict | None = None, command: str | None = None) -> dict:
+                        labeller_weight: float = 1.0, anti_labeller_weight: float = 1.0,
+                        labeller_init: str | Path | None = None, seed: int = 0, fidelity_samples: int = 2000,
+                        out_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
+                        data_info: dict | None = None, command: str | None = None) -> dict:
     """Train ``model.generator`` (module docstring) on real ``images`` ``(N, C, H, W)`` in [0, 1] with ``labels``
     ``(N, k)`` 0/1 in ``model.nodes`` order; ``model.controller`` is frozen and gives the generated batch's labels
     (thresholded). ``discriminator``: images -> logit ``(B,)``; ``labeller``, ``anti_labeller``: images -> ``(B, k)``
-    logits. All four players use Adam at ``lr``, ``betas``. Batches, noise and labels come from one stream seeded by
-    ``seed``. Returns the run record: per ``every`` steps (epoch) the mean losses, the label fidelity (the
-    Labeller's per-attribute agreement with the requested labels, mean over attributes, on ``fidelity_samples``
-    images drawn from ``seed + 1``) and the seconds. With ``out_dir``: ``state.*`` and ``generator.*`` (the
+    logits. ``labeller_init``: a trained attribute classifier whose weights start the Labeller
+    (:func:`init_labeller`; recorded, and a resume must give the same). All four players use Adam at ``lr``,
+    ``betas``. Batches, noise and labels come from one stream seeded by ``seed``. Returns the run record: per
+    ``every`` steps (epoch) the mean losses, the label fidelity (the Labeller's per-attribute agreement with the
+    requested labels, mean over attributes, on ``fidelity_samples`` images drawn from ``seed + 1``) and the
+    seconds. With ``out_dir``: ``state.*`` and ``generator.*`` (the
     CausalGAN) every epoch."""
     k = len(model.nodes)
     _check_data("train_causal_images", images, labels, k, "training")
@@ -187,6 +224,8 @@ def train_causal_images(model: CausalGAN, discriminator: nn.Module, labeller: nn
                          f"{tuple(images.shape[1:])}")
     seed = check_seed("seed", seed)
     out = Path(out_dir) if out_dir is not None else None
+    if labeller_init is not None:  # before anything is written; a resume then loads the saved Labeller over it
+        init_labeller(labeller, labeller_init, model.nodes)
     players = CausalGANPlayers(model, discriminator, labeller, anti_labeller)
     if out is not None:
         check_recordable("train_causal_images", players=players)
@@ -197,8 +236,9 @@ def train_causal_images(model: CausalGAN, discriminator: nn.Module, labeller: nn
                    ("anti_labeller", anti_labeller))}
     settings = {"seed": seed, "every": every, "batch_size": batch_size, "lr": float(lr),
                 "betas": [float(b) for b in betas], "labeller_weight": float(labeller_weight),
-                "anti_labeller_weight": float(anti_labeller_weight), "fidelity_samples": fidelity_samples,
-                "data": data_info or {}}
+                "anti_labeller_weight": float(anti_labeller_weight),
+                "labeller_init": None if labeller_init is None else str(labeller_init),
+                "fidelity_samples": fidelity_samples, "data": data_info or {}}
     info = new_run(settings, counters={"steps_done": 0}, command=command)
     keys = ("step", "d_loss", "g_loss", "labeller_loss", "anti_labeller_loss", "fidelity", "seconds")
 
@@ -206,7 +246,8 @@ def train_causal_images(model: CausalGAN, discriminator: nn.Module, labeller: nn
         last = record["history"][-1] if record["history"] else {}
         save_model(out / "generator", model, steps=record["steps_done"], fidelity=last.get("fidelity"),
                    data=record["data"], seed=record["seed"], labeller_weight=record["labeller_weight"],
-                   anti_labeller_weight=record["anti_labeller_weight"], command=record["command"])
+                   anti_labeller_weight=record["anti_labeller_weight"], labeller_init=record["labeller_init"],
+                   command=record["command"])
 
     if out is not None:
         info = start_or_resume(out / "state", resume=resume, info=info, model=players, optimizers=optimizers,
