@@ -2,7 +2,7 @@
 # The GPU checks, prepared as one short script for a session that is lent a GPU (the `device` tool: about 15
 # minutes of device time in all, 10 minutes per command). Run from the repository root:
 #
-#     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [cli] [speed] [ttq] [csgm] [stacked] [tiny] [torchrun] [dipnat] [diffusion] [disentangle] [cyclegan]
+#     OUT=${OUT:-gpu-results} bash benchmarks/gpu_checks.sh [cli] [speed] [ttq] [csgm] [stacked] [tiny] [torchrun] [dipnat] [diffusion] [disentangle] [cyclegan] [pacgan2d]
 #
 # With no arguments it runs all six; each writes its JSON / Markdown (and PNG) under $OUT:
 #   cli      the command line with --device $DEVICE (default cuda; DEVICE=cpu tries the script on the CPU, about 3
@@ -43,6 +43,10 @@
 #   cyclegan benchmarks/cyclegan_mnist.py with the full halves of MNIST (30,000 images per domain), 3 epochs, seeds
 #            0 1 2 (the CPU run: 9,600 images, 1 epoch), into $OUT/cyclegan_mnist (runs in $OUT/cyclegan_runs); a
 #            few minutes. Not in the default list: name it.
+#   pacgan2d benchmarks/pacgan_2d.py with the paper's networks (G 4 x 400 + batch norm, D 3 x 200 maxout-5, Adam 1e-4,
+#            beta1 0.8), 5 seeds x ring and grid per model, the four models as four processes on the one GPU,
+#            P2STEPS steps (default 40000; the paper: 400,000), states in $OUT/pacgan_2d_runs (run it again with a
+#            larger P2STEPS to continue), into $OUT/pacgan_2d_gpu. Not in the default list: name it.
 # The data folder is ../shared/data unless GENPRIOR_DATA says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -150,7 +154,10 @@ for check in "${checks[@]}"; do
                    --vae-epochs 10 --images 200000 --runs "$OUT/disentangle_runs" --out "$OUT/disentangle_sprites_gpu" ;;
     cyclegan) python benchmarks/cyclegan_mnist.py --device "$DEVICE" --seeds 0 1 2 --epochs 3 --limit 30000 \
                 --data-dir "$DATA" --work "$OUT/cyclegan_runs" --out "$OUT/cyclegan_mnist" ;;
-    *) echo "gpu_checks.sh: unknown check '$check' (cli, speed, ttq, csgm, stacked, tiny, torchrun, dipnat, diffusion, disentangle, cyclegan)" >&2
+    pacgan2d) python benchmarks/pacgan_2d.py --device "$DEVICE" --steps "${P2STEPS:-40000}" --jobs 4 --quiet \
+                --g-hidden 400 400 400 400 --d-hidden 200 200 200 --lr 1e-4 --lr-end 0 --beta1 0.8 \
+                --runs "$OUT/pacgan_2d_runs" --out "$OUT/pacgan_2d_gpu" ;;
+    *) echo "gpu_checks.sh: unknown check '$check' (cli, speed, ttq, csgm, stacked, tiny, torchrun, dipnat, diffusion, disentangle, cyclegan, pacgan2d)" >&2
        exit 2 ;;
   esac
 done
