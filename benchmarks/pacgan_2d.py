@@ -226,7 +226,10 @@ def markdown(results: dict, setup: dict) -> str:
               "## Budget and deviations from the paper", "",
               (f"- Networks: G {setup['generator']['hidden']} ReLU{' + batch norm' if setup['generator']['batch_norm'] else ''} "
                f"(paper 4 x 400 + batch norm), D {setup['discriminator']['hidden']} maxout-{setup['discriminator']['maxout_pieces']} "
-               "(paper 3 x 200 maxout-5); PyTorch's default initialisation (paper: N(0, 0.02) weights, zero biases)."),
+               "(paper 3 x 200 maxout-5); PyTorch's default initialisation (paper: N(0, 0.02) weights, zero biases). "
+               "Why: on this CPU the paper's widths cost 2.3 x as much per step (25 ms per run-step on one thread), "
+               "so its 400,000 steps for the 40 runs would take about 110 core-hours; `gpu_checks.sh pacgan2d` runs "
+               "them on a GPU."),
               (f"- Optimiser: Adam lr {setup['lr']}" + (f" decaying geometrically to {setup['lr_end']} at step {setup['decay_steps']:,}" if setup["lr_end"] else "")
                + f", betas {tuple(setup['adam_betas'])}, {setup['batch_size_packs']} packs of fresh points per step, "
                f"{max(setup['steps_done'].values()):,} steps (paper: lr 1e-4, beta1 0.8, batch 100, 400 epochs of 1,000 "
