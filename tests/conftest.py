@@ -108,3 +108,13 @@ def cli_error(capsys):
         return err
 
     return refused
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test on one torch thread (small convolutions are slower and less reproducible on more), then restore
+    the thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

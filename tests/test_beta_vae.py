@@ -15,13 +15,7 @@ from genprior.models.registry import build_model
 from genprior.models.vae import VAE
 from genprior.train.vae import mean_negative_elbo, train_vae
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_mlp_vae_config_and_zoo_model_unchanged():

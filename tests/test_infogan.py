@@ -21,13 +21,7 @@ from genprior.train.infogan import (
     train_infogan,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _nets(cr: bool = False, size: int = 32):
