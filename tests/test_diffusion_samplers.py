@@ -14,7 +14,13 @@ from genprior.models.diffusion import Diffusion, noise_schedule
 from genprior.operators import Gaussian, Inpaint, Magnitude, Sign
 from genprior.solvers.diffpir import diffpir
 from genprior.solvers.dps import dps
-from genprior.solvers.posterior import coverage, interval_90, summarize_samples
+from genprior.solvers.posterior import (
+    calibrate_interval,
+    coverage,
+    interval_90,
+    scaled_interval,
+    summarize_samples,
+)
 
 SHAPE = (1, 4, 4)
 
@@ -137,6 +143,75 @@ def test_interval_holds_a_new_draw_90_percent_of_the_time(k):
         assert 0.8 < rate < 0.97  # Student's interval on a skewed law: roughly right
 
 
+def test_calibrated_scale_by_hand():
+    # 10 images of 10 pixels, interval [mean - 1, mean + 2]; image j's pixel i sits at scale (i + 1) / 10 on the
+    # upper side (truth = mean + 2 s): pixels with s <= s_hat are covered
+    n, pixels = 10, 10
+    mean = torch.zeros(n, 1, 1, pixels)
+    low, high = mean - 1, mean + 2
+    s = torch.arange(1, pixels + 1).double().div(10).expand(n, 1, 1, pixels)
+    truth = (2 * s).float()
+    # at most pixels * (0.1 * 11 - 1) = 1 pixel (of all 100) may stay outside: the second largest scale, 1.0
+    assert calibrate_interval(truth, mean, low, high) == pytest.approx(1.0, rel=1e-4)
+    # level 0.5: at most 10 * (0.5 * 11 - 1) = 45 outside -> the 46th largest scale of 10 x (0.1 .. 1.0) is 0.6
+    s_half = calibrate_interval(truth, mean, low, high, level=0.5)
+    assert s_half == pytest.approx(0.6, rel=1e-4)
+    lo, hi = scaled_interval(mean, low, high, s_half)
+    assert float(coverage(truth, lo, hi).mean()) == pytest.approx(0.6)  # 0.1 .. 0.6 covered, ties included
+    # the lower side counts its own half-width: truth = mean - s (half-width 1)
+    assert calibrate_interval(-s.float(), mean, low, high) == pytest.approx(1.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("spread", [0.3, 3.0])
+def test_calibration_brings_a_wrong_spread_to_90_percent(spread):
+    # samples drawn with the wrong spread (a miscalibrated sampler): the raw interval misses 90 % by far, the scale
+    # calibrated on 50 held-out images holds 90 % of new images' pixels on average (a bit more: the +1 of the bound)
+    g = torch.Generator().manual_seed(int(spread * 10))
+
+    def run(n):
+        truth = torch.randn(n, 1, 8, 8, generator=g)
+        samples = spread * torch.randn(n, 4, 1, 8, 8, generator=g)
+        res = summarize_samples(samples, torch.zeros(n, 4))
+        return truth, res
+
+    truth, res = run(50)
+    scale = calibrate_interval(truth, res.x, res.low, res.high)
+    new_truth, new = run(4000)
+    raw = float(coverage(new_truth, new.low, new.high).mean())
+    lo, hi = scaled_interval(new.x, new.low, new.high, scale)
+    calibrated = float(coverage(new_truth, lo, hi).mean())
+    assert (raw < 0.6) if spread < 1 else (raw > 0.96)
+    assert 0.895 < calibrated < 0.95, (scale, calibrated)
+
+
+def test_calibration_refuses_what_it_cannot_calibrate():
+    x = torch.zeros(8, 1, 2, 2)
+    with pytest.raises(InvalidValueError, match="8 held-out images cannot calibrate a 90% interval; give at least 9"):
+        calibrate_interval(x, x, x - 1, x + 1)
+    with pytest.raises(InvalidValueError, match="one shape"):
+        calibrate_interval(torch.zeros(9, 1, 2, 2), torch.zeros(9, 1, 2, 3), x, x)
+    with pytest.raises(InvalidValueError, match="zero-width"):  # every interval a point, every truth elsewhere
+        calibrate_interval(torch.ones(20, 1, 2, 2), torch.zeros(20, 1, 2, 2), torch.zeros(20, 1, 2, 2),
+                           torch.zeros(20, 1, 2, 2))
+    with pytest.raises(InvalidValueError, match="level"):
+        calibrate_interval(x, x, x, x, level=1.0)
+    with pytest.raises(InvalidValueError, match="interval_scale"):
+        scaled_interval(x, x, x, -1.0)
+
+
+def test_sampler_scales_its_interval():
+    model = _tiny_diffusion()
+    op = Gaussian(m=20, shape=(1, 8, 8), noise_std=0.1, seed=0)
+    y = op.measure(torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0)), seed=1)
+    for sampler in (dps, diffpir):
+        own = sampler(model, op, y, samples=3, steps=4)
+        half = sampler(model, op, y, samples=3, steps=4, interval_scale=0.5)
+        torch.testing.assert_close(half.high - half.x, 0.5 * (own.high - own.x))
+        torch.testing.assert_close(half.x - half.low, 0.5 * (own.x - own.low))
+        with pytest.raises(InvalidValueError, match="interval_scale"):
+            sampler(model, op, y, samples=3, steps=4, interval_scale=float("nan"))
+
+
 def test_registry_keeps_std_and_reports_coverage():
     model = _tiny_diffusion()
     op = Gaussian(m=20, shape=(1, 8, 8), noise_std=0.1, seed=0)
@@ -181,6 +256,13 @@ def test_cli_end_to_end_writes_std_and_coverage(ddpm_file, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     result = json.loads((tmp_path / "r.json").read_text())
     assert 0.0 <= result["coverage_90"] <= 1.0 and result["options"]["samples"] == 3
+    assert result["options"]["interval_scale"] == 1.0
+    code = main(["recover", "--task", "cs", "--m", "30", "--method", "dps", "--model", ddpm_file, "--samples", "3",
+                 "--steps", "3", "--dataset", "mnist-bundled", "--indices", "0:2", "--interval-scale", "0",
+                 "--json", str(tmp_path / "r0.json")])
+    assert code == 0, capsys.readouterr().err
+    narrow = json.loads((tmp_path / "r0.json").read_text())  # same samples, a point interval: covers less
+    assert narrow["options"]["interval_scale"] == 0.0 and narrow["coverage_90"] < result["coverage_90"]
     assert {"mse_per_pixel", "psnr", "ssim", "seconds_per_image"} <= set(result)
     tensors, _ = load_tensors_and_metadata(out / "recovery.safetensors")
     assert tensors["x_std"].shape == (2, 1, 28, 28) and float(tensors["x_std"].min()) >= 0
@@ -195,6 +277,8 @@ def test_cli_end_to_end_writes_std_and_coverage(ddpm_file, tmp_path, capsys):
     (["--method", "csgm", "--model", "DDPM"], "is a diffusion model"),
     (["--method", "hybrid", "--model", "DDPM"], "is a diffusion model"),
     (["--method", "dip", "--model", "DDPM"], "--model is an option of"),
+    (["--method", "csgm", "--model", "mnist-vae", "--interval-scale", "0.5"], "--interval-scale is an option of dps, diffpir"),
+    (["--method", "dps", "--interval-scale", "-1"], "argument --interval-scale"),
 ])
 def test_cli_refuses_bad_input(ddpm_file, capsys, argv, pattern):
     argv = [ddpm_file if a == "DDPM" else a for a in argv]

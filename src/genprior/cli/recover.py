@@ -91,6 +91,10 @@ def add_parsers(sub) -> None:
                    help="posterior samples K per image, batched; the estimate is their mean, and their per-pixel std "
                         "is written beside it (images/NNNN-std.png, x_std) with coverage_90 in the JSON (default: "
                         + _defaults(METHODS, "samples") + ")")
+    p.add_argument("--interval-scale", type=number_arg(low=0, high=MAX_WEIGHT), default=None,
+                   help="times the half-widths of the per-pixel 90 %% interval of dps and diffpir (default 1: the "
+                        "samples' own); benchmarks/results/diffusion_mnist.md lists the scales calibrated on held-out "
+                        "MNIST images per m (genprior.solvers.posterior.calibrate_interval)")
     p.add_argument("--alpha", type=_alpha_arg, default=None,
                    help="Lasso weight, or auto: the best of 1e-4 .. 0.1 (half a decade apart) on up to "
                         f"{TUNING_IMAGES} images of the same split next to --indices, measured alike (default 0.1, the "
@@ -214,11 +218,11 @@ def _check_method(args):
     chosen = method(args.method)
     # an option the method does not take is refused rather than ignored (its result would not be what was asked)
     given = {"lam": args.lam, "restarts": args.restarts, "steps": args.steps, "lr": args.lr, "alpha": args.alpha,
-             "samples": args.samples}
+             "samples": args.samples, "interval_scale": args.interval_scale}
     for flag, value in given.items():
         if value is not None and flag not in chosen.options:
             users = [m.name for m in METHODS.values() if flag in m.options]
-            raise InvalidValueError(f"--{flag} is an option of {', '.join(users)}; method {args.method} does not use it")
+            raise InvalidValueError(f"--{flag.replace('_', '-')} is an option of {', '.join(users)}; method {args.method} does not use it")
     if args.model is not None and not chosen.needs_generator:
         users = [m.name for m in METHODS.values() if m.needs_generator]
         raise InvalidValueError(f"--model is an option of {', '.join(users)}; method {args.method} does not use it")

@@ -160,12 +160,12 @@ register(Method("biht", "binary iterative hard thresholding (Jacques et al. 2013
                 {"basis": "wavelet", "sparsity": 50}, measurements=("sign",)))
 register(Method("dps", "DPS: diffusion posterior sampling, a gradient step on ||y - A(x0)|| per DDIM step (Chung et "
                 "al. 2023); mean of K samples", _dps,
-                {"samples": dps.SAMPLES, "steps": dps.STEPS, "eta": dps.ETA, "zeta": dps.ZETA},
+                {"samples": dps.SAMPLES, "steps": dps.STEPS, "eta": dps.ETA, "zeta": dps.ZETA, "interval_scale": 1.0},
                 measurements=("linear", "magnitude", "sign"), model="mnist-ddpm", prior="diffusion"))
 register(Method("diffpir", "DiffPIR: diffusion sampling with an exact data proximal step by SVD (Zhu et al. 2023); mean "
                 "of K samples", _diffpir,
                 {"samples": diffpir_module.SAMPLES, "steps": diffpir_module.STEPS, "eta": diffpir_module.ETA,
-                 "lam": diffpir_module.LAM, "data_std": diffpir_module.DATA_STD},
+                 "lam": diffpir_module.LAM, "data_std": diffpir_module.DATA_STD, "interval_scale": 1.0},
                 model="mnist-ddpm", prior="diffusion"))
 register(Method("adjoint", "the linear estimate A^T y, no prior", _adjoint, {},
                 measurements=("linear", "magnitude", "sign")))

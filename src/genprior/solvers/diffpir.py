@@ -74,16 +74,18 @@ def svd(operator: Operator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def diffpir(model, operator: Operator, y: torch.Tensor, *, samples: int = SAMPLES, steps: int = STEPS,
             eta: float = ETA, lam: float = LAM, data_std: float = DATA_STD, seed: int = 0, offset: int = 0,
-            progress: bool = False) -> PosteriorSamples:
+            interval_scale: float = 1.0, progress: bool = False) -> PosteriorSamples:
     """``samples`` DiffPIR posterior samples per image of linear measurements ``y`` ``(B, m)``.
 
     ``model``: a diffusion prior on images ``operator.input_shape``; ``steps``: DDIM steps (1..T); ``eta``: DDIM's
     noise in [0, 1]; ``lam`` (> 0): DiffPIR's weight of the prior in the data step (larger: closer to the prior's
     ``x0``); ``data_std`` (> 0): the per-pixel std ``d`` of the prior in ``r_t``. ``seed``/``offset``: image ``i``
-    draws from ``sub_seed(seed, offset + i)``. Returns :class:`~genprior.solvers.posterior.PosteriorSamples`."""
+    draws from ``sub_seed(seed, offset + i)``. ``interval_scale``: the 90 % interval's half-widths times this (1: the samples'
+    own; :func:`~genprior.solvers.posterior.calibrate_interval` finds the scale on held-out images). Returns :class:`~genprior.solvers.posterior.PosteriorSamples`."""
     shape = check_options(model, operator, y, samples=samples, steps=steps, eta=eta, owner="diffpir")
     check_number("lam", lam, low=0.0, strict=True)
     check_number("data_std", data_std, low=0.0, strict=True)
+    check_number("interval_scale", interval_scale, low=0.0)
     u, s, v = svd(operator)
     b, k = y.shape[0], samples
     dtype, device = y.dtype, y.device
@@ -107,4 +109,4 @@ def diffpir(model, operator: Operator, y: torch.Tensor, *, samples: int = SAMPLE
             x = ddim_step(x, x0.clamp(-1, 1), a, a_prev, eta, noise)
         images = ((x + 1) / 2).clamp(0, 1)
         loss = data_loss(operator, y, images, k).view(b, k)
-    return summarize_samples(images.view(b, k, *shape), loss)
+    return summarize_samples(images.view(b, k, *shape), loss, interval_scale=interval_scale)

@@ -53,16 +53,19 @@ ABAR_MIN = 1e-5  # no measurement step at noisier steps (see the module's text)
 
 
 def dps(model, operator: Operator, y: torch.Tensor, *, samples: int = SAMPLES, steps: int = STEPS, eta: float = ETA,
-        zeta: float = ZETA, seed: int = 0, offset: int = 0, progress: bool = False) -> PosteriorSamples:
+        zeta: float = ZETA, seed: int = 0, offset: int = 0, interval_scale: float = 1.0,
+        progress: bool = False) -> PosteriorSamples:
     """``samples`` DPS posterior samples per image of measurements ``y`` ``(B, m)``.
 
     ``model``: a diffusion prior on images ``operator.input_shape``; ``steps``: DDIM steps (1..T); ``eta``: DDIM's
     noise (0: deterministic given the start, 1: ancestral); ``zeta``: the measurement step (>= 0; 0 samples the
-    prior). ``seed``/``offset``: image ``i`` draws from ``sub_seed(seed, offset + i)``. Returns
+    prior). ``seed``/``offset``: image ``i`` draws from ``sub_seed(seed, offset + i)``. ``interval_scale``: the 90 % interval's half-widths times this (1: the samples'
+    own; :func:`~genprior.solvers.posterior.calibrate_interval` finds the scale on held-out images). Returns
     :class:`~genprior.solvers.posterior.PosteriorSamples` (mean ``(B, C, H, W)`` in [0, 1], per-pixel std, the
     samples ``(B, K, C, H, W)``, the 90 % interval, the data terms ``(B, K)``)."""
     shape = check_options(model, operator, y, samples=samples, steps=steps, eta=eta, owner="dps")
     check_number("zeta", zeta, low=0.0)
+    check_number("interval_scale", interval_scale, low=0.0)
     b, k = y.shape[0], samples
     dtype = y.dtype if y.is_floating_point() else torch.float32
     device = y.device
@@ -95,4 +98,4 @@ def dps(model, operator: Operator, y: torch.Tensor, *, samples: int = SAMPLES, s
     with torch.no_grad():
         images = ((x.detach() + 1) / 2).clamp(0, 1)
         loss = data_loss(operator, y, images, k).view(b, k)
-    return summarize_samples(images.view(b, k, *shape), loss)
+    return summarize_samples(images.view(b, k, *shape), loss, interval_scale=interval_scale)

@@ -1,6 +1,7 @@
 """What the diffusion posterior samplers (:mod:`~genprior.solvers.dps`, :mod:`~genprior.solvers.diffpir`) share:
 the check of the prior, the DDIM step, the measurements moved into the model's space, per-image random streams,
-and the summary of ``K`` posterior samples per image (mean, per-pixel std, the per-pixel 90 % interval).
+and the summary of ``K`` posterior samples per image (mean, per-pixel std, the per-pixel 90 % interval, and its
+calibration on held-out images: :func:`calibrate_interval`).
 
 A *diffusion prior* is any module with ``image_shape`` ``(C, H, W)``, ``num_steps`` ``T``, a buffer
 ``alphas_cumprod`` ``(T,)`` (``abar_t``, decreasing) and ``predict_noise(x_t, t)`` (``t`` a Python int for the whole
@@ -10,6 +11,7 @@ exact Gaussian "oracle" is another).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -156,11 +158,58 @@ def coverage(truth: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torc
     return inside.flatten(1).float().mean(1)
 
 
-def summarize_samples(samples: torch.Tensor, loss: torch.Tensor) -> PosteriorSamples:
-    """:class:`PosteriorSamples` from images ``(B, K, C, H, W)`` in [0, 1] and their data terms ``(B, K)``."""
+def scaled_interval(mean: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
+                    scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean - scale (mean - low), mean + scale (high - mean))``: the interval's two half-widths times ``scale``
+    (>= 0; 1 keeps it), all ``(B, C, H, W)``."""
+    scale = check_number("interval_scale", scale, low=0.0)
+    return mean - scale * (mean - low), mean + scale * (high - mean)
+
+
+def calibrate_interval(truth: torch.Tensor, mean: torch.Tensor, low: torch.Tensor, high: torch.Tensor, *,
+                       level: float = 0.9) -> float:
+    """The scale of the interval's half-widths that makes it hold ``level`` of the pixels of a *new* image on
+    average, from ``n`` held-out images with known truth (all ``(n, C, H, W)``; the interval from the same sampler,
+    operator and noise as the images it will be used on).
+
+    Conformal risk control (Angelopoulos, Bates, Fisch, Lei & Schuster, ICLR 2024, Theorem 1) with the loss
+    ``L_j(s)`` = the fraction of image ``j``'s pixels outside :func:`scaled_interval` at scale ``s`` (non-increasing
+    in ``s``, at most 1): ``s_hat = inf { s : (n R_n(s) + 1) / (n + 1) <= 1 - level }``, ``R_n`` the mean of ``L_j``
+    over the held-out images. Then ``E[coverage of a new image] >= level`` for images exchangeable with the held-out
+    ones. Each pixel is covered from the scale ``s_i = |truth - mean| / half-width on truth's side`` on, so
+    ``s_hat`` is an order statistic of the pooled ``s_i``. Needs ``n >= level / (1 - level)`` images (9 for 90 %);
+    ``InvalidValueError`` otherwise, or when no finite scale reaches ``level`` (zero-width intervals that miss)."""
+    level = check_number("level", level, low=0.0, strict=True)
+    if level >= 1:
+        raise InvalidValueError(f"calibrate_interval: level must be in (0, 1), got {level}")
+    if not truth.shape == mean.shape == low.shape == high.shape or truth.dim() < 2:
+        raise InvalidValueError("calibrate_interval: truth, mean, low and high must have one shape (n, C, H, W), got "
+                                + ", ".join(str(tuple(t.shape)) for t in (truth, mean, low, high)))
+    n, pixels = truth.shape[0], truth[0].numel()
+    budget = pixels * ((1 - level) * (n + 1) - 1)  # pixels (summed over images) that may stay outside
+    if budget < 0:
+        need = math.ceil(level / (1 - level) - 1e-9)
+        raise InvalidValueError(f"calibrate_interval: {n} held-out images cannot calibrate a {level:.0%} interval; "
+                                f"give at least {need}")
+    d = (truth - mean).double()
+    side = torch.where(d > 0, (high - mean).double(), (mean - low).double())
+    need_scale = torch.where(d == 0, torch.zeros_like(d), d.abs() / side.clamp_min(0))  # inf where the width is 0
+    ordered = need_scale.flatten().sort(descending=True).values
+    outside = math.floor(budget + 1e-9)  # at most this many pixels may need more than s_hat
+    s_hat = float(ordered[outside]) if outside < ordered.numel() else 0.0
+    s_hat *= 1 + 1e-5  # so that float32 round-off in scaled_interval does not uncover the pixels at the boundary
+    if not math.isfinite(s_hat):
+        raise InvalidValueError("calibrate_interval: too many pixels miss a zero-width interval; no scale reaches "
+                                f"{level:.0%}")
+    return s_hat
+
+
+def summarize_samples(samples: torch.Tensor, loss: torch.Tensor, *, interval_scale: float = 1.0) -> PosteriorSamples:
+    """:class:`PosteriorSamples` from images ``(B, K, C, H, W)`` in [0, 1] and their data terms ``(B, K)``; the
+    interval's half-widths times ``interval_scale`` (:func:`scaled_interval`)."""
     mean = samples.mean(1)
     std = sample_std(samples)
-    low, high = interval_90(samples, mean, std)
+    low, high = scaled_interval(mean, *interval_90(samples, mean, std), interval_scale)
     return PosteriorSamples(mean, std, samples, low, high, loss)
 
 
