@@ -437,3 +437,25 @@ def test_training_into_a_folder_refuses_a_model_without_config_before_any_work(t
         train_gan(PlainGenerator(2, 2), MLPDiscriminator(input_dim=2, hidden=(4,)), torch.randn(32, 2), epochs=1,
                   batch_size=16, out_dir=out, progress=False)
     assert not out.exists()
+
+
+def test_a_state_from_before_a_setting_was_added_resumes_as_its_old_behaviour(tmp_path):
+    """train_cyclegan gained cycle_noise after states were saved: a state without it resumes as cycle_noise = 0 (what
+    it trained with) and is refused for another value."""
+    from genprior.models.cyclegan import CycleGAN
+    from genprior.train.cyclegan import train_cyclegan
+
+    a, b = torch.rand(32, 1, 8, 8), torch.rand(32, 1, 8, 8)
+
+    def run(epochs, noise, **kw):
+        torch.manual_seed(0)
+        model = CycleGAN(image_shape=(1, 8, 8), channels=2, res_blocks=0, d_channels=2)
+        return train_cyclegan(model, a, b, epochs=epochs, batch_size=16, cycle_noise=noise, pool_size=4,
+                              out_dir=tmp_path / "run", progress=False, **kw)
+
+    run(1, 0.0)
+    _edit_state(tmp_path / "run", lambda record, tensors: record.pop("cycle_noise"))
+    with pytest.raises(CheckpointError, match="cycle_noise"):
+        run(2, 0.3, resume=True)
+    info = run(2, 0.0, resume=True)
+    assert info["epoch"] == 2 and info["cycle_noise"] == 0.0

@@ -143,8 +143,32 @@ def test_resume_continues_the_same_run(tmp_path):
         train_cyclegan(fresh(), a, b, epochs=3, out_dir=tmp_path / "two", **kw)  # a state there, no resume
 
 
+def test_cycle_noise_changes_the_way_back_and_is_recorded(tmp_path):
+    a, b = _blocks(64, 0), apply_style(_blocks(64, 1), "thick-inverted")
+    kw = {"batch_size": 16, "identity": 0.0, "pool_size": 8, "progress": False, "epochs": 1}
+
+    def run(noise, out=None, resume=False):
+        torch.manual_seed(0)
+        m = CycleGAN(image_shape=(1, 12, 12), channels=4, res_blocks=1, d_channels=4)
+        info = train_cyclegan(m, a, b, cycle_noise=noise, out_dir=out, resume=resume, **kw)
+        return m, info
+
+    plain, info0 = run(0.0)
+    noisy, info1 = run(0.3)
+    # the noise enters the cycle term only: another cycle error, other weights after the steps
+    assert info1["history"][0]["cycle"] != pytest.approx(info0["history"][0]["cycle"], rel=1e-3)
+    assert float((plain.g_ba.net[1].weight - noisy.g_ba.net[1].weight).detach().abs().max()) > 0
+    again, _ = run(0.3)
+    assert torch.equal(again.g_ab.net[1].weight, noisy.g_ab.net[1].weight)  # the noise comes from the seeded stream
+    run(0.3, tmp_path / "r")
+    assert load_model(tmp_path / "r/model")[1]["cycle_noise"] == 0.3
+    with pytest.raises(Exception, match="cycle_noise"):
+        run(0.1, tmp_path / "r", resume=True)
+
+
 @pytest.mark.parametrize("kw, err", [({"lambda_cyc": -1.0}, InvalidValueError), ({"lr": 0.0}, InvalidValueError),
                                      ({"identity": float("nan")}, InvalidValueError),
+                                     ({"cycle_noise": -0.1}, InvalidValueError),
                                      ({"batch_size": 0}, InvalidValueError)])
 def test_trainer_refuses_bad_values(kw, err):
     m = CycleGAN(image_shape=(1, 12, 12), channels=4, res_blocks=0, d_channels=4)
@@ -172,6 +196,7 @@ def test_cli_trains_resumes_and_refuses(tmp_path, capsys):
     assert load_model(out / "model")[1]["epochs"] == 2
     capsys.readouterr()
     for bad in (["--style", "sepia"], ["--lambda-cyc", "-1"], ["--identity", "-0.5"], ["--lr", "0"],
+                ["--cycle-noise", "-1"],
                 ["--batch-size", "0"], ["--dataset", "nope"]):
         assert main([*base, "--epochs", "1", "--out", str(tmp_path / "bad"), *bad]) == 2
         err = capsys.readouterr().err.strip()

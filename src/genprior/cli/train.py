@@ -415,6 +415,7 @@ def cmd_train_cyclegan(args) -> int:
     with check_trained(args, "model"):
         info = train_cyclegan(model, domains.a, domains.b, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                               betas=(args.beta1, 0.999), lambda_cyc=args.lambda_cyc, identity=args.identity,
+                              cycle_noise=args.cycle_noise,
                               pool_size=args.pool_size, seed=args.seed, out_dir=args.out, resume=args.resume,
                               progress=not args.quiet, samples_every=args.samples_every,
                               data_info={"dataset": args.dataset, "split": "train", "style": args.style,
@@ -834,6 +835,9 @@ def _add_cyclegan(p: argparse.ArgumentParser) -> None:
                    help="cycle-consistency weight lambda (paper: 10; 0: a two-way GAN without cycle or identity loss)")
     p.add_argument("--identity", type=number_arg(low=0, high=MAX_WEIGHT), default=0.5,
                    help="identity-loss weight as a fraction of lambda (paper: 0.5)")
+    p.add_argument("--cycle-noise", type=number_arg(low=0, high=MAX_WEIGHT), default=0.0,
+                   help="std of Gaussian noise added to each translation before the cycle's way back, against hidden "
+                        "information (Bashkirova et al. 2019; default 0: none)")
     p.add_argument("--pool-size", type=integer_arg(0, MAX_COUNT), default=50,
                    help="history of generated images the discriminators also see (paper: 50; 0: none)")
     p.add_argument("--lr", type=number_arg(low=0, high=MAX_LR, strict=True), default=2e-4,

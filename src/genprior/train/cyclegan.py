@@ -18,6 +18,13 @@ older fake instead of the newest (``pool_size = 0``: always the newest). The pap
 rate linearly to 0 after 100 epochs; here batches are larger and the rate is constant. ``lambda_cyc = 0`` (hence no
 identity term either) is the plain two-way GAN, the paper's "GAN alone" ablation.
 
+``cycle_noise = s > 0`` adds Gaussian noise of std ``s`` to each translation before the way back in Eq. 2
+(``F(G(a) + s n)``, ``G(F(b) + s n')``), the defence of Bashkirova, Usman & Saenko (NeurIPS 2019, "Adversarial
+self-defense for cycle-consistent GANs", Sec. 3.1): when one translation loses information (here thin strokes
+made thick), CycleGAN otherwise hides the lost detail in a faint, nearly invisible signal of its translation so that
+the way back can restore it (Chu, Zhmoginov & Sandler 2017); noise of that signal's size makes hiding useless, so the
+translation no longer needs to carry it.
+
 One iteration: a batch of A images and an independent batch of B images (each domain is shuffled on its own; an
 epoch is one pass over the smaller domain, the last incomplete batch dropped); one Adam step of both translators on
 ``L_G``, then one Adam step of both discriminators on ``L_D_A + L_D_B`` with the pooled fakes (as the paper's code).
@@ -88,25 +95,29 @@ class ImagePool:
         return out
 
 
-def _check(epochs: int, batch_size: int, lr: float, lambda_cyc: float, identity: float, pool_size: int) -> None:
+def _check(epochs: int, batch_size: int, lr: float, lambda_cyc: float, identity: float, pool_size: int,
+           cycle_noise: float) -> None:
     check_number("epochs", epochs, low=0, integer=True)
     check_number("batch_size", batch_size, low=1, integer=True)
     check_number("lr", lr, low=0.0, strict=True)
     check_number("lambda_cyc", lambda_cyc, low=0.0)
     check_number("identity", identity, low=0.0)
     check_number("pool_size", pool_size, low=0, integer=True)
+    check_number("cycle_noise", cycle_noise, low=0.0)
 
 
 def train_cyclegan(model: CycleGAN, domain_a: torch.Tensor, domain_b: torch.Tensor, *, epochs: int = 10,
                    batch_size: int = 32, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
-                   lambda_cyc: float = 10.0, identity: float = 0.5, pool_size: int = 50, seed: int = 0,
+                   lambda_cyc: float = 10.0, identity: float = 0.5, pool_size: int = 50, cycle_noise: float = 0.0,
+                   seed: int = 0,
                    out_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
                    samples_every: int = 1, data_info: dict | None = None, command: str | None = None) -> dict:
     """Fit ``model`` (a :class:`~genprior.models.cyclegan.CycleGAN`) to translate between ``domain_a`` and
     ``domain_b`` (unpaired images ``(N_a, C, H, W)``, ``(N_b, C, H, W)`` in [0, 1] of the model's image shape) by the
     objective of the module docstring (paper Eq. 3 with the LSGAN loss).
 
-    ``lambda_cyc`` >= 0 weighs the cycle loss, ``identity`` >= 0 the identity loss as a fraction of ``lambda_cyc``.
+    ``lambda_cyc`` >= 0 weighs the cycle loss, ``identity`` >= 0 the identity loss as a fraction of ``lambda_cyc``;
+    ``cycle_noise`` >= 0 is the std of the noise added to the translations on the cycle's way back (0: none).
     Runs on ``model``'s device; batches and every random draw come from one CPU generator seeded by ``seed``, so a
     seed gives the same run on every device. With ``out_dir`` the state is saved atomically after every epoch and
     ``resume=True`` continues from it bit for bit. Weights that become NaN or infinite stop the run with
@@ -114,7 +125,7 @@ def train_cyclegan(model: CycleGAN, domain_a: torch.Tensor, domain_b: torch.Tens
     translators' LSGAN loss, the cycle and identity errors (mean absolute error per pixel, both directions
     summed), D's loss, the steps and seconds.
     """
-    _check(epochs, batch_size, lr, lambda_cyc, identity, pool_size)
+    _check(epochs, batch_size, lr, lambda_cyc, identity, pool_size, cycle_noise)
     if not isinstance(model, CycleGAN):
         raise InvalidValueError(f"train_cyclegan needs a CycleGAN, got {type(model).__name__}")
     shape = tuple(model.image_shape)
@@ -136,13 +147,14 @@ def train_cyclegan(model: CycleGAN, domain_a: torch.Tensor, domain_b: torch.Tens
     g_params, d_params = list(generators.parameters()), list(discriminators.parameters())
     pool_a, pool_b = ImagePool(pool_size, shape, device), ImagePool(pool_size, shape, device)
     pools = {"pool_a": pool_a.images, "pool_b": pool_b.images}
-    settings = {"seed": seed, "lambda_cyc": lambda_cyc, "identity": identity, "pool_size": pool_size,
+    settings = {"seed": seed, "lambda_cyc": lambda_cyc, "identity": identity, "cycle_noise": cycle_noise,
+                "pool_size": pool_size,
                 "batch_size": batch_size, "lr": lr, "betas": list(betas), "data": data_info or {}}
     info = new_run(settings, counters={"steps_done": 0, "pool_fill": 0}, command=command)
     if out is not None:
         info = start_or_resume(out / "state", resume=resume, info=info, model=model, optimizers=optimizers, rng=rng,
                                extra=pools, settings=tuple(settings), history_keys=HISTORY_KEYS,
-                               outputs=("model.*",),
+                               outputs=("model.*",), added_later={"cycle_noise": 0.0},
                                mend=lambda saved: save_model(out / "model", model, **summary(saved)))
         pool_a.images.copy_(pools["pool_a"])
         pool_b.images.copy_(pools["pool_b"])
@@ -167,7 +179,11 @@ def train_cyclegan(model: CycleGAN, domain_a: torch.Tensor, domain_b: torch.Tens
             fake_b, fake_a = model.g_ab(a), model.g_ba(b)
             g_gan = lsgan_loss(model.d_b(fake_b), 1.0) + lsgan_loss(model.d_a(fake_a), 1.0)
             with torch.set_grad_enabled(lambda_cyc > 0):
-                cycle = F.l1_loss(model.g_ba(fake_b), a) + F.l1_loss(model.g_ab(fake_a), b)
+                seen_b, seen_a = fake_b, fake_a  # what the way back sees (Bashkirova et al.'s noise if asked)
+                if cycle_noise > 0:
+                    seen_b = fake_b + cycle_noise * torch.randn(fake_b.shape, generator=rng).to(device)
+                    seen_a = fake_a + cycle_noise * torch.randn(fake_a.shape, generator=rng).to(device)
+                cycle = F.l1_loss(model.g_ba(seen_b), a) + F.l1_loss(model.g_ab(seen_a), b)
             with torch.set_grad_enabled(w_id > 0):
                 ident = F.l1_loss(model.g_ab(b), b) + F.l1_loss(model.g_ba(a), a)
             g_loss = g_gan
@@ -219,6 +235,6 @@ def sample_rows(model: CycleGAN, a: torch.Tensor, b: torch.Tensor) -> torch.Tens
 def summary(info: dict) -> dict:
     """What the saved model's JSON config records about its training."""
     return {"data": info["data"], "epochs": info["epoch"], "lambda_cyc": info["lambda_cyc"],
-            "identity": info["identity"], "pool_size": info["pool_size"], "batch_size": info["batch_size"],
+            "identity": info["identity"], "cycle_noise": info["cycle_noise"], "pool_size": info["pool_size"], "batch_size": info["batch_size"],
             "lr": info["lr"], "seed": info["seed"], "command": info["command"],
             "resumed_with": info.get("resumed_with", [])}

@@ -206,7 +206,8 @@ def start_or_resume(path: str | Path, *, resume: bool, info: dict, settings: tup
                     optimizers: dict[str, torch.optim.Optimizer], rng: torch.Generator,
                     extra: dict[str, torch.Tensor] | None = None, epoch_fields: Sequence[str] = (),
                     history_keys: Sequence[str] = (), outputs: Sequence[str] = (),
-                    mend: Callable[[dict], None] | None = None, write: bool = True) -> dict:
+                    mend: Callable[[dict], None] | None = None, write: bool = True,
+                    added_later: dict | None = None) -> dict:
     """The ``info`` a training loop starts from: its fresh ``info`` (from :func:`new_run`) when ``path.*`` holds no
     state, else (with ``resume``) the state saved there, loaded into ``model``, ``optimizers``, ``rng`` and
     ``extra``, with this resume appended to its ``resumed_with``.
@@ -217,9 +218,11 @@ def start_or_resume(path: str | Path, *, resume: bool, info: dict, settings: tup
     file names in the same folder, e.g. ``"model.*"``) are removed, and on a resume ``mend(saved info)`` (when
     given) rewrites the files the trainer derives from the state (a kill between its writes may have left them
     behind it). ``write=False`` (every rank but rank 0 under torchrun): load only, write and remove nothing.
+    ``added_later``: settings a trainer gained after states were saved, with the value that older states trained
+    with (their behaviour then), so that those states still resume (see :func:`check_resumable`).
     """
     saved = check_resumable(path, resume=resume, info=info, settings=settings, epoch_fields=epoch_fields,
-                            history_keys=history_keys)
+                            history_keys=history_keys, added_later=added_later)
     path = Path(path)
     if saved is not None:
         record, tensors = saved
@@ -239,8 +242,8 @@ def start_or_resume(path: str | Path, *, resume: bool, info: dict, settings: tup
 
 
 def check_resumable(path: str | Path, *, resume: bool, info: dict, settings: tuple[str, ...],
-                    epoch_fields: Sequence[str] = (), history_keys: Sequence[str] = ()
-                    ) -> tuple[dict, dict[str, torch.Tensor]] | None:
+                    epoch_fields: Sequence[str] = (), history_keys: Sequence[str] = (),
+                    added_later: dict | None = None) -> tuple[dict, dict[str, torch.Tensor]] | None:
     """:func:`start_or_resume`'s refusals, without loading anything into a model (a caller may check before other
     work, such as training a teacher first). Returns ``None`` when ``path.*`` holds no state (a fresh start), else
     the state's ``(record, tensors)``, which this run will resume.
@@ -251,7 +254,8 @@ def check_resumable(path: str | Path, *, resume: bool, info: dict, settings: tup
     below 0, a ``history`` that is not one object per epoch numbered 1..epoch (each with the numbers
     ``history_keys``), a field of ``epoch_fields`` outside 0..epoch, another integer of ``info`` below 0 (counts);
     and, checked first, a saved value of one of ``settings`` (keys of ``info``: the loss, the learning rate, the
-    data ...) other than this run's, or missing.
+    data ...) other than this run's, or missing. A key of ``added_later`` missing from the state is read as its
+    value there (a state saved before the trainer had that setting, which then trained as that value does).
     """
     path = Path(path)
     sidecar, weights = path.with_suffix(".json"), path.with_suffix(".safetensors")
@@ -264,6 +268,8 @@ def check_resumable(path: str | Path, *, resume: bool, info: dict, settings: tup
     if not weights.exists():
         raise CheckpointError(f"training state {path} is incomplete: {sidecar.name} without {weights.name}")
     record, tensors = read_training_state(path)
+    for key, value in (added_later or {}).items():
+        record.setdefault(key, value)
     for key in settings:
         if key not in record or record[key] != info[key]:
             trained = f"with {key} = {record[key]!r}" if key in record else f"without {key}"
