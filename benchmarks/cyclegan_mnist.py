@@ -83,7 +83,7 @@ def main() -> int:
     p.add_argument("--lambda-cyc", type=float, default=10.0)
     p.add_argument("--identity", type=float, default=0.0,
                    help="identity weight / lambda (paper 0.5; 0 chosen on the tuning seed, see the results page)")
-    p.add_argument("--cycle-noise", type=float, default=0.1,
+    p.add_argument("--cycle-noise", type=float, default=0.3,
                    help="noise std on the way back of the 'CycleGAN, noise' row (0: no such row; default %(default)s, "
                         "chosen on seed 100 and test images 5000..6999)")
     p.add_argument("--lr", type=float, default=2e-4)
