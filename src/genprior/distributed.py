@@ -19,6 +19,7 @@ before it loads torch.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
 import os
 import pickle
@@ -131,11 +132,21 @@ def setup(device):
     return device
 
 
+FINISH_WAIT = timedelta(seconds=60)  # how long a rank waits at exit for the others before leaving anyway
+
+
 def finish() -> None:
-    """Leave the process group (at exit; nothing if none was joined)."""
+    """Leave the process group (at exit; nothing if none was joined). On gloo the ranks first meet at a barrier
+    (at most :data:`FINISH_WAIT`): a rank that tore its connections down while another still sent to it could end
+    with gloo's worker thread aborting the process ("terminate called without an active exception", seen once in
+    CI); a rank that stopped early (the others are being stopped too) is not waited for longer."""
     dist = _group()
-    if dist is not None:
-        dist.destroy_process_group()
+    if dist is None:
+        return
+    if dist.get_backend() == "gloo":
+        with contextlib.suppress(RuntimeError):  # a rank is gone (timeout or closed connection): leave anyway
+            dist.monitored_barrier(timeout=FINISH_WAIT)
+    dist.destroy_process_group()
 
 
 def shard(n: int, *, of: int | None = None, at: int | None = None) -> slice:
