@@ -222,7 +222,8 @@ def _check_method(args):
     for flag, value in given.items():
         if value is not None and flag not in chosen.options:
             users = [m.name for m in METHODS.values() if flag in m.options]
-            raise InvalidValueError(f"--{flag.replace('_', '-')} is an option of {', '.join(users)}; method {args.method} does not use it")
+            raise InvalidValueError(f"--{flag.replace('_', '-')} is an option of {', '.join(users)}; method "
+                                    f"{args.method} does not use it")
     if args.model is not None and not chosen.needs_generator:
         users = [m.name for m in METHODS.values() if m.needs_generator]
         raise InvalidValueError(f"--model is an option of {', '.join(users)}; method {args.method} does not use it")

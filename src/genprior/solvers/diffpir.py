@@ -80,8 +80,9 @@ def diffpir(model, operator: Operator, y: torch.Tensor, *, samples: int = SAMPLE
     ``model``: a diffusion prior on images ``operator.input_shape``; ``steps``: DDIM steps (1..T); ``eta``: DDIM's
     noise in [0, 1]; ``lam`` (> 0): DiffPIR's weight of the prior in the data step (larger: closer to the prior's
     ``x0``); ``data_std`` (> 0): the per-pixel std ``d`` of the prior in ``r_t``. ``seed``/``offset``: image ``i``
-    draws from ``sub_seed(seed, offset + i)``. ``interval_scale``: the 90 % interval's half-widths times this (1: the samples'
-    own; :func:`~genprior.solvers.posterior.calibrate_interval` finds the scale on held-out images). Returns :class:`~genprior.solvers.posterior.PosteriorSamples`."""
+    draws from ``sub_seed(seed, offset + i)``. ``interval_scale``: the 90 % interval's half-widths times this (1: the
+    samples' own; :func:`~genprior.solvers.posterior.calibrate_interval` finds the scale on held-out images). Returns
+    :class:`~genprior.solvers.posterior.PosteriorSamples`."""
     shape = check_options(model, operator, y, samples=samples, steps=steps, eta=eta, owner="diffpir")
     check_number("lam", lam, low=0.0, strict=True)
     check_number("data_std", data_std, low=0.0, strict=True)

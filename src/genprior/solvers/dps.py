@@ -59,8 +59,9 @@ def dps(model, operator: Operator, y: torch.Tensor, *, samples: int = SAMPLES, s
 
     ``model``: a diffusion prior on images ``operator.input_shape``; ``steps``: DDIM steps (1..T); ``eta``: DDIM's
     noise (0: deterministic given the start, 1: ancestral); ``zeta``: the measurement step (>= 0; 0 samples the
-    prior). ``seed``/``offset``: image ``i`` draws from ``sub_seed(seed, offset + i)``. ``interval_scale``: the 90 % interval's half-widths times this (1: the samples'
-    own; :func:`~genprior.solvers.posterior.calibrate_interval` finds the scale on held-out images). Returns
+    prior). ``seed``/``offset``: image ``i`` draws from ``sub_seed(seed, offset + i)``. ``interval_scale``: the
+    90 % interval's half-widths times this (1: the samples' own; :func:`~genprior.solvers.posterior.calibrate_interval`
+    finds the scale on held-out images). Returns
     :class:`~genprior.solvers.posterior.PosteriorSamples` (mean ``(B, C, H, W)`` in [0, 1], per-pixel std, the
     samples ``(B, K, C, H, W)``, the 90 % interval, the data terms ``(B, K)``)."""
     shape = check_options(model, operator, y, samples=samples, steps=steps, eta=eta, owner="dps")

@@ -109,8 +109,7 @@ def _check(epochs: int, batch_size: int, lr: float, lambda_cyc: float, identity:
 def train_cyclegan(model: CycleGAN, domain_a: torch.Tensor, domain_b: torch.Tensor, *, epochs: int = 10,
                    batch_size: int = 32, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
                    lambda_cyc: float = 10.0, identity: float = 0.5, pool_size: int = 50, cycle_noise: float = 0.0,
-                   seed: int = 0,
-                   out_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
+                   seed: int = 0, out_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
                    samples_every: int = 1, data_info: dict | None = None, command: str | None = None) -> dict:
     """Fit ``model`` (a :class:`~genprior.models.cyclegan.CycleGAN`) to translate between ``domain_a`` and
     ``domain_b`` (unpaired images ``(N_a, C, H, W)``, ``(N_b, C, H, W)`` in [0, 1] of the model's image shape) by the
@@ -148,8 +147,7 @@ def train_cyclegan(model: CycleGAN, domain_a: torch.Tensor, domain_b: torch.Tens
     pool_a, pool_b = ImagePool(pool_size, shape, device), ImagePool(pool_size, shape, device)
     pools = {"pool_a": pool_a.images, "pool_b": pool_b.images}
     settings = {"seed": seed, "lambda_cyc": lambda_cyc, "identity": identity, "cycle_noise": cycle_noise,
-                "pool_size": pool_size,
-                "batch_size": batch_size, "lr": lr, "betas": list(betas), "data": data_info or {}}
+                "pool_size": pool_size, "batch_size": batch_size, "lr": lr, "betas": list(betas), "data": data_info or {}}
     info = new_run(settings, counters={"steps_done": 0, "pool_fill": 0}, command=command)
     if out is not None:
         info = start_or_resume(out / "state", resume=resume, info=info, model=model, optimizers=optimizers, rng=rng,
@@ -235,6 +233,7 @@ def sample_rows(model: CycleGAN, a: torch.Tensor, b: torch.Tensor) -> torch.Tens
 def summary(info: dict) -> dict:
     """What the saved model's JSON config records about its training."""
     return {"data": info["data"], "epochs": info["epoch"], "lambda_cyc": info["lambda_cyc"],
-            "identity": info["identity"], "cycle_noise": info["cycle_noise"], "pool_size": info["pool_size"], "batch_size": info["batch_size"],
+            "identity": info["identity"], "cycle_noise": info["cycle_noise"], "pool_size": info["pool_size"],
+            "batch_size": info["batch_size"],
             "lr": info["lr"], "seed": info["seed"], "command": info["command"],
             "resumed_with": info.get("resumed_with", [])}
